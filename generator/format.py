@@ -1,0 +1,24 @@
+"""The format stage: black, in-process, on every generated Python file."""
+
+from __future__ import annotations
+
+import black
+from black.mode import TargetVersion
+
+from generator.errors import Diagnostic, Failed, Location
+
+MODE = black.Mode(line_length=100, target_versions={TargetVersion.PY310})
+
+
+def format_python(source: str, name: str) -> str:
+    """Formatted source; a bug that yields invalid Python is reported, not hidden."""
+    try:
+        return black.format_str(source, mode=MODE)
+    except InvalidInput as exc:
+        raise Failed(
+            [
+                Diagnostic(
+                    f"internal error: generated {name} is not valid Python: {exc}", Location(name)
+                )
+            ]
+        ) from None

@@ -1,0 +1,82 @@
+"""Python names derived from spec names: computed once, deterministic, never invalid.
+
+Every identifier the generator emits comes from here, so the rules live in one place: split words
+on case changes and punctuation, transliterate nothing (non-ASCII letters that Python accepts are
+kept), never start with a digit, never a keyword, never shadow a builtin.
+"""
+
+from __future__ import annotations
+
+import builtins
+import keyword
+import re
+import unicodedata
+
+_WORD = re.compile(r"[A-Z]+(?=[A-Z][a-z0-9])|[A-Z]?[a-z0-9]+|[A-Z]+|[^\W_]+", re.UNICODE)
+_RESERVED = frozenset(keyword.kwlist) | frozenset(keyword.softkwlist) | frozenset(dir(builtins))
+# Names generated code uses for itself; a spec name equal to one gets a trailing underscore.
+_GENERATED = frozenset({"self", "cls", "context", "ctx", "message", "payload", "topic", "logger"})
+
+
+def words(text: str) -> list[str]:
+    """Split `deviceId`, `device_id`, `Device-ID`, `devices/{id}.x` into lower-case words.
+
+    A lone capital after a short capitalised word joins it, so `IoT` stays one word.
+    """
+    found: list[str] = []
+    for word in _WORD.findall(unicodedata.normalize("NFKC", text)):
+        previous = found[-1] if found else ""
+        if len(word) == 1 and word.isupper() and len(previous) == 2 and previous[0].isupper():
+            found[-1] = previous + word
+        else:
+            found.append(word)
+    return [w.lower() for w in found]
+
+
+def _safe_identifier(name: str, fallback: str) -> str:
+    name = "".join(ch if (ch.isalnum() or ch == "_") else "_" for ch in name) or fallback
+    if not name.isidentifier():
+        name = f"{fallback}_{name}"
+    if not name.isidentifier():
+        name = fallback
+    return name
+
+
+def snake(text: str, *, fallback: str = "value") -> str:
+    """`deviceTelemetry` -> `device_telemetry`; keywords and builtins get a trailing `_`."""
+    name = "_".join(words(text))
+    if name[:1].isdigit():
+        name = f"{fallback}_{name}"
+    name = _safe_identifier(name, fallback)
+    if name in _RESERVED or name in _GENERATED:
+        name += "_"
+    return name
+
+
+def pascal(text: str, *, fallback: str = "Model") -> str:
+    """`telemetry data` -> `TelemetryData`; a leading digit gets the fallback in front."""
+    parts = words(text)
+    name = "".join(p[:1].upper() + p[1:] for p in parts)
+    if not name or name[:1].isdigit():
+        name = fallback + name
+    name = _safe_identifier(name, fallback)
+    if name in _RESERVED:
+        name += "_"
+    return name
+
+
+def constant(text: str, *, fallback: str = "VALUE") -> str:
+    name = "_".join(words(text)).upper()
+    if not name or name[:1].isdigit():
+        name = f"{fallback}_{name}" if name else fallback
+    return _safe_identifier(name, fallback)
+
+
+def unique(name: str, taken: set[str]) -> str:
+    """`name`, or `name2`, `name3`, ... : the first not in `taken`, which is updated."""
+    candidate, counter = name, 2
+    while candidate in taken:
+        candidate = f"{name}{counter}"
+        counter += 1
+    taken.add(candidate)
+    return candidate

@@ -1,0 +1,195 @@
+"""Pieces shared by the 2.x and 3.x normalizers: servers, parameters, messages, names."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlsplit
+
+from generator.errors import Diagnostic, Level
+from generator.model import Address, Message, Parameter, Server
+from generator.names import pascal, snake, unique
+from generator.refs import Node, Workspace
+from generator.schemas_bundle import SchemaBundle
+
+JSON_SCHEMA_FORMATS = re.compile(
+    r"^application/(schema\+json|schema\+yaml|vnd\.aai\.asyncapi(\+json|\+yaml)?)(;.*)?$"
+)
+
+
+@dataclass
+class Context:
+    """State one normalization run threads through its helpers."""
+
+    ws: Workspace
+    version: str
+    default_content_type: str
+    bundle: SchemaBundle = field(default_factory=SchemaBundle)
+    diagnostics: list[Diagnostic] = field(default_factory=list)
+    messages: dict[tuple[str, str], Message] = field(default_factory=dict)
+    channel_names: set[str] = field(default_factory=set)
+    message_names: dict[str, tuple[str, str]] = field(default_factory=dict)
+
+    def error(self, message: str, node: Node, *, key: bool = False) -> None:
+        self.diagnostics.append(
+            Diagnostic(message, node.doc.location(node.pointer, key=key), node.pointer)
+        )
+
+    def warn(self, message: str, node: Node) -> None:
+        self.diagnostics.append(Diagnostic(message, node.location, node.pointer, Level.WARNING))
+
+
+def entries(node: Node | None, key: str) -> list[tuple[str, Node]]:
+    """The (key, node) pairs of the map at `node[key]`, or none when it is absent."""
+    child = node.get(key) if node is not None else None
+    return list(child.items()) if child is not None else []
+
+
+def text(node: Node | None) -> str:
+    if node is None or not isinstance(node.value, str):
+        return ""
+    return node.value
+
+
+def package_name(title: str, override: str | None) -> str:
+    return override or snake(title, fallback="service")
+
+
+def _substitute(template: str, variables: Node | None) -> str:
+    def default(match: re.Match[str]) -> str:
+        var = variables.get(match.group(1)) if variables is not None else None
+        if var is not None and isinstance(var.value, dict):
+            if "default" in var.value:
+                return str(var.value["default"])
+            if var.value.get("enum"):
+                return str(var.value["enum"][0])
+        return match.group(0)
+
+    return re.sub(r"\{([^{}]+)\}", default, template)
+
+
+def server(name: str, node: Node, host_and_path: str) -> Server:
+    """A server from its `host` (3.x) or `url` (2.x), variables filled with their defaults."""
+    resolved = _substitute(host_and_path, node.get("variables"))
+    if "://" not in resolved:
+        resolved = "//" + resolved
+    parts = urlsplit(resolved)
+    try:
+        port = parts.port
+    except ValueError:
+        port = None
+    protocol = text(node.get("protocol"))
+    return Server(
+        name, parts.hostname or "localhost", port, protocol, text(node.get("description"))
+    )
+
+
+def check_address_params(
+    ctx: Context, channel: Node, address: Address, declared: Node | None
+) -> None:
+    """Every `{param}` in the address is declared, and every declared parameter is used."""
+    names = address.param_names
+    declared_names = [key for key, _ in declared.items()] if declared is not None else []
+    for name in names:
+        if name not in declared_names:
+            where = channel.get("address") or channel
+            ctx.error(
+                f"address parameter {{{name}}} is not declared in the channel's parameters", where
+            )
+    for key in declared_names:
+        if key not in names and declared is not None:
+            child = declared.child(key)
+            ctx.error(
+                f"parameter {key!r} does not appear in the address {address.template!r}",
+                child,
+                key=True,
+            )
+
+
+def parameter(name: str, node: Node, schema: Node | None) -> Parameter:
+    """A channel parameter; 2.x keeps enum/pattern/default in `schema`, 3.x on the object."""
+    source = schema if schema is not None else node
+    value = source.value if isinstance(source.value, dict) else {}
+    enum = tuple(str(v) for v in value.get("enum", []) if v is not None)
+    default = value.get("default")
+    pattern = value.get("pattern")
+    return Parameter(
+        name=name,
+        py_name=snake(name, fallback="param"),
+        description=text(node.get("description")),
+        enum=enum,
+        pattern=pattern if isinstance(pattern, str) else None,
+        default=None if default is None else str(default),
+    )
+
+
+def channel_name(ctx: Context, key: str) -> tuple[str, str]:
+    py_name = unique(snake(key, fallback="channel"), ctx.channel_names)
+    return py_name, pascal(py_name, fallback="Channel")
+
+
+def message(ctx: Context, node: Node, fallback_name: str) -> Message:
+    """One message, its payload registered in the bundle; identical targets give one Message."""
+    node = node.deref()
+    key = node.target.key
+    if key in ctx.messages:
+        return ctx.messages[key]
+    _check_unique_id(ctx, node)
+    name = text(node.get("name")) or text(node.get("messageId")) or fallback_name
+    content_type = text(node.get("contentType")) or ctx.default_content_type
+    payload = node.get("payload")
+    class_name = _payload_class(ctx, node, payload, name)
+    examples = tuple(_examples(node))
+    result = Message(
+        key=f"{key[0]}#{key[1]}",
+        name=name,
+        class_name=class_name,
+        content_type=content_type,
+        title=text(node.get("title")),
+        summary=text(node.get("summary")),
+        description=text(node.get("description")),
+        examples=examples,
+    )
+    ctx.messages[key] = result
+    return result
+
+
+def _check_unique_id(ctx: Context, node: Node) -> None:
+    """2.x `messageId` must be unique among all messages (two ids for one object are fine)."""
+    id_node = node.get("messageId")
+    if id_node is None or not isinstance(id_node.value, str):
+        return
+    first = ctx.message_names.setdefault(id_node.value, node.target.key)
+    if first != node.target.key:
+        ctx.error(f"messageId {id_node.value!r} is used by two different messages", id_node)
+
+
+def _payload_class(ctx: Context, message_node: Node, payload: Node | None, name: str) -> str | None:
+    if payload is None:
+        return None
+    fmt = text(message_node.get("schemaFormat"))
+    if fmt and not fmt.startswith("application/schema") and not JSON_SCHEMA_FORMATS.match(fmt):
+        ctx.warn(
+            f"payload schemaFormat {fmt!r} is not JSON Schema: the payload is passed as raw bytes",
+            payload,
+        )
+        return None
+    raw = message_node.raw_child("payload")
+    source = Node(payload.ws, message_node.doc, message_node.pointer + "/payload", raw)
+    return ctx.bundle.add_payload(source, pascal(name, fallback="Message") + "Payload")
+
+
+def _examples(node: Node) -> list[Any]:
+    """Payload examples: 2.2+ `examples: [{payload: ...}]`; 2.0/2.1 allowed bare payloads."""
+    examples = node.get("examples")
+    out: list[Any] = []
+    if examples is None or not isinstance(examples.value, list):
+        return out
+    for example in examples.elements():
+        value = example.value
+        if isinstance(value, dict) and "payload" in value:
+            out.append(example.child("payload").value)
+        elif isinstance(value, dict) and "headers" not in value and "name" not in value:
+            out.append(value)
+    return out

@@ -1,0 +1,130 @@
+"""AsyncAPI 2.x: the channel key is the address; `publish` is what the service RECEIVES
+(others publish to it) and `subscribe` is what it SENDS (others subscribe to it)."""
+
+from __future__ import annotations
+
+from generator.errors import Diagnostic
+from generator.model import Action, Address, Api, Channel, Message, Operation, Server
+from generator.names import snake, unique
+from generator.normalize import common
+from generator.normalize.bindings import mqtt_operation_settings
+from generator.refs import Node, Workspace
+
+_ACTIONS: tuple[tuple[str, Action], ...] = (("publish", "receive"), ("subscribe", "send"))
+
+
+def normalize(
+    ws: Workspace, version: str, package: str | None
+) -> tuple[Api | None, list[Diagnostic]]:
+    root = ws.root_node()
+    ctx = common.Context(
+        ws, version, common.text(root.get("defaultContentType")) or "application/json"
+    )
+    info = root.child("info")
+    servers = [_server(name, node) for name, node in common.entries(root, "servers")]
+    channels: list[Channel] = []
+    operations: list[Operation] = []
+    op_ids: dict[str, Node] = {}
+    send_names: set[str] = set()
+    for key, node in common.entries(root, "channels"):
+        channel = _channel(ctx, key, node)
+        channels.append(channel)
+        for field, action in _ACTIONS:
+            op_node = node.get(field)
+            if op_node is not None:
+                operations.append(_operation(ctx, channel, op_node, action, op_ids, send_names))
+    api = Api(
+        asyncapi_version=version,
+        title=common.text(info.get("title")),
+        version=common.text(info.get("version")),
+        description=common.text(info.get("description")),
+        package=common.package_name(common.text(info.get("title")), package),
+        servers=servers,
+        channels=channels,
+        operations=operations,
+        schemas=ctx.bundle.schemas,
+    )
+    return api, ctx.diagnostics
+
+
+def _server(name: str, node: Node) -> Server:
+    return common.server(name, node, common.text(node.get("url")))
+
+
+def _operation_messages(ctx: common.Context, op: Node, fallback: str) -> list[Message]:
+    message = op.get("message")
+    if message is None:
+        return []
+    one_of = message.get("oneOf")
+    if one_of is not None and isinstance(one_of.value, list):
+        return [
+            common.message(ctx, m, f"{fallback}{i + 1}") for i, m in enumerate(one_of.elements())
+        ]
+    return [common.message(ctx, message, fallback)]
+
+
+def _channel(ctx: common.Context, key: str, node: Node) -> Channel:
+    address = Address.parse(key)
+    common.check_address_params(ctx, node, address, node.get("parameters"))
+    params = tuple(
+        common.parameter(name, p, p.get("schema")) for name, p in common.entries(node, "parameters")
+    )
+    py_name, class_name = common.channel_name(ctx, key)
+    messages: list[Message] = []
+    for field, _ in _ACTIONS:
+        op = node.get(field)
+        for message in (
+            _operation_messages(ctx, op, f"{class_name}{field.title()}Message") if op else []
+        ):
+            if message not in messages:
+                messages.append(message)
+    return Channel(
+        key=key,
+        py_name=py_name,
+        class_name=class_name,
+        address=address,
+        parameters=params,
+        messages=tuple(messages),
+        description=common.text(node.get("description")),
+        location=node.doc.location(node.pointer, key=True),
+    )
+
+
+def _operation(
+    ctx: common.Context,
+    channel: Channel,
+    node: Node,
+    action: Action,
+    op_ids: dict[str, Node],
+    send_names: set[str],
+) -> Operation:
+    op_id = common.text(node.get("operationId"))
+    if op_id:
+        if op_id in op_ids:
+            first = op_ids[op_id].location
+            ctx.error(
+                f"operationId {op_id!r} is already used (line {first.line})",
+                node.child("operationId"),
+            )
+        op_ids[op_id] = node.child("operationId")
+    field = "publish" if action == "receive" else "subscribe"
+    base = (
+        snake(op_id, fallback="operation")
+        if op_id
+        else f"{'on' if action == 'receive' else 'send'}_{channel.py_name}"
+    )
+    py_name = unique(base, send_names) if action == "send" else base
+    qos, retain = mqtt_operation_settings(node)
+    return Operation(
+        key=op_id or f"{channel.key}:{field}",
+        py_name=py_name,
+        action=action,
+        channel=channel,
+        messages=tuple(
+            _operation_messages(ctx, node, f"{channel.class_name}{field.title()}Message")
+        ),
+        summary=common.text(node.get("summary")),
+        description=common.text(node.get("description")),
+        qos=qos,
+        retain=retain,
+    )

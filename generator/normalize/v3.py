@@ -1,0 +1,144 @@
+"""AsyncAPI 3.x: channels own their address and messages; operations reference channels."""
+
+from __future__ import annotations
+
+from generator.errors import Diagnostic
+from generator.loader import split_pointer
+from generator.model import Action, Address, Api, Channel, Message, Operation, Server
+from generator.names import snake, unique
+from generator.normalize import common
+from generator.normalize.bindings import mqtt_operation_settings
+from generator.refs import Node, Workspace, ref_pointer
+
+
+def normalize(
+    ws: Workspace, version: str, package: str | None
+) -> tuple[Api | None, list[Diagnostic]]:
+    root = ws.root_node()
+    ctx = common.Context(
+        ws, version, common.text(root.get("defaultContentType")) or "application/json"
+    )
+    info = root.child("info")
+    servers = [_server(name, node) for name, node in common.entries(root, "servers")]
+    channels = {key: _channel(ctx, key, node) for key, node in common.entries(root, "channels")}
+    operations: list[Operation] = []
+    send_names: set[str] = set()
+    for key, node in common.entries(root, "operations"):
+        op = _operation(ctx, key, node, channels, send_names)
+        if op is not None:
+            operations.append(op)
+    api = Api(
+        asyncapi_version=version,
+        title=common.text(info.get("title")),
+        version=common.text(info.get("version")),
+        description=common.text(info.get("description")),
+        package=common.package_name(common.text(info.get("title")), package),
+        servers=servers,
+        channels=list(channels.values()),
+        operations=operations,
+        schemas=ctx.bundle.schemas,
+    )
+    return api, ctx.diagnostics
+
+
+def _server(name: str, node: Node) -> Server:
+    host = common.text(node.get("host")) + common.text(node.get("pathname"))
+    return common.server(name, node, host)
+
+
+def _channel(ctx: common.Context, key: str, node: Node) -> Channel:
+    address_node = node.get("address")
+    address = (
+        Address.parse(address_node.value)
+        if address_node and isinstance(address_node.value, str)
+        else None
+    )
+    params_node = node.get("parameters")
+    if address is not None:
+        common.check_address_params(ctx, node, address, params_node)
+    params = tuple(
+        common.parameter(name, p, None) for name, p in common.entries(node, "parameters")
+    )
+    messages = [common.message(ctx, m, key) for key, m in common.entries(node, "messages")]
+    py_name, class_name = common.channel_name(ctx, key)
+    return Channel(
+        key=key,
+        py_name=py_name,
+        class_name=class_name,
+        address=address,
+        parameters=params,
+        messages=tuple(messages),
+        description=common.text(node.get("description")),
+        location=node.location,
+    )
+
+
+def _channel_key(ctx: common.Context, op: Node, channels: dict[str, Channel]) -> str | None:
+    raw = op.raw_child("channel")
+    pointer = ref_pointer(raw)
+    tokens = split_pointer(pointer) if pointer is not None else []
+    where = op.get("channel") or op
+    if len(tokens) != 2 or tokens[0] != "channels" or tokens[1] not in channels:
+        ref = raw.get("$ref") if isinstance(raw, dict) else raw
+        ctx.error(
+            f"operation channel {ref!r} must reference a channel under the root 'channels'",
+            Node(op.ws, op.doc, op.pointer + "/channel", raw) if raw is not None else where,
+        )
+        return None
+    return tokens[1]
+
+
+def _operation(
+    ctx: common.Context, key: str, node: Node, channels: dict[str, Channel], send_names: set[str]
+) -> Operation | None:
+    channel_key = _channel_key(ctx, node, channels)
+    channel = channels.get(channel_key) if channel_key else None
+    if channel is None:
+        return None
+    messages = _operation_messages(ctx, node, channel_key or "", channel)
+    action: Action = "send" if common.text(node.get("action")) == "send" else "receive"
+    qos, retain = mqtt_operation_settings(node)
+    py_name = (
+        unique(snake(key, fallback="operation"), send_names) if action == "send" else snake(key)
+    )
+    if channel.address is None:
+        ctx.warn(
+            f"channel {channel.key!r} has no address (address: null): operation {key!r} is "
+            "not generated; give the channel an address to use it",
+            node,
+        )
+        return None
+    return Operation(
+        key=key,
+        py_name=py_name,
+        action=action,
+        channel=channel,
+        messages=messages,
+        summary=common.text(node.get("summary")),
+        description=common.text(node.get("description")),
+        qos=qos,
+        retain=retain,
+    )
+
+
+def _operation_messages(
+    ctx: common.Context, op: Node, channel_key: str, channel: Channel
+) -> tuple[Message, ...]:
+    """An operation's messages must be its channel's; no list means all of them."""
+    listed = op.get("messages")
+    if listed is None:
+        return channel.messages
+    chosen: list[Message] = []
+    raw_list = listed.value if isinstance(listed.value, list) else []
+    for index, raw in enumerate(raw_list):
+        tokens = split_pointer(ref_pointer(raw) or "")
+        where = Node(op.ws, listed.doc, f"{listed.pointer}/{index}", raw)
+        if len(tokens) != 4 or tokens[:2] != ["channels", channel_key] or tokens[2] != "messages":
+            ref = raw.get("$ref") if isinstance(raw, dict) else raw
+            ctx.error(
+                f"operation message {ref!r} is not a message of its channel {channel_key!r}", where
+            )
+            continue
+        message = common.message(ctx, where.deref(), tokens[3])
+        chosen.append(message)
+    return tuple(chosen)

@@ -1,0 +1,60 @@
+"""One pipeline: load -> validate -> normalize -> models -> render -> format -> write.
+
+Each stage is its own module; this one only sequences them and gathers their diagnostics. A stage
+that cannot go on raises `Failed`, which carries located diagnostics up to the CLI.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from generator import validate
+from generator.errors import Diagnostic, Failed, Level
+from generator.model import Api
+from generator.normalize import normalize
+from generator.refs import Workspace
+
+
+@dataclass
+class Build:
+    """What the generator decided to produce, before anything is written."""
+
+    api: Api
+    files: dict[str, str] = field(default_factory=dict)  # relative path -> content
+    user_files: frozenset[str] = frozenset()  # the paths of `files` that belong to the user
+    diagnostics: list[Diagnostic] = field(default_factory=list)
+
+
+def load_and_validate(
+    spec: Path, display: str | None = None
+) -> tuple[Workspace, str, list[Diagnostic]]:
+    """Parse and validate; raises Failed with every schema and reference error at once."""
+    ws = Workspace(spec, display)
+    version = validate.check_version(ws)
+    errors = validate.validate_schema(ws, version)
+    if errors:
+        raise Failed(errors)
+    return ws, version, []
+
+
+def analyse(
+    spec: Path, package: str | None = None, display: str | None = None
+) -> tuple[Api, list[Diagnostic]]:
+    """Everything up to the intermediate model; semantic errors raise Failed."""
+    ws, version, diagnostics = load_and_validate(spec, display)
+    api, more = normalize(ws, version, package)
+    diagnostics += more
+    if api is None or any(d.level is Level.ERROR for d in diagnostics):
+        raise Failed(diagnostics)
+    return api, diagnostics
+
+
+def build(spec: Path, package: str | None = None, display: str | None = None) -> Build:
+    """The whole project in memory: rendered, formatted, not yet written."""
+    from generator.render import render_project
+
+    api, diagnostics = analyse(spec, package, display)
+    source = spec.name
+    files, user_files = render_project(api, source)
+    return Build(api, files, user_files, diagnostics)

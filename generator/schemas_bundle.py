@@ -1,0 +1,125 @@
+"""Collect every payload schema into one bundle of named schemas, ready for the model stage.
+
+Names are decided here, not by the model generator: a referenced component keeps its own name, an
+inline object or enum is named after its place (`TelemetryPayload.sensors` becomes
+`TelemetryPayloadSensors`), so the same document always gives the same, meaningful class names.
+"""
+
+from __future__ import annotations
+
+import copy
+from pathlib import PurePosixPath
+from typing import Any
+
+from generator.loader import join_pointer, split_pointer
+from generator.names import pascal, unique
+from generator.refs import REF, Node, Target, is_ref
+
+REF_PREFIX = "#/components/schemas/"
+_NAMED_CONTAINERS = ("schemas", "definitions", "$defs")
+_DROPPED = frozenset({"definitions", "$defs", "$id", "$schema", "$comment", "id"})
+_SCHEMA_MAPS = ("properties", "patternProperties", "dependentSchemas")
+_SCHEMA_LISTS = ("allOf", "oneOf", "anyOf", "prefixItems")
+_SCHEMA_SINGLE = (
+    "items",
+    "additionalProperties",
+    "not",
+    "if",
+    "then",
+    "else",
+    "contains",
+    "propertyNames",
+    "additionalItems",
+    "unevaluatedProperties",
+)
+_LIST_HINTS = {"allOf": "Part", "oneOf": "Option", "anyOf": "Option", "prefixItems": "Item"}
+
+
+def _worth_a_class(schema: Any) -> bool:
+    """Inline objects with properties and enums get their own, path-named class."""
+    if not isinstance(schema, dict):
+        return False
+    return bool(schema.get("properties")) or ("enum" in schema and len(schema["enum"]) > 0)
+
+
+class SchemaBundle:
+    """Named schemas (name -> schema with references rewritten to the bundle's own names)."""
+
+    def __init__(self) -> None:
+        self.schemas: dict[str, Any] = {}
+        self._by_target: dict[tuple[str, str], str] = {}
+        self._taken: set[str] = set()
+
+    def add_payload(self, node: Node, hint: str) -> str:
+        """Register a message payload (possibly a `$ref`); return its model class name."""
+        if is_ref(node.value):
+            return self._named(node.deref(), hint)
+        name = unique(hint, self._taken)
+        self.schemas[name] = {}
+        self.schemas[name] = self._convert(node, name)
+        return name
+
+    def _named(self, node: Node, hint: str) -> str:
+        target = node.target
+        if target.key in self._by_target:
+            return self._by_target[target.key]
+        name = unique(self._target_name(target, hint), self._taken)
+        self._by_target[target.key] = name
+        self.schemas[name] = {}
+        self.schemas[name] = self._convert(node, name)
+        return name
+
+    @staticmethod
+    def _target_name(target: Target, hint: str) -> str:
+        tokens = split_pointer(target.pointer)
+        if not tokens:
+            return pascal(PurePosixPath(target.doc.path.name).stem, fallback=hint)
+        if len(tokens) >= 2 and tokens[-2] in _NAMED_CONTAINERS:
+            return pascal(tokens[-1], fallback=hint)
+        return hint
+
+    def _sub(self, node: Node, hint: str) -> Any:
+        """A subschema: referenced or class-worthy ones become `$ref`s into the bundle."""
+        if is_ref(node.value):
+            target = node.deref()
+            if not isinstance(target.value, dict):
+                return copy.deepcopy(target.value)
+            siblings = {k: copy.deepcopy(v) for k, v in node.value.items() if k != REF}
+            return {REF: REF_PREFIX + self._named(target, hint), **siblings}
+        if _worth_a_class(node.value):
+            name = unique(hint, self._taken)
+            self.schemas[name] = {}
+            self.schemas[name] = self._convert(node, name)
+            return {REF: REF_PREFIX + name}
+        return self._convert(node, hint)
+
+    def _convert(self, node: Node, name: str) -> Any:
+        value = node.value
+        if not isinstance(value, dict):
+            return copy.deepcopy(value)
+        out: dict[str, Any] = {}
+        for key, raw in value.items():
+            here = Node(node.ws, node.doc, join_pointer(node.pointer, key), raw)
+            if key in _DROPPED or (key == "discriminator" and not isinstance(raw, dict)):
+                continue
+            if key in _SCHEMA_MAPS and isinstance(raw, dict):
+                out[key] = {
+                    prop: self._sub(
+                        Node(node.ws, node.doc, join_pointer(here.pointer, prop), sub),
+                        name + pascal(prop, fallback="Field"),
+                    )
+                    for prop, sub in raw.items()
+                }
+            elif key in _SCHEMA_LISTS and isinstance(raw, list):
+                out[key] = [
+                    self._sub(
+                        Node(node.ws, node.doc, join_pointer(here.pointer, i), sub),
+                        f"{name}{_LIST_HINTS[key]}{i + 1}",
+                    )
+                    for i, sub in enumerate(raw)
+                ]
+            elif key in _SCHEMA_SINGLE and isinstance(raw, dict):
+                out[key] = self._sub(here, name + ("Item" if key == "items" else pascal(key)))
+            else:
+                out[key] = copy.deepcopy(raw)
+        return out
