@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import black
 from black.mode import TargetVersion
+from black.parsing import InvalidInput
 
 from generator.errors import Diagnostic, Failed, Location
 
