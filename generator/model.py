@@ -13,6 +13,7 @@ from typing import Any, Literal
 from generator.errors import Location
 
 Action = Literal["receive", "send"]
+MQTT_PROTOCOLS = ("mqtt", "mqtts", "secure-mqtt", "mqtt5")
 _PARAM = re.compile(r"\{([^{}]+)\}")
 
 
@@ -82,6 +83,19 @@ class Message:
         ct = self.content_type.split(";")[0].strip().lower()
         return ct == "application/json" or ct.endswith("+json")
 
+    @property
+    def py_type(self) -> str:
+        """The Python type a handler receives and a sender passes for this message."""
+        if self.class_name is not None and self.is_json:
+            return self.class_name
+        return "str" if self.content_type.lower().startswith("text/") else "bytes"
+
+
+def payload_type(messages: tuple[Message, ...]) -> str:
+    """One annotation for several messages: their union, in declaration order."""
+    types = list(dict.fromkeys(m.py_type for m in messages)) or ["bytes"]
+    return " | ".join(types)
+
 
 @dataclass(frozen=True)
 class Channel:
@@ -93,6 +107,15 @@ class Channel:
     messages: tuple[Message, ...]
     description: str = ""
     location: Location | None = None
+
+    @property
+    def title(self) -> str:
+        return self.address.template if self.address is not None else self.key
+
+    @property
+    def rules(self) -> tuple[Parameter, ...]:
+        """Parameters whose values are restricted (enum or pattern), checked on every topic."""
+        return tuple(p for p in self.parameters if p.enum or p.pattern)
 
 
 @dataclass(frozen=True)
@@ -107,6 +130,10 @@ class Operation:
     qos: int = 1
     retain: bool = False
 
+    @property
+    def payload_type(self) -> str:
+        return payload_type(self.messages)
+
 
 @dataclass(frozen=True)
 class Server:
@@ -115,6 +142,9 @@ class Server:
     port: int | None
     protocol: str
     description: str = ""
+    client_id: str | None = None
+    clean_session: bool | None = None
+    keep_alive: int | None = None
 
 
 @dataclass
@@ -144,3 +174,21 @@ class Api:
         return [
             op for op in self.operations if op.action == "receive" and op.channel.key == channel.key
         ]
+
+    def received_messages(self, channel: Channel) -> tuple[Message, ...]:
+        found: list[Message] = []
+        for op in self.receive_operations(channel):
+            found += [m for m in op.messages if m not in found]
+        return tuple(found)
+
+    def handler_payload_type(self, channel: Channel) -> str:
+        return payload_type(self.received_messages(channel))
+
+    @property
+    def mqtt_server(self) -> Server | None:
+        """The server whose host, port and bindings give the settings' defaults."""
+        return next((s for s in self.servers if s.protocol.lower() in MQTT_PROTOCOLS), None)
+
+    @property
+    def other_servers(self) -> list[Server]:
+        return [s for s in self.servers if s.protocol.lower() not in MQTT_PROTOCOLS]

@@ -50,7 +50,6 @@ def generate_models(schemas: dict[str, Any], base_class: str, header: str, sourc
                 use_field_description=True,
                 output_datetime_class=DatetimeClassType.Awaredatetime,
                 disable_timestamp=True,
-                keep_model_order=True,
                 use_double_quotes=True,
                 formatters=[],
                 custom_file_header=header,

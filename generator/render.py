@@ -1,22 +1,194 @@
-"""The render stage: one Jinja template per output file; the templates hold layout, not logic."""
+"""The render stage: one Jinja template per output file; the templates hold layout, not logic.
+
+Spec text only ever reaches a template as a value passed through an escaping filter (`pystr`,
+`docstring`, `toml`, `md`), so it is data in the output, never code, and never Jinja syntax.
+"""
 
 from __future__ import annotations
 
+import json
+import re
+from importlib import resources
+from dataclasses import dataclass
+from typing import Any
+
+import jinja2
+
 from generator.format import format_python
-from generator.model import Api
+from generator.model import Api, Channel, Message, payload_type
 from generator.models import HEADER, generate_models
+
+GENERATED_TEMPLATES = {
+    "{pkg}/__init__.py": "package/__init__.py.jinja",
+    "{pkg}/__main__.py": "package/__main__.py.jinja",
+    "{pkg}/wire.py": "package/wire.py.jinja",
+    "{pkg}/settings.py": "package/settings.py.jinja",
+    "{pkg}/topics.py": "package/topics.py.jinja",
+    "{pkg}/runtime.py": "package/runtime.py.jinja",
+    "{pkg}/publisher.py": "package/publisher.py.jinja",
+    "{pkg}/context.py": "package/context.py.jinja",
+    "{pkg}/routes.py": "package/routes.py.jinja",
+    "{pkg}/service.py": "package/service.py.jinja",
+    "{pkg}/handlers/__init__.py": "package/handlers/__init__.py.jinja",
+    "pyproject.toml": "pyproject.toml.jinja",
+    "README.md": "README.md.jinja",
+    ".env.example": "env.example.jinja",
+}
+USER_TEMPLATES = {"{pkg}/lifecycle.py": "package/lifecycle.py.jinja"}
+HANDLER_TEMPLATE = "package/handlers/handler.py.jinja"
+
+
+def _docstring(value: Any) -> str:
+    """Text that stays text inside a triple-quoted docstring."""
+    text = str(value).replace("\r\n", "\n").replace("\\", "\\\\").replace('"""', '\\"\\"\\"')
+    text = "".join(ch if ch in "\n\t" or ch.isprintable() else repr(ch)[1:-1] for ch in text)
+    return text.rstrip().rstrip('"') + ('\\"' if text.rstrip().endswith('"') else "")
+
+
+def _markdown(value: Any) -> str:
+    return re.sub(r"\s+", " ", str(value)).replace("|", "\\|").replace("`", "'").strip()
+
+
+def _markdown_block(value: Any) -> str:
+    return str(value).strip().replace("<", "&lt;")
+
+
+def _environment() -> jinja2.Environment:
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(str(resources.files("generator.templates"))),
+        undefined=jinja2.StrictUndefined,
+        keep_trailing_newline=True,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        autoescape=False,
+    )
+    env.filters.update(
+        pystr=lambda v: repr(str(v)),
+        docstring=_docstring,
+        toml=lambda v: json.dumps(str(v), ensure_ascii=False),
+        md=_markdown,
+        md_block=_markdown_block,
+    )
+    return env
+
+
+@dataclass(frozen=True)
+class Route:
+    channel: Channel
+    payload_type: str
+    decoder: str
+    qos: int
+
+
+@dataclass(frozen=True)
+class ChannelRow:
+    address: str
+    direction: str
+    message: str
+    target: str
+    qos: int
+
+
+def _decoder(messages: tuple[Message, ...]) -> str:
+    kind = payload_type(messages)
+    if kind == "bytes":
+        return "raw_bytes"
+    if kind == "str":
+        return "utf8_text"
+    return f"TypeAdapter[{kind}]({kind}).validate_json"
+
+
+def _routes(api: Api) -> list[Route]:
+    routes = []
+    for channel in api.receive_channels:
+        messages = api.received_messages(channel)
+        qos = max(op.qos for op in api.receive_operations(channel))
+        routes.append(Route(channel, payload_type(messages), _decoder(messages), qos))
+    return routes
+
+
+def _rows(api: Api) -> list[ChannelRow]:
+    rows = []
+    for op in api.operations:
+        message = ", ".join(m.py_type for m in op.messages) or "bytes"
+        if op.action == "receive":
+            target = f"handlers/{op.channel.py_name}.py: handle"
+        else:
+            target = f"ctx.{op.py_name}()"
+        rows.append(ChannelRow(op.channel.title, op.action, message, target, op.qos))
+    return rows
+
+
+def _model_types(messages: tuple[Message, ...]) -> list[str]:
+    return sorted({m.py_type for m in messages if m.py_type not in ("bytes", "str")})
+
+
+def _settings(api: Api) -> dict[str, Any]:
+    server = api.mqtt_server
+    return {
+        "host": server.host if server else "localhost",
+        "port": (server.port if server and server.port else 1883),
+        "client_id": (
+            server.client_id if server and server.client_id else api.package.replace("_", "-")
+        ),
+        "keep_alive": (server.keep_alive if server and server.keep_alive else 60),
+        "clean_session": (
+            server.clean_session if server and server.clean_session is not None else True
+        ),
+    }
+
+
+def _dist_version(version: str) -> str:
+    return version if re.fullmatch(r"\d+(\.\d+){0,3}", version) else "0.1.0"
 
 
 def render_project(api: Api, source: str) -> tuple[dict[str, str], frozenset[str]]:
-    header = HEADER.format(source=source)
+    """Every file of the project (path -> content) and which of them belong to the user."""
+    env = _environment()
     pkg = api.package
+    header = HEADER.format(source=source)
+    send_messages = tuple(m for op in api.send_operations for m in op.messages)
+    context: dict[str, Any] = {
+        "api": api,
+        "pkg": pkg,
+        "header": header,
+        "source": source,
+        "settings": _settings(api),
+        "channels": [c for c in api.channels if c.address is not None],
+        "send_operations": api.send_operations,
+        "send_types": _model_types(send_messages),
+        "receive_channels": api.receive_channels,
+        "receive_types": _model_types(
+            tuple(m for c in api.receive_channels for m in api.received_messages(c))
+        ),
+        "routes": _routes(api),
+        "channel_rows": _rows(api),
+        "other_servers": api.other_servers,
+        "dist_name": pkg.replace("_", "-"),
+        "dist_version": _dist_version(api.version),
+    }
+    context["adapter_types"] = any("TypeAdapter" in r.decoder for r in context["routes"])
     files: dict[str, str] = {}
+    for path, template in GENERATED_TEMPLATES.items():
+        files[path.format(pkg=pkg)] = env.get_template(template).render(context)
+    files[f"{pkg}/py.typed"] = ""
     models = generate_models(api.schemas, f"{pkg}.wire.WireModel", header, source)
-    files[f"{pkg}/models.py"] = format_python(models, f"{pkg}/models.py")
-    files[f"{pkg}/__init__.py"] = f'{header}\n"""{api.title}"""\n'
-    files[f"{pkg}/wire.py"] = format_python(
-        f"{header}\nfrom pydantic import BaseModel, ConfigDict\n\n\nclass WireModel(BaseModel):\n"
-        "    model_config = ConfigDict(populate_by_name=True, serialize_by_alias=True)\n",
-        "wire",
-    )
-    return files, frozenset()
+    files[f"{pkg}/models.py"] = models
+    user: set[str] = set()
+    for path, template in USER_TEMPLATES.items():
+        files[path.format(pkg=pkg)] = env.get_template(template).render(context)
+        user.add(path.format(pkg=pkg))
+    for channel in api.receive_channels:
+        path = f"{pkg}/handlers/{channel.py_name}.py"
+        messages = api.received_messages(channel)
+        ops = api.receive_operations(channel)
+        files[path] = env.get_template(HANDLER_TEMPLATE).render(
+            context,
+            channel=channel,
+            payload_type=payload_type(messages),
+            model_types=_model_types(messages),
+            summary=next((op.summary for op in ops if op.summary), channel.description),
+        )
+        user.add(path)
+    formatted = {p: format_python(c, p) if p.endswith(".py") else c for p, c in files.items()}
+    return formatted, frozenset(user)

@@ -79,9 +79,21 @@ def server(name: str, node: Node, host_and_path: str) -> Server:
         port = parts.port
     except ValueError:
         port = None
-    protocol = text(node.get("protocol"))
+    bindings = node.get("bindings")
+    mqtt = bindings.get("mqtt") if bindings is not None else None
+    values = mqtt.value if mqtt is not None and isinstance(mqtt.value, dict) else {}
+    client_id, clean, keep_alive = (
+        values.get(k) for k in ("clientId", "cleanSession", "keepAlive")
+    )
     return Server(
-        name, parts.hostname or "localhost", port, protocol, text(node.get("description"))
+        name=name,
+        host=parts.hostname or "localhost",
+        port=port,
+        protocol=text(node.get("protocol")),
+        description=text(node.get("description")),
+        client_id=client_id if isinstance(client_id, str) else None,
+        clean_session=clean if isinstance(clean, bool) else None,
+        keep_alive=keep_alive if isinstance(keep_alive, int) else None,
     )
 
 
