@@ -12,6 +12,7 @@ from generator import __version__
 from generator.errors import Diagnostic, Failed, Level
 
 app = typer.Typer(
+    pretty_exceptions_enable=False,
     add_completion=False,
     no_args_is_help=True,
     help="Generate typed asyncio MQTT services from AsyncAPI documents.",
@@ -37,16 +38,20 @@ def _root(
 
 
 def _print(diagnostics: list[Diagnostic]) -> None:
-    for diagnostic in sorted(diagnostics, key=Diagnostic.sort_key):
+    for diagnostic in sorted(set(diagnostics), key=Diagnostic.sort_key):
         typer.echo(diagnostic.render(), err=True)
 
 
-def _fail(exc: Failed, debug: bool) -> None:
-    _print(exc.diagnostics)
-    errors = sum(1 for d in exc.diagnostics if d.level is Level.ERROR)
-    typer.echo(f"{errors} error(s); nothing was generated", err=True)
+def _fail(exc: Exception, debug: bool) -> None:
+    """Print what went wrong and exit 1; a traceback only with --debug."""
     if debug:
         raise exc
+    if isinstance(exc, Failed):
+        _print(exc.diagnostics)
+        errors = len({d for d in exc.diagnostics if d.level is Level.ERROR})
+        typer.echo(f"{errors} error(s); nothing was generated", err=True)
+    else:
+        typer.echo(f"internal error: {type(exc).__name__}: {exc} (--debug shows where)", err=True)
     raise typer.Exit(1)
 
 
@@ -63,7 +68,7 @@ def validate(spec: Spec, debug: Debug = False) -> None:
 
     try:
         api, diagnostics = analyse(spec, None, str(spec))
-    except Failed as exc:
+    except Exception as exc:
         _fail(exc, debug)
         return
     _print(diagnostics)
@@ -87,7 +92,7 @@ def generate(
     try:
         result = build(spec, package, str(spec))
         write_project(result, output)
-    except Failed as exc:
+    except Exception as exc:
         _fail(exc, debug)
         return
     _print(result.diagnostics)

@@ -16,6 +16,37 @@ _WORD = re.compile(r"[A-Z]+(?=[A-Z][a-z0-9])|[A-Z]?[a-z0-9]+|[A-Z]+|[^\W_]+", re
 _RESERVED = frozenset(keyword.kwlist) | frozenset(keyword.softkwlist) | frozenset(dir(builtins))
 # Names generated code uses for itself; a spec name equal to one gets a trailing underscore.
 _GENERATED = frozenset({"self", "cls", "context", "ctx", "message", "payload", "topic", "logger"})
+# Names the models module imports or the model generator treats specially; a class named like one
+# of these (or like a builtin) gets a `Model` suffix instead.
+_CLASS_RESERVED = _RESERVED | frozenset(
+    {
+        "Annotated",
+        "Any",
+        "AnyUrl",
+        "AwareDatetime",
+        "BaseModel",
+        "ConfigDict",
+        "Decimal",
+        "Dict",
+        "EmailStr",
+        "Enum",
+        "Field",
+        "IPv4Address",
+        "IPv6Address",
+        "List",
+        "Literal",
+        "Model",
+        "Optional",
+        "RootModel",
+        "UUID",
+        "Union",
+        "WireModel",
+        "date",
+        "datetime",
+        "time",
+        "timedelta",
+    }
+)
 
 
 def words(text: str) -> list[str]:
@@ -60,8 +91,8 @@ def pascal(text: str, *, fallback: str = "Model") -> str:
     if not name or name[:1].isdigit():
         name = fallback + name
     name = _safe_identifier(name, fallback)
-    if name in _RESERVED:
-        name += "_"
+    if name in _CLASS_RESERVED:
+        name += "Model"
     return name
 
 

@@ -7,6 +7,7 @@ circular. `Node` follows references transparently and always knows where its val
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -49,8 +50,9 @@ class Workspace:
         return self.docs[path]
 
     def _display(self, path: Path) -> str:
+        """Paths as the user would type them: relative to the working directory when possible."""
         try:
-            return str(path.relative_to(Path.cwd()))
+            return os.path.relpath(path)
         except ValueError:
             return str(path)
 
@@ -59,7 +61,9 @@ class Workspace:
         parts = urlsplit(ref)
         where = origin.location(at)
         if parts.scheme in ("http", "https"):
-            message = f"remote reference {ref!r} is not fetched (remote references are not allowed)"
+            message = (
+                f"remote reference {ref!r} is not supported: save the file and $ref it locally"
+            )
             raise Failed([Diagnostic(message, where, at)])
         if parts.scheme and parts.scheme != "file":
             raise Failed([Diagnostic(f"unsupported reference {ref!r}", where, at)])

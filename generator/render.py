@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import json
 import re
-from importlib import resources
 from dataclasses import dataclass
+from importlib import resources
 from typing import Any
 
 import jinja2
 
+from generator.errors import Diagnostic, Failed, Location
 from generator.format import format_python
 from generator.model import Api, Channel, Message, payload_type
 from generator.models import HEADER, generate_models
@@ -142,11 +143,24 @@ def _dist_version(version: str) -> str:
     return version if re.fullmatch(r"\d+(\.\d+){0,3}", version) else "0.1.0"
 
 
+def _check_classes(api: Api, models: str, source: str) -> None:
+    """Every payload class the service imports must exist in the generated models."""
+    defined = set(re.findall(r"^class (\w+)\b", models, re.MULTILINE))
+    for channel in api.channels:
+        for message in channel.messages:
+            if message.class_name is not None and message.class_name not in defined:
+                missing = f"model class {message.class_name} for message {message.name!r}"
+                text = f"internal error: {missing} was not generated"
+                raise Failed([Diagnostic(text, channel.location or Location(source))])
+
+
 def render_project(api: Api, source: str) -> tuple[dict[str, str], frozenset[str]]:
     """Every file of the project (path -> content) and which of them belong to the user."""
     env = _environment()
     pkg = api.package
     header = HEADER.format(source=source)
+    models = generate_models(api.schemas, f"{pkg}.wire.WireModel", header, source)
+    _check_classes(api, models, source)
     send_messages = tuple(m for op in api.send_operations for m in op.messages)
     context: dict[str, Any] = {
         "api": api,
@@ -166,13 +180,13 @@ def render_project(api: Api, source: str) -> tuple[dict[str, str], frozenset[str
         "other_servers": api.other_servers,
         "dist_name": pkg.replace("_", "-"),
         "dist_version": _dist_version(api.version),
+        "extra_dependencies": ["email-validator>=2"] if "EmailStr" in models else [],
     }
     context["adapter_types"] = any("TypeAdapter" in r.decoder for r in context["routes"])
     files: dict[str, str] = {}
     for path, template in GENERATED_TEMPLATES.items():
         files[path.format(pkg=pkg)] = env.get_template(template).render(context)
     files[f"{pkg}/py.typed"] = ""
-    models = generate_models(api.schemas, f"{pkg}.wire.WireModel", header, source)
     files[f"{pkg}/models.py"] = models
     user: set[str] = set()
     for path, template in USER_TEMPLATES.items():

@@ -15,7 +15,7 @@ from importlib import resources
 from typing import Any
 
 import jsonschema
-from jsonschema.exceptions import ValidationError, best_match
+from jsonschema.exceptions import ValidationError
 
 from generator.errors import Diagnostic, Failed
 from generator.loader import join_pointer
@@ -194,6 +194,23 @@ def _matches_any(key: str, patterns: dict[str, Any]) -> bool:
     return any(re.search(pattern, key) for pattern in patterns)
 
 
+def _deepest(error: ValidationError) -> ValidationError:
+    """The most specific cause of an error: for `oneOf`/`anyOf`, the branch that got furthest.
+
+    A branch that only failed for want of `$ref` (the Reference Object alternative) is the least
+    interesting: the user wrote a value, not a reference.
+    """
+    if not error.context:
+        return error
+
+    def rank(candidate: ValidationError) -> tuple[bool, int, bool]:
+        wants_ref = candidate.validator == "required" and "'$ref'" in candidate.message
+        weak = candidate.validator in ("oneOf", "anyOf", "if", "then", "else")
+        return (not wants_ref, len(candidate.absolute_path), not weak)
+
+    return max((_deepest(child) for child in error.context), key=rank)
+
+
 def validate_schema(ws: Workspace, version: str) -> list[Diagnostic]:
     """All schema and reference errors, each at the place the user must edit."""
     inliner = _Inliner(ws, keep_pointer_fields=version.startswith("3."))
@@ -201,7 +218,7 @@ def validate_schema(ws: Workspace, version: str) -> list[Diagnostic]:
     instance, _ = inliner.inline(root, (), frozenset({(str(ws.root.path), "")}))
     errors = list(inliner.errors)
     for error in _validator(version).iter_errors(instance):
-        best = best_match([error])
+        best = _deepest(error)
         message, key = _describe(best)
         located = _locate(root, best.absolute_path, key=key)
         errors.append(Diagnostic(message, located.location, located.pointer))

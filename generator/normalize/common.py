@@ -98,22 +98,20 @@ def server(name: str, node: Node, host_and_path: str) -> Server:
 
 
 def check_address_params(
-    ctx: Context, channel: Node, address: Address, declared: Node | None
+    ctx: Context, where: Node, address: Address, declared: Node | None, *, key: bool = False
 ) -> None:
     """Every `{param}` in the address is declared, and every declared parameter is used."""
     names = address.param_names
-    declared_names = [key for key, _ in declared.items()] if declared is not None else []
+    declared_names = [name for name, _ in declared.items()] if declared is not None else []
     for name in names:
         if name not in declared_names:
-            where = channel.get("address") or channel
+            message = f"address parameter {{{name}}} is not declared in the channel's parameters"
+            ctx.error(message, where, key=key)
+    for name in declared_names:
+        if name not in names and declared is not None:
+            child = declared.child(name)
             ctx.error(
-                f"address parameter {{{name}}} is not declared in the channel's parameters", where
-            )
-    for key in declared_names:
-        if key not in names and declared is not None:
-            child = declared.child(key)
-            ctx.error(
-                f"parameter {key!r} does not appear in the address {address.template!r}",
+                f"parameter {name!r} does not appear in the address {address.template!r}",
                 child,
                 key=True,
             )
@@ -189,7 +187,7 @@ def _payload_class(ctx: Context, message_node: Node, payload: Node | None, name:
         return None
     raw = message_node.raw_child("payload")
     source = Node(payload.ws, message_node.doc, message_node.pointer + "/payload", raw)
-    return ctx.bundle.add_payload(source, pascal(name, fallback="Message") + "Payload")
+    return ctx.bundle.add_payload(source, pascal(f"{name} payload", fallback="Message"))
 
 
 def _examples(node: Node) -> list[Any]:

@@ -65,7 +65,7 @@ def _operation_messages(ctx: common.Context, op: Node, fallback: str) -> list[Me
 
 def _channel(ctx: common.Context, key: str, node: Node) -> Channel:
     address = Address.parse(key)
-    common.check_address_params(ctx, node, address, node.get("parameters"))
+    common.check_address_params(ctx, node, address, node.get("parameters"), key=True)
     params = tuple(
         common.parameter(name, p, p.get("schema")) for name, p in common.entries(node, "parameters")
     )

@@ -55,7 +55,7 @@ def _channel(ctx: common.Context, key: str, node: Node) -> Channel:
     )
     params_node = node.get("parameters")
     if address is not None:
-        common.check_address_params(ctx, node, address, params_node)
+        common.check_address_params(ctx, address_node or node, address, params_node)
     params = tuple(
         common.parameter(name, p, None) for name, p in common.entries(node, "parameters")
     )
