@@ -1,0 +1,44 @@
+"""Handler for devices/{deviceId}/status (channel deviceStatus).
+
+Yours to edit: asyncapi-pygen created this file once and never overwrites it.
+
+Tracks each device's last status; a device that reports `error` is sent a high-priority `reboot`.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from datetime import datetime, timezone
+
+from iot_device_management_service.context import Context
+from iot_device_management_service.lifecycle import fleet_of
+from iot_device_management_service.models import (
+    CommandPayload,
+    CommandType,
+    Priority,
+    StatusPayload,
+    StatusPayloadStatus,
+)
+
+logger = logging.getLogger(__name__)
+
+
+async def handle(message: StatusPayload, ctx: Context, *, device_id: str) -> None:
+    """Monitor device health and status."""
+    fleet = fleet_of(ctx.state)
+    fleet.seen(device_id)
+    previous = fleet.statuses.get(device_id)
+    fleet.statuses[device_id] = message.status
+    if previous != message.status:
+        logger.info("device %s is now %s", device_id, message.status.value)
+    if message.status is StatusPayloadStatus.ERROR:
+        command = CommandPayload(
+            command_id=uuid.uuid4(),
+            device_id=device_id,
+            command=CommandType.REBOOT,
+            priority=Priority.HIGH,
+            created_at=datetime.now(timezone.utc),
+        )
+        logger.warning("device %s reports an error; sending reboot", device_id)
+        await ctx.send_command(command, device_id=device_id)

@@ -1,0 +1,47 @@
+"""Handler for devices/{deviceId}/telemetry (channel deviceTelemetry).
+
+Yours to edit: asyncapi-pygen created this file once and never overwrites it.
+
+Above 80 °C a device gets a `CriticalAlert` on `alerts/critical`; above 60 °C a warning is logged.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from datetime import datetime, timezone
+
+from iot_device_management_service.context import Context
+from iot_device_management_service.lifecycle import fleet_of
+from iot_device_management_service.models import (
+    CriticalAlertPayload,
+    CriticalAlertPayloadSeverity,
+    TelemetryPayload,
+)
+
+logger = logging.getLogger(__name__)
+
+CRITICAL_TEMPERATURE = 80.0
+WARNING_TEMPERATURE = 60.0
+
+
+async def handle(message: TelemetryPayload, ctx: Context, *, device_id: str) -> None:
+    """Receive sensor data from devices."""
+    fleet_of(ctx.state).seen(device_id)
+    temperature = message.sensors.temperature
+    logger.info("telemetry from %s: temperature=%s", device_id, temperature)
+    if temperature is None:
+        return
+    if temperature > CRITICAL_TEMPERATURE:
+        alert = CriticalAlertPayload(
+            alert_id=uuid.uuid4(),
+            device_id=device_id,
+            severity=CriticalAlertPayloadSeverity.CRITICAL,
+            message=f"Temperature {temperature:.1f} °C exceeds {CRITICAL_TEMPERATURE:.1f} °C",
+            timestamp=datetime.now(timezone.utc),
+            details={"temperature": temperature, "topic": ctx.topic},
+        )
+        logger.warning("critical temperature %.1f °C on device %s", temperature, device_id)
+        await ctx.send_critical_alert(alert)
+    elif temperature > WARNING_TEMPERATURE:
+        logger.warning("high temperature %.1f °C on device %s", temperature, device_id)
