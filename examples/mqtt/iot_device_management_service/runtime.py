@@ -117,11 +117,9 @@ class MqttRuntime:
 
     async def publish(self, topic: str, payload: bytes, *, qos: int, retain: bool) -> None:
         timeout = self._settings.publish_timeout
-        try:
-            await asyncio.wait_for(self._connected.wait(), timeout=timeout)
-        except asyncio.TimeoutError:
+        if not await _wait_event(self._connected, timeout):
             message = f"not connected after {timeout:.0f} s; nothing sent to {topic!r}"
-            raise PublishError(message) from None
+            raise PublishError(message)
         client = self._client
         if client is None:
             raise PublishError(f"the connection closed; nothing sent to {topic!r}")
@@ -211,7 +209,17 @@ class MqttRuntime:
             del self._tails[topic]
 
     async def _sleep(self, seconds: float) -> None:
-        try:
-            await asyncio.wait_for(self._closing.wait(), timeout=seconds)
-        except asyncio.TimeoutError:
-            pass
+        await _wait_event(self._closing, seconds)
+
+
+async def _wait_event(event: asyncio.Event, timeout: float) -> bool:
+    """Whether `event` was set within `timeout`. Unlike `asyncio.wait_for` before Python 3.12,
+    this never swallows a cancellation that races with the event."""
+    if event.is_set():
+        return True
+    waiter = asyncio.ensure_future(event.wait())
+    try:
+        await asyncio.wait({waiter}, timeout=timeout)
+    finally:
+        waiter.cancel()
+    return event.is_set()

@@ -134,10 +134,16 @@ class Service:
             logger.error("background task %s failed", task.get_name(), exc_info=task.exception())
 
     async def _cancel_background(self) -> None:
-        tasks = set(self._background)
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        """Cancel background tasks, again if one swallowed its cancellation (a library's
+        `asyncio.wait_for` can, before Python 3.12), giving up after the shutdown timeout."""
+        pending = set(self._background)
+        deadline = asyncio.get_running_loop().time() + self.settings.shutdown_timeout
+        while pending and asyncio.get_running_loop().time() < deadline:
+            for task in pending:
+                task.cancel()
+            _, pending = await asyncio.wait(pending, timeout=0.2)
+        for task in pending:
+            logger.error("background task %s ignored cancellation", task.get_name())
 
 
 def main() -> None:

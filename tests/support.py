@@ -1,0 +1,231 @@
+"""Real components for the tests: a mosquitto broker on a free loopback port, processes whose
+output can be waited on (never slept on), and the CLI as a user runs it."""
+
+from __future__ import annotations
+
+import os
+import queue
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+EXAMPLE = REPO / "examples" / "mqtt"
+EXAMPLE_SPEC = EXAMPLE / "asyncapi.yaml"
+EXAMPLE_PACKAGE = "iot_device_management_service"
+CORPUS = REPO.parent / "shared" / "corpus" / "asyncapi-spec-examples"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_until(predicate, timeout: float, what: str, interval: float = 0.02) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+        time.sleep(interval)
+
+
+def port_open(port: int) -> bool:
+    with socket.socket() as sock:
+        sock.settimeout(0.2)
+        return sock.connect_ex(("127.0.0.1", port)) == 0
+
+
+def mosquitto_binary() -> str:
+    for candidate in (shutil.which("mosquitto"), "/usr/sbin/mosquitto"):
+        if candidate and Path(candidate).exists():
+            return candidate
+    raise RuntimeError(
+        "mosquitto is not installed (apt-get install -y mosquitto mosquitto-clients)"
+    )
+
+
+class Broker:
+    """A mosquitto of our own on 127.0.0.1; stop() and start() keep the same port."""
+
+    def __init__(self, workdir: Path) -> None:
+        self.port = free_port()
+        self.config = workdir / "mosquitto.conf"
+        self.config.write_text(
+            f"listener {self.port} 127.0.0.1\nallow_anonymous true\npersistence false\n"
+        )
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        self.process = subprocess.Popen(
+            [mosquitto_binary(), "-c", str(self.config)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        wait_until(lambda: port_open(self.port), 10, f"mosquitto on port {self.port}")
+
+    def stop(self) -> None:
+        if self.process is not None:
+            self.process.terminate()
+            self.process.wait(10)
+            self.process = None
+        wait_until(lambda: not port_open(self.port), 10, "mosquitto to stop")
+
+    def publish(self, topic: str, payload: str, qos: int = 0) -> None:
+        """Publish as a user would, with mosquitto_pub."""
+        subprocess.run(
+            [
+                "mosquitto_pub",
+                "-h",
+                "127.0.0.1",
+                "-p",
+                str(self.port),
+                "-q",
+                str(qos),
+                "-t",
+                topic,
+                "-m",
+                payload,
+            ],
+            check=True,
+            timeout=10,
+        )
+
+
+class Process:
+    """A child process whose combined output lines can be awaited with a timeout."""
+
+    def __init__(self, args: list[str], cwd: Path, env: dict[str, str] | None = None) -> None:
+        full_env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
+        self.popen = subprocess.Popen(
+            args,
+            cwd=cwd,
+            env=full_env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            bufsize=1,
+        )
+        self.lines: list[str] = []
+        self._queue: queue.Queue[str | None] = queue.Queue()
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+        self._seen = 0
+
+    def _read(self) -> None:
+        assert self.popen.stdout is not None
+        for line in self.popen.stdout:
+            self._queue.put(line.rstrip("\n"))
+        self._queue.put(None)
+
+    def _drain(self, timeout: float) -> bool:
+        try:
+            line = self._queue.get(timeout=timeout)
+        except queue.Empty:
+            return True
+        if line is None:
+            return False
+        self.lines.append(line)
+        return True
+
+    def wait_for(self, pattern: str, timeout: float = 15) -> re.Match[str]:
+        """The first line after the previous match that matches `pattern`."""
+        regex = re.compile(pattern)
+        deadline = time.monotonic() + timeout
+        while True:
+            for index in range(self._seen, len(self.lines)):
+                found = regex.search(self.lines[index])
+                if found:
+                    self._seen = index + 1
+                    return found
+            self._seen = len(self.lines)
+            remaining = deadline - time.monotonic()
+            if (
+                remaining <= 0
+                or (not self._drain(min(remaining, 0.2))
+                and self.popen.poll() is not None)
+            ):
+                tail = "\n".join(self.lines[-30:])
+                raise AssertionError(
+                    f"no line matching {pattern!r} within {timeout} s; output:\n{tail}"
+                )
+
+    def find_all(self, pattern: str) -> list[str]:
+        while self._queue.qsize():
+            self._drain(0)
+        return [line for line in self.lines if re.search(pattern, line)]
+
+    def terminate(self, timeout: float = 20) -> int:
+        if self.popen.poll() is None:
+            self.popen.send_signal(signal.SIGTERM)
+        code = self.popen.wait(timeout)
+        self._reader.join(5)
+        while self._drain(0):
+            if self._queue.empty():
+                break
+        return code
+
+    def kill(self) -> None:
+        if self.popen.poll() is None:
+            self.popen.kill()
+            self.popen.wait(10)
+
+
+class Subscriber(Process):
+    """mosquitto_sub, ready once its subscription is acknowledged."""
+
+    def __init__(self, broker: Broker, *topics: str, count: int = 1, cwd: Path = REPO) -> None:
+        args = [
+            "stdbuf",
+            "-oL",
+            "mosquitto_sub",
+            "-d",
+            "-v",
+            "-h",
+            "127.0.0.1",
+            "-p",
+            str(broker.port),
+            "-C",
+            str(count),
+            "-W",
+            "60",
+        ]
+        for topic in topics:
+            args += ["-t", topic]
+        super().__init__(args, cwd)
+        self.wait_for("SUBACK", timeout=10)
+
+    def message(self, topic_pattern: str, timeout: float = 15) -> tuple[str, str]:
+        found = self.wait_for(rf"^({topic_pattern}) (.*)$", timeout)
+        return found.group(1), found.group(2)
+
+
+def run_cli(*args: str, cwd: Path = REPO) -> subprocess.CompletedProcess[str]:
+    """The CLI exactly as a user runs it."""
+    return subprocess.run(
+        [sys.executable, "-m", "generator", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def service(project: Path, package: str, broker: Broker, **env: str) -> Process:
+    """`python -m <package>` in a generated project, pointed at the test broker."""
+    settings = {
+        "MQTT_HOST": "127.0.0.1",
+        "MQTT_PORT": str(broker.port),
+        "MQTT_CLIENT_ID": f"test-{os.getpid()}-{free_port()}",
+        "RECONNECT_MIN_DELAY": "0.1",
+        "RECONNECT_MAX_DELAY": "0.5",
+        "LOG_LEVEL": "INFO",
+        **env,
+    }
+    return Process([sys.executable, "-m", package], cwd=project, env=settings)
