@@ -127,7 +127,10 @@ class _Builder:
 
 
 def _syntax_error(display: str, exc: yaml.YAMLError) -> Diagnostic:
-    mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
+    problem_mark = getattr(exc, "problem_mark", None)
+    context_mark = getattr(exc, "context_mark", None)
+    at_end = "end of stream" in str(getattr(exc, "problem", ""))
+    mark = context_mark if (at_end and context_mark is not None) else problem_mark or context_mark
     line, col = (mark.line + 1, mark.column + 1) if mark is not None else (1, 1)
     problem = getattr(exc, "problem", None) or str(exc)
     context = getattr(exc, "context", None)
