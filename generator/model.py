@@ -76,7 +76,7 @@ class Message:
     summary: str = ""
     description: str = ""
     examples: tuple[Any, ...] = ()
-    payload_schema: Any = None  # the payload schema, references inlined, for documentation/tests
+    location: Location | None = None
 
     @property
     def is_json(self) -> bool:

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from generator import validate
 from generator.errors import Diagnostic, Failed, Level
+from generator.checks import check_examples, check_servers
 from generator.model import Api
 from generator.normalize import normalize
 from generator.refs import Workspace
@@ -47,6 +48,7 @@ def analyse(
     diagnostics += more
     if api is None or any(d.level is Level.ERROR for d in diagnostics):
         raise Failed(diagnostics)
+    diagnostics += check_servers(api, ws.root.display) + check_examples(api, ws.root.display)
     return api, diagnostics
 
 

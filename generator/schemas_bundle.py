@@ -8,6 +8,7 @@ inline object or enum is named after its place (`TelemetryPayload.sensors` becom
 from __future__ import annotations
 
 import copy
+import json
 from pathlib import PurePosixPath
 from typing import Any
 
@@ -35,6 +36,20 @@ _SCHEMA_SINGLE = (
 _LIST_HINTS = {"allOf": "Part", "oneOf": "Option", "anyOf": "Option", "prefixItems": "Item"}
 
 
+_PRIMITIVES: dict[str, tuple[type, ...]] = {
+    "boolean": (bool,),
+    "integer": (int,),
+    "number": (int, float),
+    "string": (str,),
+    "array": (list,),
+    "object": (dict,),
+}
+
+
+def _fits(value: Any, types: tuple[type, ...]) -> bool:
+    return isinstance(value, types) and not (isinstance(value, bool) and bool not in types)
+
+
 def _worth_a_class(schema: Any) -> bool:
     """Inline objects with properties and enums get their own, path-named class."""
     if not isinstance(schema, dict):
@@ -47,6 +62,7 @@ class SchemaBundle:
 
     def __init__(self) -> None:
         self.schemas: dict[str, Any] = {}
+        self.notes: list[tuple[Node, str]] = []  # (where, what was adjusted): become warnings
         self._by_target: dict[tuple[str, str], str] = {}
         self._taken: set[str] = set()
 
@@ -120,6 +136,28 @@ class SchemaBundle:
                 ]
             elif key in _SCHEMA_SINGLE and isinstance(raw, dict):
                 out[key] = self._sub(here, name + ("Item" if key == "items" else pascal(key)))
+            elif key == "default":
+                self._default(here, value.get("type"), out)
             else:
                 out[key] = copy.deepcopy(raw)
         return out
+
+    def _default(self, node: Node, declared: Any, out: dict[str, Any]) -> None:
+        """Keep a default that fits the declared type; `'false'` for a boolean is read as JSON."""
+        value = node.value
+        wanted = _PRIMITIVES.get(declared) if isinstance(declared, str) else None
+        if wanted is None or _fits(value, wanted):
+            out["default"] = copy.deepcopy(value)
+            return
+        if isinstance(value, str):
+            try:
+                parsed = json.loads(value)
+            except ValueError:
+                parsed = None
+            if parsed is not None and _fits(parsed, wanted):
+                out["default"] = parsed
+                self.notes.append(
+                    (node, f"default {value!r} is a string; used as {declared} {parsed!r}")
+                )
+                return
+        self.notes.append((node, f"default {value!r} does not fit type {declared!r}; ignored"))

@@ -146,10 +146,8 @@ class Process:
                     return found
             self._seen = len(self.lines)
             remaining = deadline - time.monotonic()
-            if (
-                remaining <= 0
-                or (not self._drain(min(remaining, 0.2))
-                and self.popen.poll() is not None)
+            if remaining <= 0 or (
+                not self._drain(min(remaining, 0.2)) and self.popen.poll() is not None
             ):
                 tail = "\n".join(self.lines[-30:])
                 raise AssertionError(

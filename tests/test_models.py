@@ -63,7 +63,10 @@ def telemetry_with(**sensors: Any) -> dict[str, Any]:
         ("wrong type", telemetry_with(temperature="hot")),
         ("temperature above maximum", telemetry_with(temperature=150.5)),
         ("temperature below minimum", telemetry_with(temperature=-60)),
-        ("missing required field", {k: v for k, v in json.loads(SEED_TELEMETRY).items() if k != "deviceId"}),
+        (
+            "missing required field",
+            {k: v for k, v in json.loads(SEED_TELEMETRY).items() if k != "deviceId"},
+        ),
         ("naive timestamp", json.loads(SEED_TELEMETRY) | {"timestamp": "2024-01-15T10:30:00"}),
         ("device id pattern", json.loads(SEED_TELEMETRY) | {"deviceId": "bad id/with slash"}),
         ("unknown sensor (additionalProperties: false)", telemetry_with(radiation=1.0)),
@@ -75,16 +78,24 @@ def test_bad_telemetry_is_rejected(models: ModuleType, case: str, data: dict[str
 
 
 def test_bad_enum_value_is_rejected(models: ModuleType) -> None:
-    data = {"commandId": "3f2b8c1e-9a4d-4e6f-8b7a-1c2d3e4f5a6b", "deviceId": "d1", "command": "explode",
-            "createdAt": "2024-01-15T10:31:00Z"}
+    data = {
+        "commandId": "3f2b8c1e-9a4d-4e6f-8b7a-1c2d3e4f5a6b",
+        "deviceId": "d1",
+        "command": "explode",
+        "createdAt": "2024-01-15T10:31:00Z",
+    }
     with pytest.raises(ValidationError, match="command"):
         models.CommandPayload.model_validate(data)
 
 
 def test_enum_default_is_a_member_and_uuid_is_typed(models: ModuleType) -> None:
     command = models.CommandPayload.model_validate(
-        {"commandId": "3f2b8c1e-9a4d-4e6f-8b7a-1c2d3e4f5a6b", "deviceId": "d1", "command": "reboot",
-         "createdAt": "2024-01-15T10:31:00Z"}
+        {
+            "commandId": "3f2b8c1e-9a4d-4e6f-8b7a-1c2d3e4f5a6b",
+            "deviceId": "d1",
+            "command": "reboot",
+            "createdAt": "2024-01-15T10:31:00Z",
+        }
     )
     assert command.priority is models.Priority.NORMAL
     assert str(command.command_id) == "3f2b8c1e-9a4d-4e6f-8b7a-1c2d3e4f5a6b"
@@ -98,16 +109,29 @@ def test_model_dump_json_round_trips_wire_names(models: ModuleType) -> None:
     dumped = json.loads(status.model_dump_json(exclude_none=True))
     assert dumped == original
     assert "lastSeen" in status.model_dump_json() and "last_seen" not in status.model_dump_json()
-    by_field = models.StatusPayload(device_id="d", status="online", last_seen="2024-01-15T10:30:00Z")
+    by_field = models.StatusPayload(
+        device_id="d", status="online", last_seen="2024-01-15T10:30:00Z"
+    )
     assert json.loads(by_field.model_dump_json(exclude_none=True))["deviceId"] == "d"
 
 
 def test_names_are_meaningful_and_stable(models: ModuleType) -> None:
     names = {name for name in dir(models) if name[:1].isupper()}
-    expected = {"TelemetryPayload", "TelemetryPayloadSensors", "TelemetryPayloadLocation",
-                "TelemetryPayloadMetadata", "CommandPayload", "CommandType", "Priority",
-                "StatusPayload", "StatusPayloadHealth", "StatusPayloadErrorsItem",
-                "CriticalAlertPayload", "HeartbeatPayload", "HeartbeatPayloadMetrics"}
+    expected = {
+        "TelemetryPayload",
+        "TelemetryPayloadSensors",
+        "TelemetryPayloadLocation",
+        "TelemetryPayloadMetadata",
+        "CommandPayload",
+        "CommandType",
+        "Priority",
+        "StatusPayload",
+        "StatusPayloadHealth",
+        "StatusPayloadErrorsItem",
+        "CriticalAlertPayload",
+        "HeartbeatPayload",
+        "HeartbeatPayloadMetrics",
+    }
     assert expected <= names
     assert not [n for n in names if "Anonymous" in n or n[-1].isdigit()]
 
@@ -129,9 +153,20 @@ def test_examples_in_the_spec_validate(models: ModuleType) -> None:
     assert checked == 5
 
 
-def test_the_26_version_of_the_api_gives_the_same_models(tmp_path: Path, models: ModuleType) -> None:
+def test_the_26_version_of_the_api_gives_the_same_models(
+    tmp_path: Path, models: ModuleType
+) -> None:
     v26 = load_models(SPEC_26, "iot_models_v26", tmp_path)
-    for name in ("TelemetryPayload", "CommandPayload", "StatusPayload", "CriticalAlertPayload",
-                 "HeartbeatPayload", "TelemetryPayloadSensors", "StatusPayloadHealth"):
-        assert getattr(v26, name).model_json_schema() == getattr(models, name).model_json_schema(), name
+    for name in (
+        "TelemetryPayload",
+        "CommandPayload",
+        "StatusPayload",
+        "CriticalAlertPayload",
+        "HeartbeatPayload",
+        "TelemetryPayloadSensors",
+        "StatusPayloadHealth",
+    ):
+        assert (
+            getattr(v26, name).model_json_schema() == getattr(models, name).model_json_schema()
+        ), name
     v26.TelemetryPayload.model_validate_json(SEED_TELEMETRY)

@@ -14,7 +14,7 @@ from tests.support import REPO, Broker, Subscriber, run_cli, service
 SPEC = REPO / "tests" / "specs" / "robust-2.6.yaml"
 PACKAGE = "robust_test"
 
-USER_HANDLER = '''
+USER_HANDLER = """
 import logging
 from robust_test.context import Context
 from robust_test.models import UserSignedUpPayload
@@ -26,9 +26,9 @@ async def handle(message: UserSignedUpPayload, ctx: Context, *, user_id: str) ->
     if message.note == "boom":
         raise RuntimeError("the handler blew up")
     logger.info("signup user=%s n=%s", user_id, message.n)
-'''
+"""
 
-READING_HANDLER = '''
+READING_HANDLER = """
 import asyncio
 import logging
 from robust_test.context import Context
@@ -51,9 +51,9 @@ async def handle(message: ReadingPayload, ctx: Context, *, sensor_id: str) -> No
     if message.label == "echo":
         await ctx.send_echo(EchoPayload(value=message.value), sensor_id=sensor_id)
     logger.info("reading %s %s done", sensor_id, message.value)
-'''
+"""
 
-LIFECYCLE = '''
+LIFECYCLE = """
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator
@@ -64,7 +64,7 @@ from typing import Any
 async def lifespan(service: Any) -> AsyncIterator[None]:
     service.state["released"] = asyncio.Event()
     yield
-'''
+"""
 
 
 @pytest.fixture(scope="module")
@@ -106,12 +106,24 @@ def test_parameter_inside_a_level_is_matched_exactly(broker: Broker, running) ->
         ("not JSON", "user/a.signedup", "{n: 1", "invalid JSON"),
         ("wrong type", "user/a.signedup", json.dumps({"n": "one"}), "invalid payload: n:"),
         ("out of range", "user/a.signedup", json.dumps({"n": -1}), "invalid payload: n:"),
-        ("missing field", "user/a.signedup", json.dumps({"note": "x"}), "invalid payload: n: Field required"),
+        (
+            "missing field",
+            "user/a.signedup",
+            json.dumps({"note": "x"}),
+            "invalid payload: n: Field required",
+        ),
         ("unknown topic", "user/nothing-here", json.dumps({"n": 1}), "no channel has this address"),
-        ("handler raises", "user/a.signedup", json.dumps({"n": 1, "note": "boom"}), "handler for .* failed"),
+        (
+            "handler raises",
+            "user/a.signedup",
+            json.dumps({"n": 1, "note": "boom"}),
+            "handler for .* failed",
+        ),
     ],
 )
-def test_after_a_bad_message_the_next_is_handled(broker, running, label, topic, payload, log) -> None:
+def test_after_a_bad_message_the_next_is_handled(
+    broker, running, label, topic, payload, log
+) -> None:
     broker.publish(topic, payload)
     running.wait_for(log)
     broker.publish("user/next.signedup", json.dumps({"n": 7}))
@@ -132,9 +144,7 @@ def test_counters_at_shutdown(broker: Broker, running) -> None:
     broker.publish("user/a.signedup", json.dumps({"n": 1}))
     running.wait_for("signup user=a n=1")
     assert running.terminate() == 0
-    stats = (
-        "received=5, handled=1, invalid_json=1, invalid_payload=1, unknown_topic=1, handler_errors=1"
-    )
+    stats = "received=5, handled=1, invalid_json=1, invalid_payload=1, unknown_topic=1, handler_errors=1"
     assert running.find_all(f"stopped; Stats\\({stats}\\)")
 
 

@@ -40,6 +40,11 @@ class Context:
         self.diagnostics.append(Diagnostic(message, node.location, node.pointer, Level.WARNING))
 
 
+def collect_bundle_notes(ctx: Context) -> None:
+    for node, note in ctx.bundle.notes:
+        ctx.warn(note, node)
+
+
 def entries(node: Node | None, key: str) -> list[tuple[str, Node]]:
     """The (key, node) pairs of the map at `node[key]`, or none when it is absent."""
     child = node.get(key) if node is not None else None
@@ -160,6 +165,7 @@ def message(ctx: Context, node: Node, fallback_name: str) -> Message:
         summary=text(node.get("summary")),
         description=text(node.get("description")),
         examples=examples,
+        location=node.location,
     )
     ctx.messages[key] = result
     return result

@@ -33,6 +33,7 @@ def normalize(
             op_node = node.get(field)
             if op_node is not None:
                 operations.append(_operation(ctx, channel, op_node, action, op_ids, send_names))
+    common.collect_bundle_notes(ctx)
     api = Api(
         asyncapi_version=version,
         title=common.text(info.get("title")),

@@ -27,6 +27,7 @@ def normalize(
         op = _operation(ctx, key, node, channels, send_names)
         if op is not None:
             operations.append(op)
+    common.collect_bundle_notes(ctx)
     api = Api(
         asyncapi_version=version,
         title=common.text(info.get("title")),

@@ -1,0 +1,63 @@
+"""Checks on the normalized model that warn but do not stop generation.
+
+A message's own examples should match its payload: published documents get this wrong
+surprisingly often, and a user should hear it from the generator, not from a rejected message.
+Servers the MQTT runtime cannot serve are named once.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import jsonschema
+
+from generator.errors import Diagnostic, Level, Location
+from generator.model import Api, Message
+from generator.schemas_bundle import REF_PREFIX
+
+
+def payload_validator(api: Api, class_name: str) -> Any:
+    """A JSON Schema validator for one bundled payload schema (draft-07, formats not checked)."""
+    schema = {"$ref": REF_PREFIX + class_name, "components": {"schemas": api.schemas}}
+    return jsonschema.Draft7Validator(schema)
+
+
+def check_servers(api: Api, source: str) -> list[Diagnostic]:
+    others = api.other_servers
+    if not others:
+        return []
+    listed = ", ".join(f"{s.name!r} ({s.protocol})" for s in others)
+    text = (
+        f"the generated service speaks MQTT only; these servers are not served: {listed}. "
+        "Models and handlers are generated all the same."
+    )
+    return [Diagnostic(text, Location(source), None, Level.WARNING)]
+
+
+def check_examples(api: Api, source: str) -> list[Diagnostic]:
+    warnings: list[Diagnostic] = []
+    seen: set[str] = set()
+    for channel in api.channels:
+        for message in channel.messages:
+            if message.key in seen or message.class_name is None or not message.examples:
+                continue
+            seen.add(message.key)
+            warnings += _check(api, message, source)
+    return warnings
+
+
+def _check(api: Api, message: Message, source: str) -> list[Diagnostic]:
+    assert message.class_name is not None
+    validator = payload_validator(api, message.class_name)
+    found = []
+    for index, example in enumerate(message.examples, start=1):
+        error = next(iter(validator.iter_errors(example)), None)
+        if error is not None:
+            where = "/".join(str(p) for p in error.absolute_path) or "payload"
+            text = (
+                f"example {index} of message {message.name!r} does not match its payload schema: "
+                f"{where}: {error.message[:120]}"
+            )
+            location = message.location or Location(source)
+            found.append(Diagnostic(text, location, None, Level.WARNING))
+    return found
