@@ -10,8 +10,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from generator import validate
-from generator.errors import Diagnostic, Failed, Level
 from generator.checks import check_examples, check_servers
+from generator.errors import Diagnostic, Failed, Level
 from generator.model import Api
 from generator.normalize import normalize
 from generator.refs import Workspace

@@ -33,6 +33,7 @@ _SCHEMA_SINGLE = (
     "additionalItems",
     "unevaluatedProperties",
 )
+_STRUCTURAL = frozenset(_SCHEMA_MAPS + _SCHEMA_LISTS + _SCHEMA_SINGLE + ("payload", "headers"))
 _LIST_HINTS = {"allOf": "Part", "oneOf": "Option", "anyOf": "Option", "prefixItems": "Item"}
 
 
@@ -92,7 +93,8 @@ class SchemaBundle:
             return pascal(PurePosixPath(target.doc.path.name).stem, fallback=hint)
         if len(tokens) >= 2 and tokens[-2] in _NAMED_CONTAINERS:
             return pascal(tokens[-1], fallback=hint)
-        return hint
+        structural = tokens[-1] in _STRUCTURAL or tokens[-1].isdigit()
+        return hint if structural or len(tokens) > 1 else pascal(tokens[-1], fallback=hint)
 
     def _sub(self, node: Node, hint: str) -> Any:
         """A subschema: referenced or class-worthy ones become `$ref`s into the bundle."""

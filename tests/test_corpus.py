@@ -13,12 +13,13 @@ from pathlib import Path
 import pytest
 from pydantic import TypeAdapter
 
-from generator.errors import Failed
 from generator.checks import payload_validator
+from generator.errors import Failed
 from generator.pipeline import build
 from tests.support import CORPUS
 
 ROOTS = [row["path"] for row in csv.DictReader((CORPUS / "MANIFEST.tsv").open(), delimiter="\t")]
+MISSING_SCHEMA = "'./schemas.yaml#/commentChanged'"
 INVALID = {
     "2.4.0/operation-security.yml": "expected array, got object",
     "2.5.0/operation-security.yml": "expected array, got object",
@@ -33,7 +34,7 @@ INVALID.update(
 )
 INVALID.update(
     {
-        f"{version}/social-media/{service}/asyncapi.yaml": "'./schemas.yaml#/commentChanged' points at nothing"
+        f"{version}/social-media/{service}/asyncapi.yaml": f"{MISSING_SCHEMA} points at nothing"
         for version in ("2.3.0", "2.4.0")
         for service in ("backend", "comments-service")
     }

@@ -144,7 +144,17 @@ def test_counters_at_shutdown(broker: Broker, running) -> None:
     broker.publish("user/a.signedup", json.dumps({"n": 1}))
     running.wait_for("signup user=a n=1")
     assert running.terminate() == 0
-    stats = "received=5, handled=1, invalid_json=1, invalid_payload=1, unknown_topic=1, handler_errors=1"
+    stats = ", ".join(
+        f"{name}={count}"
+        for name, count in [
+            ("received", 5),
+            ("handled", 1),
+            ("invalid_json", 1),
+            ("invalid_payload", 1),
+            ("unknown_topic", 1),
+            ("handler_errors", 1),
+        ]
+    )
     assert running.find_all(f"stopped; Stats\\({stats}\\)")
 
 

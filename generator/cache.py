@@ -1,0 +1,51 @@
+"""A content-addressed disk cache for the two slow, pure stages: model generation and black.
+
+Both are deterministic functions of their input text and the library versions, so a result keyed
+by a hash of those can be reused by any later run, in any output folder. The cache lives in
+`$ASYNCAPI_PYGEN_CACHE` (or the user cache folder); `ASYNCAPI_PYGEN_CACHE=off` disables it. A
+cache that cannot be read or written is silently skipped: it only ever saves time.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+
+from generator import __version__
+
+
+def _root() -> Path | None:
+    configured = os.environ.get("ASYNCAPI_PYGEN_CACHE")
+    if configured == "off":
+        return None
+    if configured:
+        return Path(configured)
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "asyncapi-pygen"
+
+
+def cached(kind: str, parts: tuple[str, ...], compute: Callable[[], str]) -> str:
+    """`compute()`, or the text it returned before for the same kind and parts."""
+    root = _root()
+    if root is None:
+        return compute()
+    digest = hashlib.sha256("\0".join((__version__, kind, *parts)).encode("utf-8")).hexdigest()
+    path = root / kind / digest[:2] / digest
+    try:
+        return path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        pass
+    result = compute()
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(
+            "w", encoding="utf-8", dir=path.parent, delete=False
+        ) as tmp:
+            tmp.write(result)
+        os.replace(tmp.name, path)
+    except OSError:
+        pass
+    return result

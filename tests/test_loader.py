@@ -1,0 +1,101 @@
+"""Loading: positions, duplicate keys, YAML quirks, JSON by content, references across files."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from generator.errors import Failed
+from generator.loader import parse
+from generator.pipeline import analyse
+from generator.refs import Workspace
+
+
+def doc(text: str):
+    return parse(text, Path("mem.yaml"), "mem.yaml")
+
+
+def test_positions_are_one_based_per_pointer() -> None:
+    loaded = doc("a:\n  b: 1\n  c: [x, y]\n")
+    assert loaded.location("/a/b").line == 2 and loaded.location("/a/b").col == 6
+    assert loaded.location("/a/c/1").line == 3
+    assert loaded.location("/a/c", key=True).col == 3
+
+
+def test_timestamps_stay_strings_and_yes_is_not_a_boolean() -> None:
+    loaded = doc("when: 2024-01-15T10:30:00Z\nday: 2024-01-15\nanswer: yes\nflag: true\n")
+    assert loaded.data == {
+        "when": "2024-01-15T10:30:00Z",
+        "day": "2024-01-15",
+        "answer": "yes",
+        "flag": True,
+    }
+
+
+def test_duplicate_keys_are_errors_with_both_lines() -> None:
+    with pytest.raises(Failed) as caught:
+        doc("a: 1\nb: 2\na: 3\n")
+    (error,) = caught.value.diagnostics
+    assert "duplicate key 'a' (first defined at line 1)" in error.message
+    assert error.location.line == 3
+
+
+def test_json_is_recognised_by_content_not_extension(tmp_path: Path) -> None:
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(
+        '{"asyncapi": "3.0.0", "info": {"title": "J", "version": "1"},\n "channels": {}}'
+    )
+    api, _ = analyse(spec)
+    assert api.title == "J"
+    spec.write_text('{"asyncapi": "3.0.0",\n "info": {"title": "J" "version": "1"}}')
+    with pytest.raises(Failed) as caught:
+        analyse(spec)
+    assert caught.value.diagnostics[0].message.startswith("invalid JSON")
+    assert caught.value.diagnostics[0].location.line == 2
+
+
+def test_relative_refs_chain_across_folders_and_cycles_stay_cycles(tmp_path: Path) -> None:
+    (tmp_path / "schemas").mkdir()
+    (tmp_path / "api.yaml").write_text("""asyncapi: 3.0.0
+info: {title: Refs, version: '1'}
+channels:
+  tree:
+    address: tree
+    messages:
+      node:
+        payload:
+          $ref: './schemas/node.yaml#/Node'
+operations:
+  receiveTree:
+    action: receive
+    channel: {$ref: '#/channels/tree'}
+""")
+    (tmp_path / "schemas" / "node.yaml").write_text(
+        "Node:\n  type: object\n  properties:\n    label: {$ref: 'common/label.yaml'}\n"
+        "    children:\n      type: array\n      items: {$ref: '#/Node'}\n"
+    )
+    (tmp_path / "schemas" / "common").mkdir()
+    (tmp_path / "schemas" / "common" / "label.yaml").write_text("type: string\nmaxLength: 5\n")
+    api, _ = analyse(tmp_path / "api.yaml")
+    assert set(api.schemas) == {"Node", "Label"}
+    node = api.schemas["Node"]
+    assert node["properties"]["children"]["items"] == {"$ref": "#/components/schemas/Node"}
+    assert node["properties"]["label"] == {"$ref": "#/components/schemas/Label"}
+    assert api.schemas["Label"] == {"type": "string", "maxLength": 5}
+
+
+def test_a_referenced_file_that_is_broken_is_reported_in_that_file(tmp_path: Path) -> None:
+    (tmp_path / "api.yaml").write_text(
+        "asyncapi: 3.0.0\ninfo: {title: X, version: '1'}\ncomponents:\n  schemas:\n"
+        "    A: {$ref: 'other.yaml'}\n"
+    )
+    (tmp_path / "other.yaml").write_text("type: object\nproperties: [unclosed\n")
+    ws_error = None
+    try:
+        Workspace(tmp_path / "api.yaml")
+        analyse(tmp_path / "api.yaml")
+    except Failed as exc:
+        ws_error = exc.diagnostics[0]
+    assert ws_error is not None and ws_error.location.file.endswith("other.yaml")
+    assert "invalid YAML" in ws_error.message
