@@ -60,7 +60,9 @@ def main() -> None:
     print(f"cold generate of {SPEC.relative_to(REPO)}, {args.runs} runs each, interleaved")
     report("first run (empty cache)", first)
     report("cold process, warm cache", warm)
-    print(f"  ratio first/warm (medians)   {statistics.median(first) / statistics.median(warm):.2f}")
+    print(
+        f"  ratio first/warm (medians)   {statistics.median(first) / statistics.median(warm):.2f}"
+    )
 
 
 if __name__ == "__main__":

@@ -33,39 +33,40 @@ def generate_models(schemas: dict[str, Any], base_class: str, header: str, sourc
     version = metadata.version("datamodel-code-generator")
     return cached(
         "models",
-        (version, base_class, header, document),
+        (version, json.dumps(OPTIONS, sort_keys=True), base_class, header, document),
         lambda: _generate(document, base_class, header, source),
     )
 
 
+# Every option that shapes the models; part of the cache key, so changing one invalidates results.
+OPTIONS: dict[str, Any] = {
+    "input_file_type": "openapi",
+    "output_model_type": "pydantic_v2.BaseModel",
+    "target_python_version": "3.10",
+    "snake_case_field": True,
+    "use_annotated": True,
+    "field_constraints": True,
+    "set_default_enum_member": True,
+    "use_subclass_enum": True,
+    "capitalise_enum_members": True,
+    "collapse_root_models": True,
+    "use_schema_description": True,
+    "use_field_description": True,
+    "output_datetime_class": "AwareDatetime",
+    "disable_timestamp": True,
+    "use_double_quotes": True,
+    "formatters": [],
+}
+
+
 def _generate(document: str, base_class: str, header: str, source: str) -> str:
     import datamodel_code_generator as dcg
-    from datamodel_code_generator.enums import DataModelType, InputFileType
-    from datamodel_code_generator.format import DatetimeClassType, PythonVersion
 
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             output = dcg.generate(
-                document,
-                input_file_type=InputFileType.OpenAPI,
-                output_model_type=DataModelType.PydanticV2BaseModel,
-                target_python_version=PythonVersion.PY_310,
-                base_class=base_class,
-                snake_case_field=True,
-                use_annotated=True,
-                field_constraints=True,
-                set_default_enum_member=True,
-                use_subclass_enum=True,
-                capitalise_enum_members=True,
-                collapse_root_models=True,
-                use_schema_description=True,
-                use_field_description=True,
-                output_datetime_class=DatetimeClassType.Awaredatetime,
-                disable_timestamp=True,
-                use_double_quotes=True,
-                formatters=[],
-                custom_file_header=header,
+                document, base_class=base_class, custom_file_header=header, **OPTIONS
             )
     except Exception as exc:  # the library raises many kinds; all mean "cannot model this"
         message = f"cannot generate models for the payload schemas: {exc}"
