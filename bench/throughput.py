@@ -1,0 +1,141 @@
+"""Telemetry messages per second through a real mosquitto, validation on, for the generated IoT
+example service (`python -m iot_device_management_service`) and a minimal hand-written aiomqtt +
+pydantic receiver (bench/baseline_receiver.py), measured in the same run, interleaved.
+
+So that the publisher's speed cannot cap the figures, each trial pre-loads the broker: the receiver
+connects once with a persistent session and is stopped; then messages are queued for it and it is
+started again, and the clock runs from its start to the CriticalAlert it sends for the last
+message, at 85 °C (one topic is handled in order, so by then every message before it has been
+received, validated and handled). This is done twice, with only the hot message queued and with N
+telemetry messages before it; the difference of the two times is the time the N messages took,
+start-up excluded. Receivers run at LOG_LEVEL=WARNING, as in production.
+
+    python bench/throughput.py [--messages N] [--trials K]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import aiomqtt
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from tests.support import Broker, Process, Subscriber  # noqa: E402
+
+EXAMPLE = REPO / "examples" / "mqtt"
+TOPIC = "devices/bench-1/telemetry"
+
+
+def payload(index: int, temperature: float) -> bytes:
+    return json.dumps(
+        {
+            "deviceId": "bench-1",
+            "timestamp": "2024-01-15T10:30:00Z",
+            "sensors": {"temperature": temperature, "humidity": 40.0, "battery": 90.0},
+            "location": {"latitude": 37.7749, "longitude": -122.4194},
+            "metadata": {"firmwareVersion": "1.2.3", "model": f"m{index % 7}"},
+        }
+    ).encode()
+
+
+async def publish_all(port: int, messages: int, qos: int) -> None:
+    body = [payload(i, 20.0 + i % 30) for i in range(messages)] + [payload(messages, 85.0)]
+    quiet = logging.getLogger("bench.publisher")
+    quiet.setLevel(logging.ERROR)
+    async with aiomqtt.Client("127.0.0.1", port, logger=quiet) as client:
+        for first in range(0, len(body), 100):
+            chunk = body[first : first + 100]
+            await asyncio.gather(*(client.publish(TOPIC, p, qos=qos) for p in chunk))
+
+
+def command(kind: str) -> tuple[list[str], Path, str]:
+    if kind == "generated":
+        return [sys.executable, "-m", "iot_device_management_service"], EXAMPLE, "connected to"
+    return [sys.executable, str(REPO / "bench" / "baseline_receiver.py")], REPO, "connected"
+
+
+def timed_start(args: list[str], cwd: Path, env: dict[str, str], broker: Broker) -> float:
+    """Seconds from starting the receiver to its alert."""
+    alerts = Subscriber(broker, "alerts/critical")
+    started = time.perf_counter()
+    receiver = Process(args, cwd, env)
+    try:
+        alerts.message("alerts/critical", timeout=300)
+        return time.perf_counter() - started
+    finally:
+        receiver.kill()
+        alerts.kill()
+
+
+def trial(kind: str, broker: Broker, messages: int, qos: int, client_id: str) -> float:
+    """Seconds the receiver spent on `messages` queued telemetry messages."""
+    args, cwd, ready = command(kind)
+    env = {
+        "MQTT_HOST": "127.0.0.1",
+        "MQTT_PORT": str(broker.port),
+        "MQTT_CLIENT_ID": client_id,
+        "MQTT_CLEAN_SESSION": "false",
+        "LOG_LEVEL": "INFO",
+        "HEARTBEAT_INTERVAL": "3600",
+    }
+    session = Process(args, cwd, env)
+    session.wait_for(ready, timeout=30)
+    session.kill()
+    quiet = {**env, "LOG_LEVEL": "WARNING"}
+    asyncio.run(publish_all(broker.port, 0, qos))
+    empty = timed_start(args, cwd, quiet, broker)
+    asyncio.run(publish_all(broker.port, messages, qos))
+    full = timed_start(args, cwd, quiet, broker)
+    return full - empty
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--messages", type=int, default=20000)
+    parser.add_argument("--trials", type=int, default=3)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        broker = Broker(Path(tmp))
+        extra = "max_queued_messages 0\nqueue_qos0_messages true\n"
+        broker.config.write_text(broker.config.read_text() + extra)
+        broker.start()
+        try:
+            for qos in (0, 1):
+                rates: dict[str, list[float]] = {"generated": [], "hand-written": []}
+                for index in range(args.trials):
+                    for kind in rates:
+                        seconds = trial(
+                            kind, broker, args.messages, qos, f"bench-{qos}-{index}-{kind}"
+                        )
+                        rates[kind].append(args.messages / seconds)
+                report(qos, args, rates)
+        finally:
+            broker.stop()
+
+
+def report(qos: int, args: argparse.Namespace, rates: dict[str, list[float]]) -> None:
+    generated = statistics.median(rates["generated"])
+    baseline = statistics.median(rates["hand-written"])
+    print(f"QoS {qos}: {args.messages} telemetry messages, {args.trials} trials each, msg/s")
+    for kind, median in (("generated service", generated), ("hand-written receiver", baseline)):
+        trials = ", ".join(f"{r:.0f}" for r in rates[_key(kind)])
+        print(f"  {kind:<22} median {median:8.0f}   trials: {trials}")
+    print(f"  ratio of medians, generated / hand-written: {generated / baseline:.2f}")
+
+
+def _key(label: str) -> str:
+    return "generated" if label.startswith("generated") else "hand-written"
+
+
+if __name__ == "__main__":
+    main()
