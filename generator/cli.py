@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import sys
+import time
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
 from generator import __version__
-from generator.errors import Diagnostic, Failed, Level
+from generator.errors import Diagnostic, Failed, Level, Location
 
 app = typer.Typer(
     pretty_exceptions_enable=False,
@@ -76,6 +77,10 @@ def validate(spec: Spec, debug: Debug = False) -> None:
     typer.echo(f"{spec}: valid AsyncAPI {api.asyncapi_version} ({counts})")
 
 
+def _flag(help_text: str) -> Any:
+    return typer.Option(help=help_text)
+
+
 @app.command()
 def generate(
     spec: Spec,
@@ -83,20 +88,73 @@ def generate(
     package: Annotated[
         str | None, typer.Option(help="The Python package name (default: from info.title).")
     ] = None,
+    force: Annotated[
+        bool, _flag("Overwrite hand-edited generated files (saved as *.bak first).")
+    ] = False,
+    check: Annotated[bool, _flag("Write nothing; exit 1 if any file would change.")] = False,
+    diff: Annotated[
+        bool, _flag("Write nothing; print a unified diff of what would change.")
+    ] = False,
+    strict: Annotated[bool, _flag("Exit 1 when handlers drifted from the spec.")] = False,
     debug: Debug = False,
 ) -> None:
-    """Generate models and the MQTT service project into OUTPUT."""
+    """Generate models and the MQTT service project into OUTPUT, keeping your handlers."""
+    from generator import drift, manifest, writer
     from generator.pipeline import build
-    from generator.writer import write_project
 
+    started = time.perf_counter()
     try:
         result = build(spec, package, str(spec))
-        write_project(result, output)
+        previous = manifest.load(output)
+        plan = writer.plan(result, output, previous, force or check or diff)
     except Exception as exc:
         _fail(exc, debug)
         return
     _print(result.diagnostics)
-    typer.echo(f"generated {len(result.files)} files into {output}")
+    if check or diff:
+        _preview(plan, writer.unified_diff(plan) if diff else None)
+        return
+    backups = writer.apply(plan)
+    drifted = drift.report(output, plan, previous)
+    _print(drifted + _kept_notes(output, plan, backups))
+    elapsed = time.perf_counter() - started
+    typer.echo(f"{output}: {plan.summary()} in {elapsed:.2f} s")
+    if strict and drifted:
+        typer.echo(f"{len(drifted)} handler problem(s) and --strict: exit 1", err=True)
+        raise typer.Exit(1)
+
+
+def _preview(plan: Any, diff_text: str | None) -> None:
+    """--check and --diff: list or show the changes, exit 1 if there are any."""
+    if diff_text is not None:
+        typer.echo(diff_text, nl=False)
+    for relative in plan.changes:
+        typer.echo(f"would {plan.verb(relative)} {plan.output / relative}", err=True)
+    if plan.changes:
+        raise typer.Exit(1)
+    typer.echo(f"{plan.output}: up to date")
+
+
+def _kept_notes(output: Path, plan: Any, backups: list[Path]) -> list[Diagnostic]:
+    notes = [
+        Diagnostic(
+            f"hand-edited generated file saved as {backup.name} and regenerated",
+            Location(str(backup)),
+            None,
+            Level.WARNING,
+        )
+        for backup in backups
+    ]
+    notes += [
+        Diagnostic(
+            "no longer generated, but edited by hand: kept; delete it when done",
+            Location(str(output / relative)),
+            None,
+            Level.WARNING,
+        )
+        for relative in plan.stale_edited
+    ]
+    return notes
 
 
 def main() -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Literal
 
 from generator.errors import Location
@@ -157,9 +158,9 @@ class Api:
     servers: list[Server]
     channels: list[Channel]
     operations: list[Operation]
-    schemas: dict[str, Any] = field(
-        default_factory=dict
-    )  # model name -> JSON Schema, refs rewritten
+    # model name -> JSON Schema with references rewritten to those names
+    schemas: dict[str, Any] = field(default_factory=dict)
+    sources: tuple[Path, ...] = ()  # every document read, the spec first
 
     @property
     def receive_channels(self) -> list[Channel]:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from generator import validate
 from generator.checks import check_examples, check_servers
@@ -24,6 +25,7 @@ class Build:
     api: Api
     files: dict[str, str] = field(default_factory=dict)  # relative path -> content
     user_files: frozenset[str] = frozenset()  # the paths of `files` that belong to the user
+    handlers: dict[str, dict[str, Any]] = field(default_factory=dict)  # path -> expected shape
     diagnostics: list[Diagnostic] = field(default_factory=list)
 
 
@@ -49,6 +51,7 @@ def analyse(
     if api is None or any(d.level is Level.ERROR for d in diagnostics):
         raise Failed(diagnostics)
     diagnostics += check_servers(api, ws.root.display) + check_examples(api, ws.root.display)
+    api.sources = tuple(ws.docs)
     return api, diagnostics
 
 
@@ -58,5 +61,5 @@ def build(spec: Path, package: str | None = None, display: str | None = None) ->
 
     api, diagnostics = analyse(spec, package, display)
     source = spec.name
-    files, user_files = render_project(api, source)
-    return Build(api, files, user_files, diagnostics)
+    files, user_files, handlers = render_project(api, source)
+    return Build(api, files, user_files, handlers, diagnostics)

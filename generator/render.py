@@ -154,8 +154,11 @@ def _check_classes(api: Api, models: str, source: str) -> None:
                 raise Failed([Diagnostic(text, channel.location or Location(source))])
 
 
-def render_project(api: Api, source: str) -> tuple[dict[str, str], frozenset[str]]:
-    """Every file of the project (path -> content) and which of them belong to the user."""
+def render_project(
+    api: Api, source: str
+) -> tuple[dict[str, str], frozenset[str], dict[str, dict[str, Any]]]:
+    """Every file of the project (path -> content), which of them belong to the user, and the
+    shape each handler is expected to have (for the drift report)."""
     env = _environment()
     pkg = api.package
     header = HEADER.format(source=source)
@@ -189,6 +192,7 @@ def render_project(api: Api, source: str) -> tuple[dict[str, str], frozenset[str
     files[f"{pkg}/py.typed"] = ""
     files[f"{pkg}/models.py"] = models
     user: set[str] = set()
+    handlers: dict[str, dict[str, Any]] = {}
     for path, template in USER_TEMPLATES.items():
         files[path.format(pkg=pkg)] = env.get_template(template).render(context)
         user.add(path.format(pkg=pkg))
@@ -204,5 +208,11 @@ def render_project(api: Api, source: str) -> tuple[dict[str, str], frozenset[str
             summary=next((op.summary for op in ops if op.summary), channel.description),
         )
         user.add(path)
+        handlers[path] = {
+            "channel": channel.title,
+            "function": "handle",
+            "message": payload_type(messages),
+            "params": [p.py_name for p in channel.parameters],
+        }
     formatted = {p: format_python(c, p) if p.endswith(".py") else c for p, c in files.items()}
-    return formatted, frozenset(user)
+    return formatted, frozenset(user), handlers

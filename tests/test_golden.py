@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from generator.manifest import MANIFEST_NAME
 from generator.pipeline import build
 from tests.support import EXAMPLE, EXAMPLE_PACKAGE, EXAMPLE_SPEC, REPO, run_cli
 
@@ -39,12 +40,20 @@ def test_user_zone_exists_and_holds_hand_written_logic(fresh) -> None:
 
 
 def test_no_stale_generated_files(fresh) -> None:
-    expected = set(fresh.files) | {"asyncapi.yaml"}
+    expected = set(fresh.files) | {"asyncapi.yaml", MANIFEST_NAME}
     tracked = subprocess.run(
         ["git", "ls-files", "examples/mqtt"], cwd=REPO, capture_output=True, text=True, check=True
     ).stdout.split()
     extra = {Path(p).relative_to("examples/mqtt").as_posix() for p in tracked} - expected
     assert not extra, f"files no longer generated: {sorted(extra)}"
+
+
+def test_check_says_the_example_is_up_to_date_manifest_included() -> None:
+    result = run_cli(
+        "generate", "examples/mqtt/asyncapi.yaml", "--output", "examples/mqtt", "--check"
+    )
+    assert result.returncode == 0, result.stderr
+    assert "up to date" in result.stdout
 
 
 def test_same_input_same_bytes(tmp_path: Path) -> None:

@@ -1,0 +1,115 @@
+"""The drift report: user handlers that no longer fit the spec, found by reading them with `ast`.
+
+User files are never imported (importing runs user code), never rewritten. After a spec change a
+handler may take the wrong parameters or message type, belong to a removed channel, or be gone;
+each is reported with the file and line to edit. The generated wiring would otherwise fail only at
+run time (or under mypy).
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+from typing import Any
+
+from generator.errors import Diagnostic, Level, Location
+from generator.manifest import Manifest
+from generator.writer import Plan
+
+
+def _warn(path: Path, line: int, message: str) -> Diagnostic:
+    return Diagnostic(message, Location(str(path), line, 1), None, Level.WARNING)
+
+
+def _function(tree: ast.Module, name: str) -> ast.AsyncFunctionDef | ast.FunctionDef | None:
+    for node in tree.body:
+        if isinstance(node, ast.AsyncFunctionDef | ast.FunctionDef) and node.name == name:
+            return node
+    return None
+
+
+def _parse(path: Path) -> ast.Module | Diagnostic:
+    try:
+        return ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+    except SyntaxError as exc:
+        return _warn(path, exc.lineno or 1, f"cannot read this handler: {exc.msg}")
+    except (OSError, UnicodeDecodeError) as exc:
+        return _warn(path, 1, f"cannot read this handler: {exc}")
+
+
+def _check_handler(path: Path, expected: dict[str, Any]) -> list[Diagnostic]:
+    tree = _parse(path)
+    if isinstance(tree, Diagnostic):
+        return [tree]
+    name, channel = expected.get("function", "handle"), expected.get("channel", "?")
+    function = _function(tree, name)
+    if function is None:
+        return [_warn(path, 1, f"no function {name}() for channel {channel}: messages will fail")]
+    found: list[Diagnostic] = []
+    line = function.lineno
+    if not isinstance(function, ast.AsyncFunctionDef):
+        found.append(_warn(path, line, f"{name}() must be `async def`"))
+    positional = function.args.posonlyargs + function.args.args
+    if len(positional) != 2:
+        found.append(_warn(path, line, f"{name}() must take (message, ctx) positionally"))
+    else:
+        annotation = positional[0].annotation
+        written = ast.unparse(annotation) if annotation is not None else None
+        wanted = expected.get("message")
+        if written is not None and wanted and written.replace(" ", "") != wanted.replace(" ", ""):
+            found.append(
+                _warn(
+                    path,
+                    line,
+                    f"{name}() takes message: {written}, but channel "
+                    f"{channel} now delivers {wanted}",
+                )
+            )
+    have = [a.arg for a in function.args.kwonlyargs]
+    required = [
+        a.arg
+        for a, d in zip(function.args.kwonlyargs, function.args.kw_defaults, strict=True)
+        if d is None
+    ]
+    wanted_params = list(expected.get("params", []))
+    missing = [p for p in wanted_params if p not in have and function.args.kwarg is None]
+    unknown = [p for p in required if p not in wanted_params]
+    if missing or unknown:
+        shown = ", ".join(wanted_params) or "none"
+        found.append(
+            _warn(
+                path,
+                line,
+                f"{name}() parameters ({', '.join(have) or 'none'}) no "
+                f"longer match channel {channel}, which passes: {shown}",
+            )
+        )
+    return found
+
+
+def report(output: Path, plan: Plan, previous: Manifest | None) -> list[Diagnostic]:
+    """Warnings for every handler that drifted from the spec, is orphaned or went missing."""
+    found: list[Diagnostic] = []
+    for relative, expected in sorted(plan.manifest.handlers.items()):
+        path = output / relative
+        if relative in plan.created:
+            if previous is not None and relative in previous.files:
+                found.append(_warn(path, 1, "this handler was missing; a new stub was created"))
+            continue
+        found += _check_handler(path, expected)
+    for relative in plan.orphaned:
+        path = output / relative
+        old = previous.handlers.get(relative, {}) if previous is not None else {}
+        what = f"channel {old['channel']}" if "channel" in old else "this file's channel"
+        tree = _parse(path)
+        function = _function(tree, "handle") if isinstance(tree, ast.Module) else None
+        line = function.lineno if function is not None else 1
+        found.append(
+            _warn(
+                path,
+                line,
+                f"orphaned: {what} is no longer in the spec; the file is "
+                "kept but nothing calls it",
+            )
+        )
+    return found

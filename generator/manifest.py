@@ -1,0 +1,92 @@
+"""The ownership manifest: which files a generation wrote, in which zone, with which content.
+
+It is what makes regeneration safe: a generated file is only rewritten or deleted while it still
+holds exactly what the generator wrote, and a user file is never rewritten at all. It also records
+what each handler is expected to look like, so drift can be reported on later runs.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from generator import __version__
+from generator.errors import Diagnostic, Failed, Location
+
+MANIFEST_NAME = ".asyncapi-pygen.json"
+FORMAT = 1
+Zone = Literal["generated", "user"]
+
+
+def digest(content: bytes) -> str:
+    return hashlib.sha256(content).hexdigest()
+
+
+@dataclass(frozen=True)
+class Entry:
+    zone: Zone
+    sha256: str
+
+
+@dataclass
+class Manifest:
+    files: dict[str, Entry] = field(default_factory=dict)
+    handlers: dict[str, dict[str, Any]] = field(default_factory=dict)  # path -> expected shape
+
+    def to_json(self) -> str:
+        data = {
+            "format": FORMAT,
+            "generator": f"asyncapi-pygen {__version__}",
+            "note": "written by asyncapi-pygen: commit it, do not edit it",
+            "files": {
+                p: {"zone": e.zone, "sha256": e.sha256} for p, e in sorted(self.files.items())
+            },
+            "handlers": {p: self.handlers[p] for p in sorted(self.handlers)},
+        }
+        return json.dumps(data, indent=2, sort_keys=False) + "\n"
+
+
+def _corrupt(path: Path, reason: str) -> Failed:
+    message = (
+        f"the manifest is unusable ({reason}); nothing was written. Restore it from version "
+        f"control, or delete it and run again with --force (your handlers are never overwritten)"
+    )
+    return Failed([Diagnostic(message, Location(str(path)))])
+
+
+def load(output: Path) -> Manifest | None:
+    """The manifest in `output`, None if there is none; a damaged one raises Failed."""
+    path = output / MANIFEST_NAME
+    if not path.exists():
+        return None
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise _corrupt(path, f"not readable JSON: {exc}") from None
+    if not isinstance(data, dict) or data.get("format") != FORMAT:
+        raise _corrupt(path, f"not a format-{FORMAT} manifest")
+    files, handlers = data.get("files"), data.get("handlers", {})
+    if not isinstance(files, dict) or not isinstance(handlers, dict):
+        raise _corrupt(path, "'files' and 'handlers' must be objects")
+    manifest = Manifest(handlers={str(k): v for k, v in handlers.items() if isinstance(v, dict)})
+    for relative, entry in files.items():
+        if not _valid_entry(relative, entry):
+            raise _corrupt(path, f"bad entry for {relative!r}")
+        manifest.files[relative] = Entry(entry["zone"], entry["sha256"])
+    return manifest
+
+
+def _valid_entry(relative: Any, entry: Any) -> bool:
+    if not isinstance(relative, str) or not isinstance(entry, dict):
+        return False
+    safe = not Path(relative).is_absolute() and ".." not in Path(relative).parts
+    sha = entry.get("sha256")
+    return (
+        safe
+        and entry.get("zone") in ("generated", "user")
+        and isinstance(sha, str)
+        and len(sha) == 64
+    )

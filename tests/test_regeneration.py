@@ -1,0 +1,266 @@
+"""The user's loop, each step through the CLI: edit handlers, change the spec, regenerate."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+import yaml
+
+from generator.manifest import MANIFEST_NAME
+from tests.support import EXAMPLE_PACKAGE, EXAMPLE_SPEC, Broker, run_cli, service
+
+PKG = EXAMPLE_PACKAGE
+MARK = "    logger.info('MY EDIT saw %s', device_id)\n"
+
+
+def generate(spec: Path, out: Path, *flags: str):
+    return run_cli("generate", str(spec), "--output", str(out), *flags)
+
+
+def snapshot(folder: Path) -> dict[str, tuple[bytes, int]]:
+    return {
+        p.relative_to(folder).as_posix(): (p.read_bytes(), p.stat().st_mtime_ns)
+        for p in sorted(folder.rglob("*"))
+        if p.is_file() and "__pycache__" not in p.parts
+    }
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> tuple[Path, Path]:
+    spec = tmp_path / "asyncapi.yaml"
+    shutil.copy(EXAMPLE_SPEC, spec)
+    out = tmp_path / "service"
+    result = generate(spec, out)
+    assert result.returncode == 0, result.stderr
+    return spec, out
+
+
+def edit_spec(spec: Path, change) -> None:
+    data = yaml.safe_load(spec.read_text())
+    change(data)
+    spec.write_text(yaml.safe_dump(data, sort_keys=False))
+
+
+def add_events_channel(data: dict) -> None:
+    data["channels"]["deviceEvents"] = {
+        "address": "devices/{deviceId}/events",
+        "parameters": {"deviceId": {"$ref": "#/components/parameters/deviceId"}},
+        "messages": {
+            "deviceEvent": {
+                "name": "DeviceEvent",
+                "payload": {
+                    "type": "object",
+                    "required": ["kind"],
+                    "properties": {"kind": {"type": "string"}},
+                },
+            }
+        },
+    }
+    data["operations"]["receiveEvents"] = {
+        "action": "receive",
+        "channel": {"$ref": "#/channels/deviceEvents"},
+        "messages": [{"$ref": "#/channels/deviceEvents/messages/deviceEvent"}],
+    }
+    sensors = data["components"]["schemas"]["TelemetryPayload"]["properties"]["sensors"]
+    sensors["properties"]["signalStrength"] = {"type": "integer", "minimum": -120, "maximum": 0}
+
+
+def test_edit_add_channel_and_field_then_run(project, broker: Broker) -> None:
+    spec, out = project
+    status = out / PKG / "handlers" / "device_status.py"
+    edited = status.read_text().replace('    logger.info("%s: %r", ctx.topic, message)\n', MARK)
+    assert edited != status.read_text()
+    status.write_text(edited)
+    edit_spec(spec, add_events_channel)
+    result = generate(spec, out)
+    assert result.returncode == 0, result.stderr
+    assert "1 created, 4 updated" in result.stdout and "3 kept (user)" in result.stdout
+    assert status.read_text() == edited
+    assert (out / PKG / "handlers" / "device_events.py").is_file()
+    assert "device_events.handle(" in (out / PKG / "routes.py").read_text()
+    assert "signal_strength" in (out / PKG / "models.py").read_text()
+    proc = service(out, PKG, broker)
+    try:
+        proc.wait_for("subscribed to devices/\\+/telemetry, devices/\\+/status, devices/\\+/events")
+        broker.publish(
+            "devices/d1/status",
+            json.dumps({"deviceId": "d1", "status": "online", "lastSeen": "2024-01-15T10:30:00Z"}),
+        )
+        proc.wait_for("MY EDIT saw d1")
+        broker.publish("devices/d1/events", json.dumps({"kind": "door-open"}))
+        proc.wait_for(r"devices/d1/events: DeviceEventPayload\(kind='door-open'\)")
+        broker.publish(
+            "devices/d1/telemetry",
+            json.dumps(
+                {
+                    "deviceId": "d1",
+                    "timestamp": "2024-01-15T10:30:00Z",
+                    "sensors": {"signalStrength": -200},
+                }
+            ),
+        )
+        proc.wait_for(
+            "rejected message on devices/d1/telemetry: invalid payload: sensors.signalStrength"
+        )
+    finally:
+        proc.kill()
+
+
+def test_renamed_parameter_is_reported_with_file_and_line(project) -> None:
+    spec, out = project
+
+    def rename(data: dict) -> None:
+        channel = data["channels"]["deviceTelemetry"]
+        channel["address"] = "devices/{devId}/telemetry"
+        channel["parameters"] = {"devId": {"description": "renamed"}}
+
+    edit_spec(spec, rename)
+    result = generate(spec, out)
+    assert result.returncode == 0
+    handler = out / PKG / "handlers" / "device_telemetry.py"
+    line = next(
+        i
+        for i, text in enumerate(handler.read_text().splitlines(), 1)
+        if "async def handle" in text
+    )
+    assert (
+        f"{handler}:{line}:1: warning: handle() parameters (device_id) no longer match"
+        in result.stderr
+    )
+    assert "passes: dev_id" in result.stderr
+    strict = generate(spec, out, "--strict")
+    assert strict.returncode == 1
+    assert "--strict" in strict.stderr
+
+
+def test_removed_channel_keeps_the_handler_and_reports_it_orphaned(project) -> None:
+    spec, out = project
+    handler = out / PKG / "handlers" / "device_status.py"
+    before = handler.read_text()
+
+    def remove(data: dict) -> None:
+        del data["channels"]["deviceStatus"]
+        del data["operations"]["receiveStatus"]
+
+    edit_spec(spec, remove)
+    result = generate(spec, out)
+    assert result.returncode == 0, result.stderr
+    assert handler.read_text() == before
+    assert (
+        f"{handler}:" in result.stderr
+        and "orphaned: channel devices/{deviceId}/status" in result.stderr
+    )
+    assert "1 orphaned" in result.stdout
+    assert "device_status" not in (out / PKG / "routes.py").read_text()
+    again = generate(spec, out)
+    assert "orphaned" in again.stderr, "an orphan is reported until its file is deleted"
+
+
+def test_files_no_longer_generated_are_deleted_user_files_kept(project) -> None:
+    spec, out = project
+    result = generate(spec, out, "--package", "renamed_service")
+    assert result.returncode == 0, result.stderr
+    assert not (out / PKG / "runtime.py").exists()
+    assert not (out / PKG / "models.py").exists()
+    assert (out / PKG / "handlers" / "device_telemetry.py").is_file()
+    assert (out / PKG / "lifecycle.py").is_file()
+    assert not (out / PKG / "handlers" / "__init__.py").exists()
+    assert "13 deleted" in result.stdout and "3 orphaned" in result.stdout
+    assert (out / "renamed_service" / "runtime.py").is_file()
+
+
+def test_hand_edited_generated_file_is_refused_then_forced_with_backup(project) -> None:
+    spec, out = project
+    topics = out / PKG / "topics.py"
+    edited = topics.read_text() + "\n# a quick hack\n"
+    topics.write_text(edited)
+    refused = generate(spec, out)
+    assert refused.returncode == 1
+    assert f"{topics}:1:1: generated file was edited by hand" in refused.stderr
+    assert "Traceback" not in refused.stderr
+    assert topics.read_text() == edited
+    forced = generate(spec, out, "--force")
+    assert forced.returncode == 0, forced.stderr
+    assert (out / PKG / "topics.py.bak").read_text() == edited
+    assert "# a quick hack" not in topics.read_text()
+    assert "saved as topics.py.bak" in forced.stderr
+
+
+def test_check_writes_nothing_and_fails_only_on_changes(project) -> None:
+    spec, out = project
+    clean = generate(spec, out, "--check")
+    assert clean.returncode == 0 and "up to date" in clean.stdout
+    before = snapshot(out)
+    edit_spec(spec, add_events_channel)
+    changed = generate(spec, out, "--check")
+    assert changed.returncode == 1
+    assert f"would create {out / PKG / 'handlers' / 'device_events.py'}" in changed.stderr
+    assert f"would update {out / PKG / 'routes.py'}" in changed.stderr
+    diff = generate(spec, out, "--diff")
+    assert diff.returncode == 1
+    assert "+++ b/iot_device_management_service/routes.py" in diff.stdout
+    assert "+    signal_strength:" in diff.stdout
+    assert snapshot(out) == before
+
+
+def test_unchanged_spec_touches_nothing(project) -> None:
+    spec, out = project
+    before = snapshot(out)
+    again = generate(spec, out)
+    assert again.returncode == 0
+    assert (
+        "0 created, 0 updated, 16 unchanged, 0 deleted, 3 kept (user), 0 orphaned" in again.stdout
+    )
+    assert snapshot(out) == before
+
+
+@pytest.mark.parametrize(
+    "damage",
+    [
+        "{not json",
+        json.dumps({"format": 99}),
+        json.dumps(
+            {"format": 1, "files": {"../../etc/passwd": {"zone": "generated", "sha256": "0" * 64}}}
+        ),
+    ],
+    ids=["not-json", "unknown-format", "path-outside"],
+)
+def test_damaged_manifest_is_a_clear_error_and_nothing_is_touched(project, damage: str) -> None:
+    spec, out = project
+    (out / MANIFEST_NAME).write_text(damage)
+    before = snapshot(out)
+    result = generate(spec, out)
+    assert result.returncode == 1
+    assert f"{out / MANIFEST_NAME}:1:1: the manifest is unusable" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert snapshot(out) == before
+
+
+def test_stale_manifest_never_costs_a_user_file(project) -> None:
+    spec, out = project
+    manifest = json.loads((out / MANIFEST_NAME).read_text())
+    handler = f"{PKG}/handlers/device_status.py"
+    manifest["files"][handler]["zone"] = "generated"  # as if from a confused older run
+    (out / MANIFEST_NAME).write_text(json.dumps(manifest))
+    (out / handler).write_text((out / handler).read_text() + "# mine\n")
+    edit_spec(
+        spec, lambda d: (d["channels"].pop("deviceStatus"), d["operations"].pop("receiveStatus"))
+    )
+    result = generate(spec, out)
+    assert result.returncode == 0, result.stderr
+    assert (out / handler).read_text().endswith("# mine\n")
+
+
+def test_unmanaged_folder_is_refused_without_force(tmp_path: Path) -> None:
+    out = tmp_path / "existing"
+    out.mkdir()
+    (out / "notes.txt").write_text("mine")
+    refused = generate(EXAMPLE_SPEC, out)
+    assert refused.returncode == 1 and "has no .asyncapi-pygen.json" in refused.stderr
+    assert sorted(os.listdir(out)) == ["notes.txt"]
+    assert generate(EXAMPLE_SPEC, out, "--force").returncode == 0
+    assert (out / "notes.txt").read_text() == "mine"
