@@ -2,19 +2,21 @@
 """The MQTT runtime: the only module that talks to aiomqtt.
 
 It keeps one connection alive (retrying at start-up, reconnecting with capped exponential backoff
-and re-subscribing after a loss), hands each message to the service's callback concurrently up to
-a limit while keeping the messages of one topic in order, and drains in-flight handlers on stop.
+and re-subscribing after a loss) and hands each message to the service's callback. Each topic has
+its own queue and at most one worker, so one topic's messages are handled in order while other
+topics go on concurrently (up to `max_concurrent_handlers` workers); `max_pending_messages` bounds
+what is buffered, so a slow consumer pushes back on the broker instead of growing without limit.
 """
 
 from __future__ import annotations
 
 import asyncio
-import functools
 import logging
 import random
+from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import aiomqtt
 
@@ -29,8 +31,7 @@ class Subscription:
     qos: int
 
 
-@dataclass(frozen=True)
-class IncomingMessage:
+class IncomingMessage(NamedTuple):
     topic: str
     payload: bytes
     qos: int
@@ -67,9 +68,12 @@ class MqttRuntime:
         self._closing = asyncio.Event()
         self._accepting = True
         self._consumer: asyncio.Task[None] | None = None
-        self._slots = asyncio.Semaphore(max(1, settings.max_concurrent_handlers))
-        self._tails: dict[str, asyncio.Task[None]] = {}
+        self._workers = asyncio.Semaphore(settings.max_concurrent_handlers)
+        self._queues: dict[str, deque[IncomingMessage]] = {}
         self._in_flight: set[asyncio.Task[None]] = set()
+        self._pending = 0
+        self._room = asyncio.Event()
+        self._room.set()
         self.connections = 0
 
     @property
@@ -179,34 +183,41 @@ class MqttRuntime:
                 self._consumer = None
 
     async def _consume(self, client: aiomqtt.Client) -> None:
+        limit = self._settings.max_pending_messages
         async for message in client.messages:
-            await self._slots.acquire()
+            while self._pending >= limit:
+                self._room.clear()
+                await self._room.wait()
+            self._pending += 1
             incoming = IncomingMessage(
-                topic=message.topic.value,
-                payload=_as_bytes(message.payload),
-                qos=message.qos,
-                retain=bool(message.retain),
+                message.topic.value, _as_bytes(message.payload), message.qos, bool(message.retain)
             )
-            previous = self._tails.get(incoming.topic)
-            task = asyncio.create_task(self._handle(incoming, previous))
-            self._tails[incoming.topic] = task
+            queue = self._queues.get(incoming.topic)
+            if queue is not None:
+                queue.append(incoming)
+                continue
+            queue = self._queues[incoming.topic] = deque((incoming,))
+            task = asyncio.create_task(self._work(incoming.topic, queue))
             self._in_flight.add(task)
-            task.add_done_callback(functools.partial(self._forget, incoming.topic))
+            task.add_done_callback(self._in_flight.discard)
 
-    async def _handle(self, incoming: IncomingMessage, previous: asyncio.Task[None] | None) -> None:
+    async def _work(self, topic: str, queue: deque[IncomingMessage]) -> None:
+        """Handle one topic's queue in order, holding one of the worker slots meanwhile."""
         try:
-            if previous is not None and not previous.done():
-                await asyncio.wait({previous})
-            await self._on_message(incoming)
-        except Exception:
-            logger.exception("unexpected error while handling a message on %s", incoming.topic)
+            async with self._workers:
+                while queue:
+                    incoming = queue[0]
+                    try:
+                        await self._on_message(incoming)
+                    except Exception:
+                        logger.exception("unexpected error while handling a message on %s", topic)
+                    finally:
+                        queue.popleft()
+                        self._pending -= 1
+                        self._room.set()
         finally:
-            self._slots.release()
-
-    def _forget(self, topic: str, task: asyncio.Task[None]) -> None:
-        self._in_flight.discard(task)
-        if self._tails.get(topic) is task:
-            del self._tails[topic]
+            if self._queues.get(topic) is queue:
+                del self._queues[topic]
 
     async def _sleep(self, seconds: float) -> None:
         await _wait_event(self._closing, seconds)

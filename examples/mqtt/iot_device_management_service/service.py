@@ -40,7 +40,11 @@ class Stats:
         return self.invalid_json + self.invalid_payload + self.unknown_topic
 
 
-def _route_for(topic: str) -> tuple[Route[Any], dict[str, str]] | None:
+Found = tuple[Route[Any], dict[str, str]] | None
+ROUTE_CACHE_SIZE = 10_000
+
+
+def _route_for(topic: str) -> Found:
     for route in ROUTES:
         params = route.topic.match(topic)
         if params is not None:
@@ -67,6 +71,7 @@ class Service:
         self.publisher = Publisher(self.runtime)
         self._stop = asyncio.Event()
         self._background: set[asyncio.Task[Any]] = set()
+        self._routes: dict[str, Found] = {}  # topic -> its route: devices repeat their topics
 
     def request_stop(self) -> None:
         """Stop gracefully: no new messages, in-flight handlers finish, then disconnect."""
@@ -99,7 +104,7 @@ class Service:
 
     async def _on_message(self, incoming: IncomingMessage) -> None:
         self.stats.received += 1
-        found = _route_for(incoming.topic)
+        found = self._route(incoming.topic)
         if found is None:
             self.stats.unknown_topic += 1
             logger.warning("dropped message on %s: no channel has this address", incoming.topic)
@@ -127,6 +132,13 @@ class Service:
             logger.exception("handler for %s failed on %s", route.channel, incoming.topic)
             return
         self.stats.handled += 1
+
+    def _route(self, topic: str) -> Found:
+        if topic not in self._routes:
+            if len(self._routes) >= ROUTE_CACHE_SIZE:
+                self._routes.clear()
+            self._routes[topic] = _route_for(topic)
+        return self._routes[topic]
 
     def _background_done(self, task: asyncio.Task[Any]) -> None:
         self._background.discard(task)

@@ -21,6 +21,7 @@ class Settings(BaseSettings):
     mqtt_password: SecretStr | None = None
     log_level: str = "INFO"
     max_concurrent_handlers: int = Field(default=16, ge=1)
+    max_pending_messages: int = Field(default=1000, ge=1)
     reconnect_min_delay: float = Field(default=0.5, gt=0)
     reconnect_max_delay: float = Field(default=30.0, gt=0)
     publish_timeout: float = Field(default=10.0, gt=0)
