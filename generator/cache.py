@@ -8,7 +8,9 @@ cache that cannot be read or written is silently skipped: it only ever saves tim
 
 from __future__ import annotations
 
+import functools
 import hashlib
+import importlib.util
 import os
 import tempfile
 from collections.abc import Callable
@@ -27,25 +29,56 @@ def _root() -> Path | None:
     return Path(base) / "asyncapi-pygen"
 
 
-def cached(kind: str, parts: tuple[str, ...], compute: Callable[[], str]) -> str:
-    """`compute()`, or the text it returned before for the same kind and parts."""
+@functools.cache
+def fingerprint(module: str) -> str:
+    """Identifies an installed library's code without importing it or parsing its metadata
+    (both cost more than the cache saves): its file, size and modification time."""
+    spec = importlib.util.find_spec(module)
+    origin = spec.origin if spec is not None and spec.origin else module
+    try:
+        stat = os.stat(origin)
+    except OSError:
+        return origin
+    return f"{origin}:{stat.st_size}:{stat.st_mtime_ns}"
+
+
+def _path(kind: str, parts: tuple[str, ...]) -> Path | None:
     root = _root()
     if root is None:
-        return compute()
+        return None
     digest = hashlib.sha256("\0".join((__version__, kind, *parts)).encode("utf-8")).hexdigest()
-    path = root / kind / digest[:2] / digest
+    return root / kind / digest[:2] / digest
+
+
+def lookup(kind: str, parts: tuple[str, ...]) -> str | None:
+    path = _path(kind, parts)
+    if path is None:
+        return None
     try:
         return path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError):
-        pass
-    result = compute()
+        return None
+
+
+def store(kind: str, parts: tuple[str, ...], text: str) -> None:
+    path = _path(kind, parts)
+    if path is None:
+        return
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         with tempfile.NamedTemporaryFile(
             "w", encoding="utf-8", dir=path.parent, delete=False
         ) as tmp:
-            tmp.write(result)
+            tmp.write(text)
         os.replace(tmp.name, path)
     except OSError:
         pass
-    return result
+
+
+def cached(kind: str, parts: tuple[str, ...], compute: Callable[[], str]) -> str:
+    """`compute()`, or the text it returned before for the same kind and parts."""
+    found = lookup(kind, parts)
+    if found is None:
+        found = compute()
+        store(kind, parts, found)
+    return found

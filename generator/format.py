@@ -2,27 +2,26 @@
 
 from __future__ import annotations
 
-from importlib import metadata
-
-import black
-from black.mode import TargetVersion
-from black.parsing import InvalidInput
-
-from generator.cache import cached
+from generator.cache import cached, fingerprint
 from generator.errors import Diagnostic, Failed, Location
 
-MODE = black.Mode(line_length=100, target_versions={TargetVersion.PY310})
+LINE_LENGTH = 100
 
 
 def format_python(source: str, name: str) -> str:
     """Formatted source; a bug that yields invalid Python is reported, not hidden."""
-    key = (metadata.version("black"), str(MODE), source)
+    key = (fingerprint("black"), str(LINE_LENGTH), source)
     return cached("black", key, lambda: _format(source, name))
 
 
 def _format(source: str, name: str) -> str:
+    import black  # only on a cache miss: importing black costs more than the rest of a run
+    from black.mode import TargetVersion
+    from black.parsing import InvalidInput
+
+    mode = black.Mode(line_length=LINE_LENGTH, target_versions={TargetVersion.PY310})
     try:
-        return black.format_str(source, mode=MODE)
+        return black.format_str(source, mode=mode)
     except InvalidInput as exc:
         raise Failed(
             [

@@ -17,6 +17,7 @@ from typing import Any
 import jsonschema
 from jsonschema.exceptions import ValidationError
 
+from generator.cache import fingerprint, lookup, store
 from generator.errors import Diagnostic, Failed
 from generator.loader import join_pointer
 from generator.refs import REF, Node, Workspace, is_ref
@@ -217,9 +218,15 @@ def validate_schema(ws: Workspace, version: str) -> list[Diagnostic]:
     root = ws.root_node()
     instance, _ = inliner.inline(root, (), frozenset({(str(ws.root.path), "")}))
     errors = list(inliner.errors)
+    # A document already found valid is not validated again (the schema is large and slow).
+    seen = (version, fingerprint("jsonschema"), json.dumps(instance, sort_keys=True, default=str))
+    if lookup("valid", seen) is not None:
+        return errors
     for error in _validator(version).iter_errors(instance):
         best = _deepest(error)
         message, key = _describe(best)
         located = _locate(root, best.absolute_path, key=key)
         errors.append(Diagnostic(message, located.location, located.pointer))
+    if not errors:
+        store("valid", seen, "")
     return errors

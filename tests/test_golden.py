@@ -88,3 +88,35 @@ def test_regenerating_keeps_hand_edits(tmp_path: Path) -> None:
 def test_example_project_passes(command: list[str]) -> None:
     result = subprocess.run(command, cwd=EXAMPLE, capture_output=True, text=True)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_cache_off_and_on_give_the_same_bytes(tmp_path: Path) -> None:
+    import os
+
+    outputs = []
+    for name, cache in (
+        ("off", "off"),
+        ("cold", str(tmp_path / "c")),
+        ("warm", str(tmp_path / "c")),
+    ):
+        out = tmp_path / name
+        env = {**os.environ, "ASYNCAPI_PYGEN_CACHE": cache}
+        result = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "generator",
+                "generate",
+                str(EXAMPLE_SPEC),
+                "--output",
+                str(out),
+            ],
+            cwd=REPO,
+            capture_output=True,
+            text=True,
+            env=env,
+        )
+        assert result.returncode == 0, result.stderr
+        outputs.append({p.relative_to(out): p.read_bytes() for p in out.rglob("*") if p.is_file()})
+    assert outputs[0] == outputs[1] == outputs[2]
+    assert any((tmp_path / "c").rglob("*")), "the cache was used"
