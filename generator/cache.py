@@ -55,7 +55,7 @@ def lookup(kind: str, parts: tuple[str, ...]) -> str | None:
     if path is None:
         return None
     try:
-        return path.read_text(encoding="utf-8")
+        return path.read_bytes().decode("utf-8")  # bytes: text mode would translate "\r"
     except (OSError, UnicodeDecodeError):
         return None
 
@@ -66,10 +66,8 @@ def store(kind: str, parts: tuple[str, ...], text: str) -> None:
         return
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile(
-            "w", encoding="utf-8", dir=path.parent, delete=False
-        ) as tmp:
-            tmp.write(text)
+        with tempfile.NamedTemporaryFile("wb", dir=path.parent, delete=False) as tmp:
+            tmp.write(text.encode("utf-8"))
         os.replace(tmp.name, path)
     except OSError:
         pass

@@ -9,6 +9,7 @@ changes what an AsyncAPI document means.
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -138,6 +139,22 @@ def _syntax_error(display: str, exc: yaml.YAMLError) -> Diagnostic:
     return Diagnostic(f"invalid YAML: {text}", Location(display, line, col))
 
 
+_SURROGATE_PAIR = re.compile(
+    r"(?<!\\)((?:\\\\)*)\\u(d[89ab][0-9a-f]{2})\\u(d[c-f][0-9a-f]{2})", re.IGNORECASE
+)
+
+
+def _join_surrogates(text: str) -> str:
+    """JSON writes astral characters as escaped surrogate pairs, which YAML does not accept;
+    put the character itself in their place (only in a JSON document)."""
+
+    def join(match: re.Match[str]) -> str:
+        high, low = int(match.group(2), 16), int(match.group(3), 16)
+        return match.group(1) + chr(0x10000 + ((high - 0xD800) << 10) + (low - 0xDC00))
+
+    return _SURROGATE_PAIR.sub(join, text)
+
+
 def _looks_like_json(text: str) -> bool:
     return text.lstrip()[:1] in ("{", "[")
 
@@ -157,6 +174,7 @@ def parse(text: str, path: Path, display: str) -> Document:
         error = _json_error(display, text)
         if error is not None:
             raise Failed([error])
+        text = _join_surrogates(text)
     try:
         root = yaml.compose(text, Loader=_Loader)
     except yaml.YAMLError as exc:

@@ -8,6 +8,7 @@ kept), never start with a digit, never a keyword, never shadow a builtin.
 from __future__ import annotations
 
 import builtins
+import hashlib
 import keyword
 import re
 import unicodedata
@@ -55,13 +56,25 @@ def words(text: str) -> list[str]:
     A lone capital after a short capitalised word joins it, so `IoT` stays one word.
     """
     found: list[str] = []
-    for word in _WORD.findall(unicodedata.normalize("NFKC", text)):
+    ascii_text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode("ascii")
+    for word in _WORD.findall(ascii_text):
         previous = found[-1] if found else ""
         if len(word) == 1 and word.isupper() and len(previous) == 2 and previous[0].isupper():
             found[-1] = previous + word
         else:
             found.append(word)
     return [w.lower() for w in found]
+
+
+MAX_LENGTH = 60
+
+
+def _bounded(name: str, source: str, separator: str = "_") -> str:
+    """Long names (file names too) are cut, with a hash of the full text to stay unique."""
+    if len(name) <= MAX_LENGTH:
+        return name
+    digest = hashlib.sha256(source.encode()).hexdigest()[:8]
+    return f"{name[: MAX_LENGTH - 9].rstrip('_')}{separator}{digest}"
 
 
 def _safe_identifier(name: str, fallback: str) -> str:
@@ -78,7 +91,7 @@ def snake(text: str, *, fallback: str = "value") -> str:
     name = "_".join(words(text))
     if name[:1].isdigit():
         name = f"{fallback}_{name}"
-    name = _safe_identifier(name, fallback)
+    name = _safe_identifier(_bounded(name, text), fallback)
     if name in _RESERVED or name in _GENERATED:
         name += "_"
     return name
@@ -90,7 +103,7 @@ def pascal(text: str, *, fallback: str = "Model") -> str:
     name = "".join(p[:1].upper() + p[1:] for p in parts)
     if not name or name[:1].isdigit():
         name = fallback + name
-    name = _safe_identifier(name, fallback)
+    name = _safe_identifier(_bounded(name, text, separator="H"), fallback)
     if name in _CLASS_RESERVED:
         name += "Model"
     return name

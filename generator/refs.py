@@ -8,16 +8,19 @@ circular. `Node` follows references transparently and always knows where its val
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import unquote, urlsplit
+from urllib.parse import unquote
 
 from generator.errors import Diagnostic, Failed, Location
-from generator.loader import Document, escape_token, join_pointer, load, split_pointer
+from generator.loader import Document, join_pointer, load, split_pointer
 
 REF = "$ref"
+_REMOTE = re.compile(r"^https?://", re.IGNORECASE)
+_SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:")
 
 
 def is_ref(value: Any) -> bool:
@@ -58,34 +61,37 @@ class Workspace:
 
     def resolve(self, ref: str, origin: Document, at: str) -> Target:
         """Resolve `ref` written in `origin` at pointer `at`; raises Failed naming both ends."""
-        parts = urlsplit(ref)
         where = origin.location(at)
-        if parts.scheme in ("http", "https"):
+        if _REMOTE.match(ref):
             message = (
                 f"remote reference {ref!r} is not supported: save the file and $ref it locally"
             )
             raise Failed([Diagnostic(message, where, at)])
-        if parts.scheme and parts.scheme != "file":
+        if _SCHEME.match(ref) and not ref.startswith("file:"):
             raise Failed([Diagnostic(f"unsupported reference {ref!r}", where, at)])
-        doc = origin
-        if parts.path:
-            path = (origin.path.parent / unquote(parts.path)).resolve()
-            try:
-                doc = self._load(path, self._display(path))
-            except Failed as exc:
-                cause = exc.diagnostics[0]
-                if cause.location.file == self._display(path) and "cannot read" in cause.message:
-                    message = f"$ref {ref!r}: file not found ({self._display(path)})"
-                    raise Failed([Diagnostic(message, where, at)]) from None
-                raise
-        pointer = unquote(parts.fragment)
+        file_part, _, fragment = ref.removeprefix("file://").partition("#")
+        doc = origin if not file_part else self._load_ref(file_part, origin, ref, where, at)
+        pointer = _pointer(doc.data, fragment)
         if pointer and not pointer.startswith("/"):
             message = f"$ref {ref!r}: only JSON-pointer fragments (#/...) are supported"
             raise Failed([Diagnostic(message, where, at)])
         if not _exists(doc.data, pointer):
             message = f"$ref {ref!r} points at nothing"
             raise Failed([Diagnostic(message, where, join_pointer(at, REF))])
-        return Target(doc, pointer.rstrip("/") if pointer != "/" else pointer)
+        return Target(doc, pointer)
+
+    def _load_ref(
+        self, file_part: str, origin: Document, ref: str, where: Location, at: str
+    ) -> Document:
+        path = (origin.path.parent / unquote(file_part)).resolve()
+        try:
+            return self._load(path, self._display(path))
+        except Failed as exc:
+            cause = exc.diagnostics[0]
+            if cause.location.file == self._display(path) and "cannot read" in cause.message:
+                message = f"$ref {ref!r}: file not found ({self._display(path)})"
+                raise Failed([Diagnostic(message, where, at)]) from None
+            raise
 
     def node(self, target: Target) -> Node:
         return Node(self, target.doc, target.pointer, _get(target.doc.data, target.pointer))
@@ -98,6 +104,14 @@ def _get(data: Any, pointer: str) -> Any:
     for token in split_pointer(pointer):
         data = data[int(token)] if isinstance(data, list) else data[token]
     return data
+
+
+def _pointer(data: Any, fragment: str) -> str:
+    """The fragment as a JSON pointer: taken literally when that names a value (keys may hold
+    any character), else percent-decoded as a URI fragment should be."""
+    if _exists(data, fragment):
+        return fragment
+    return unquote(fragment)
 
 
 def _exists(data: Any, pointer: str) -> bool:
@@ -164,15 +178,3 @@ class Node:
         """The child's literal value, a `$ref` object left as it is."""
         base = self.deref()
         return base.value.get(key) if isinstance(base.value, dict) else None
-
-
-def ref_pointer(node_value: Any) -> str | None:
-    """The local pointer of a same-document reference (`#/a/b` gives `/a/b`)."""
-    if not is_ref(node_value):
-        return None
-    ref: str = node_value[REF]
-    return unquote(ref[1:]) if ref.startswith("#") else None
-
-
-def pointer_of(*tokens: str | int) -> str:
-    return "".join(f"/{escape_token(t)}" for t in tokens)

@@ -40,10 +40,11 @@ HANDLER_TEMPLATE = "package/handlers/handler.py.jinja"
 
 
 def _docstring(value: Any) -> str:
-    """Text that stays text inside a triple-quoted docstring."""
-    text = str(value).replace("\r\n", "\n").replace("\\", "\\\\").replace('"""', '\\"\\"\\"')
-    text = "".join(ch if ch in "\n\t" or ch.isprintable() else repr(ch)[1:-1] for ch in text)
-    return text.rstrip().rstrip('"') + ('\\"' if text.rstrip().endswith('"') else "")
+    """Text that stays text inside a triple-quoted docstring: backslashes and every double quote
+    escaped (so no quote can end it), other unprintable characters as escapes."""
+    text = str(value).replace("\r\n", "\n").strip()
+    text = text.replace("\\", "\\\\").replace('"', '\\"')
+    return "".join(ch if ch in "\n\t" or ch.isprintable() else repr(ch)[1:-1] for ch in text)
 
 
 def _markdown(value: Any) -> str:

@@ -1,11 +1,19 @@
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import Phase, settings
 
 from tests.support import Broker
+
+# CI runs a few hundred examples of each property; HYPOTHESIS_PROFILE=dev skips shrinking, to find
+# failures fast while developing.
+settings.register_profile("default", max_examples=300)
+settings.register_profile("dev", max_examples=300, phases=[Phase.explicit, Phase.generate])
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
 
 
 @pytest.fixture

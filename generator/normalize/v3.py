@@ -8,7 +8,7 @@ from generator.model import Action, Address, Api, Channel, Message, Operation, S
 from generator.names import snake, unique
 from generator.normalize import common
 from generator.normalize.bindings import mqtt_operation_settings
-from generator.refs import Node, Workspace, ref_pointer
+from generator.refs import REF, Node, Workspace, is_ref
 
 
 def normalize(
@@ -74,16 +74,24 @@ def _channel(ctx: common.Context, key: str, node: Node) -> Channel:
     )
 
 
+def _ref_tokens(node: Node) -> list[str]:
+    """Where the reference held by `node` points (first hop only), as pointer tokens, when it
+    points into the root document; identity matters here, not the value."""
+    if not is_ref(node.value):
+        return []
+    target = node.ws.resolve(node.value[REF], node.doc, node.pointer)
+    return split_pointer(target.pointer) if target.doc is node.ws.root else []
+
+
 def _channel_key(ctx: common.Context, op: Node, channels: dict[str, Channel]) -> str | None:
-    raw = op.raw_child("channel")
-    pointer = ref_pointer(raw)
-    tokens = split_pointer(pointer) if pointer is not None else []
-    where = op.get("channel") or op
+    base = op.deref()
+    raw = base.raw_child("channel")
+    where = Node(op.ws, base.doc, base.pointer + "/channel", raw)
+    tokens = _ref_tokens(where)
     if len(tokens) != 2 or tokens[0] != "channels" or tokens[1] not in channels:
-        ref = raw.get("$ref") if isinstance(raw, dict) else raw
+        ref = raw.get(REF) if isinstance(raw, dict) else raw
         ctx.error(
-            f"operation channel {ref!r} must reference a channel under the root 'channels'",
-            Node(op.ws, op.doc, op.pointer + "/channel", raw) if raw is not None else where,
+            f"operation channel {ref!r} must reference a channel under the root 'channels'", where
         )
         return None
     return tokens[1]
@@ -132,8 +140,8 @@ def _operation_messages(
     chosen: list[Message] = []
     raw_list = listed.value if isinstance(listed.value, list) else []
     for index, raw in enumerate(raw_list):
-        tokens = split_pointer(ref_pointer(raw) or "")
         where = Node(op.ws, listed.doc, f"{listed.pointer}/{index}", raw)
+        tokens = _ref_tokens(where)
         if len(tokens) != 4 or tokens[:2] != ["channels", channel_key] or tokens[2] != "messages":
             ref = raw.get("$ref") if isinstance(raw, dict) else raw
             ctx.error(
