@@ -120,9 +120,17 @@ class Channel:
 
 
 @dataclass(frozen=True)
+class Sender:
+    """One typed send method: an operation with several messages gets one per message."""
+
+    py_name: str
+    payload_type: str
+
+
+@dataclass(frozen=True)
 class Operation:
     key: str
-    py_name: str  # the method name on the send context, or the receive operation's id
+    py_name: str  # the send method's name (one message), or the receive operation's id
     action: Action
     channel: Channel
     messages: tuple[Message, ...]
@@ -130,6 +138,7 @@ class Operation:
     description: str = ""
     qos: int = 1
     retain: bool = False
+    senders: tuple[Sender, ...] = ()
 
     @property
     def payload_type(self) -> str:

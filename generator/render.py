@@ -92,11 +92,15 @@ class ChannelRow:
 
 
 def _decoder(messages: tuple[Message, ...]) -> str:
+    """How a channel's payload is decoded; several messages: the first model that validates."""
     kind = payload_type(messages)
     if kind == "bytes":
         return "raw_bytes"
     if kind == "str":
         return "utf8_text"
+    if "|" in kind:
+        union = f'Annotated[{kind}, Field(union_mode="left_to_right")]'
+        return f"TypeAdapter[{kind}]({union}).validate_json"
     return f"TypeAdapter[{kind}]({kind}).validate_json"
 
 
@@ -116,7 +120,7 @@ def _rows(api: Api) -> list[ChannelRow]:
         if op.action == "receive":
             target = f"handlers/{op.channel.py_name}.py: handle"
         else:
-            target = f"ctx.{op.py_name}()"
+            target = ", ".join(f"ctx.{sender.py_name}()" for sender in op.senders)
         rows.append(ChannelRow(op.channel.title, op.action, message, target, op.qos))
     return rows
 
@@ -187,6 +191,7 @@ def render_project(
         "extra_dependencies": ["email-validator>=2"] if "EmailStr" in models else [],
     }
     context["adapter_types"] = any("TypeAdapter" in r.decoder for r in context["routes"])
+    context["union_routes"] = any("union_mode" in r.decoder for r in context["routes"])
     files: dict[str, str] = {}
     for path, template in GENERATED_TEMPLATES.items():
         files[path.format(pkg=pkg)] = env.get_template(template).render(context)

@@ -8,7 +8,8 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from generator.errors import Diagnostic, Level
-from generator.model import Address, Message, Parameter, Server
+from generator.loader import split_pointer
+from generator.model import Address, Message, Parameter, Sender, Server, payload_type
 from generator.names import pascal, snake, unique
 from generator.refs import Node, Workspace
 from generator.schemas_bundle import SchemaBundle
@@ -38,6 +39,16 @@ class Context:
 
     def warn(self, message: str, node: Node) -> None:
         self.diagnostics.append(Diagnostic(message, node.location, node.pointer, Level.WARNING))
+
+
+def senders(name: str, messages: tuple[Message, ...], taken: set[str]) -> tuple[Sender, ...]:
+    """`send_x(payload)` for one message; `send_x_<message>(payload)` for each of several."""
+    if len(messages) <= 1:
+        return (Sender(name, payload_type(messages)),)
+    return tuple(
+        Sender(unique(f"{name}_{snake(m.name, fallback='message')}", taken), m.py_type)
+        for m in messages
+    )
 
 
 def collect_bundle_notes(ctx: Context) -> None:
@@ -151,6 +162,9 @@ def message(ctx: Context, node: Node, fallback_name: str) -> Message:
     if key in ctx.messages:
         return ctx.messages[key]
     _check_unique_id(ctx, node)
+    tokens = split_pointer(node.pointer)
+    if len(tokens) == 3 and tokens[:2] == ["components", "messages"]:
+        fallback_name = tokens[2]
     name = text(node.get("name")) or text(node.get("messageId")) or fallback_name
     content_type = text(node.get("contentType")) or ctx.default_content_type
     payload = node.get("payload")

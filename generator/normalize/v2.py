@@ -116,16 +116,16 @@ def _operation(
     )
     py_name = unique(base, send_names) if action == "send" else base
     qos, retain = mqtt_operation_settings(node)
+    messages = tuple(_operation_messages(ctx, node, f"{channel.class_name}{field.title()}Message"))
     return Operation(
         key=op_id or f"{channel.key}:{field}",
         py_name=py_name,
         action=action,
         channel=channel,
-        messages=tuple(
-            _operation_messages(ctx, node, f"{channel.class_name}{field.title()}Message")
-        ),
+        messages=messages,
         summary=common.text(node.get("summary")),
         description=common.text(node.get("description")),
         qos=qos,
         retain=retain,
+        senders=common.senders(py_name, messages, send_names) if action == "send" else (),
     )

@@ -127,6 +127,7 @@ def _operation(
         description=common.text(node.get("description")),
         qos=qos,
         retain=retain,
+        senders=common.senders(py_name, messages, send_names) if action == "send" else (),
     )
 
 
