@@ -15,7 +15,7 @@ from generator.refs import Node, Workspace
 from generator.schemas_bundle import SchemaBundle
 
 JSON_SCHEMA_FORMATS = re.compile(
-    r"^application/(schema\+json|schema\+yaml|vnd\.aai\.asyncapi(\+json|\+yaml)?)(;.*)?$"
+    r"^application/(schema(\+json|\+yaml)?|vnd\.aai\.asyncapi(\+json|\+yaml)?)(;.*)?$"
 )
 
 
@@ -155,6 +155,24 @@ def channel_name(ctx: Context, key: str) -> tuple[str, str]:
     return py_name, pascal(py_name, fallback="Channel")
 
 
+@dataclass(frozen=True)
+class Layers:
+    """An object with its traits applied: each field comes from the layer that wins it."""
+
+    nodes: tuple[Node, ...]  # the winning layer first
+
+    def get(self, key: str) -> Node | None:
+        return next((found for n in self.nodes if (found := n.get(key)) is not None), None)
+
+
+def with_traits(node: Node, version: str) -> Layers:
+    """3.x: the object's own fields win over its traits; 2.x merges the traits INTO the object
+    (JSON Merge Patch, in order), so there the traits win. Later traits win over earlier ones."""
+    listed = node.get("traits")
+    traits = tuple(reversed(list(listed.elements()))) if listed is not None else ()
+    return Layers((node, *traits) if version.startswith("3.") else (*traits, node))
+
+
 def message(ctx: Context, node: Node, fallback_name: str) -> Message:
     """One message, its payload registered in the bundle; identical targets give one Message."""
     node = node.deref()
@@ -165,20 +183,19 @@ def message(ctx: Context, node: Node, fallback_name: str) -> Message:
     tokens = split_pointer(node.pointer)
     if len(tokens) == 3 and tokens[:2] == ["components", "messages"]:
         fallback_name = tokens[2]
-    name = text(node.get("name")) or text(node.get("messageId")) or fallback_name
-    content_type = text(node.get("contentType")) or ctx.default_content_type
-    payload = node.get("payload")
-    class_name = _payload_class(ctx, node, payload, name)
-    examples = tuple(_examples(node))
+    layers = with_traits(node, ctx.version)
+    name = text(layers.get("name")) or text(layers.get("messageId")) or fallback_name
+    content_type = text(layers.get("contentType")) or ctx.default_content_type
+    class_name = _payload_class(ctx, node, layers, name)
     result = Message(
         key=f"{key[0]}#{key[1]}",
         name=name,
         class_name=class_name,
         content_type=content_type,
-        title=text(node.get("title")),
-        summary=text(node.get("summary")),
-        description=text(node.get("description")),
-        examples=examples,
+        title=text(layers.get("title")),
+        summary=text(layers.get("summary")),
+        description=text(layers.get("description")),
+        examples=tuple(_examples(layers.get("examples"))),
         location=node.location,
     )
     ctx.messages[key] = result
@@ -195,24 +212,38 @@ def _check_unique_id(ctx: Context, node: Node) -> None:
         ctx.error(f"messageId {id_node.value!r} is used by two different messages", id_node)
 
 
-def _payload_class(ctx: Context, message_node: Node, payload: Node | None, name: str) -> str | None:
+def _payload_class(ctx: Context, message_node: Node, layers: Layers, name: str) -> str | None:
+    """The payload's model class; None (raw bytes) when there is no JSON Schema to model."""
+    payload = message_node.get("payload")
     if payload is None:
         return None
-    fmt = text(message_node.get("schemaFormat"))
-    if fmt and not fmt.startswith("application/schema") and not JSON_SCHEMA_FORMATS.match(fmt):
-        ctx.warn(
-            f"payload schemaFormat {fmt!r} is not JSON Schema: the payload is passed as raw bytes",
-            payload,
+    source = Node(
+        payload.ws,
+        message_node.doc,
+        message_node.pointer + "/payload",
+        message_node.raw_child("payload"),
+    )
+    fmt = text(layers.get("schemaFormat"))
+    if (
+        isinstance(payload.value, dict)
+        and "schemaFormat" in payload.value
+        and "schema" in payload.value
+    ):
+        fmt = text(payload.get("schemaFormat"))  # 3.x Multi Format Schema Object
+        source = Node(
+            payload.ws, payload.doc, payload.pointer + "/schema", payload.raw_child("schema")
         )
+    if fmt and not JSON_SCHEMA_FORMATS.match(fmt):
+        message = (
+            f"payload schemaFormat {fmt!r} is not JSON Schema: the payload is passed as raw bytes"
+        )
+        ctx.warn(message, payload)
         return None
-    raw = message_node.raw_child("payload")
-    source = Node(payload.ws, message_node.doc, message_node.pointer + "/payload", raw)
     return ctx.bundle.add_payload(source, pascal(f"{name} payload", fallback="Message"))
 
 
-def _examples(node: Node) -> list[Any]:
+def _examples(examples: Node | None) -> list[Any]:
     """Payload examples: 2.2+ `examples: [{payload: ...}]`; 2.0/2.1 allowed bare payloads."""
-    examples = node.get("examples")
     out: list[Any] = []
     if examples is None or not isinstance(examples.value, list):
         return out

@@ -115,7 +115,8 @@ def _operation(
         else f"{'on' if action == 'receive' else 'send'}_{channel.py_name}"
     )
     py_name = unique(base, send_names) if action == "send" else base
-    qos, retain = mqtt_operation_settings(node)
+    layers = common.with_traits(node, ctx.version)
+    qos, retain = mqtt_operation_settings(*layers.nodes)
     messages = tuple(_operation_messages(ctx, node, f"{channel.class_name}{field.title()}Message"))
     return Operation(
         key=op_id or f"{channel.key}:{field}",
@@ -123,8 +124,8 @@ def _operation(
         action=action,
         channel=channel,
         messages=messages,
-        summary=common.text(node.get("summary")),
-        description=common.text(node.get("description")),
+        summary=common.text(layers.get("summary")),
+        description=common.text(layers.get("description")),
         qos=qos,
         retain=retain,
         senders=common.senders(py_name, messages, send_names) if action == "send" else (),

@@ -106,7 +106,8 @@ def _operation(
         return None
     messages = _operation_messages(ctx, node, channel_key or "", channel)
     action: Action = "send" if common.text(node.get("action")) == "send" else "receive"
-    qos, retain = mqtt_operation_settings(node)
+    layers = common.with_traits(node, ctx.version)
+    qos, retain = mqtt_operation_settings(*layers.nodes)
     py_name = (
         unique(snake(key, fallback="operation"), send_names) if action == "send" else snake(key)
     )
@@ -123,8 +124,8 @@ def _operation(
         action=action,
         channel=channel,
         messages=messages,
-        summary=common.text(node.get("summary")),
-        description=common.text(node.get("description")),
+        summary=common.text(layers.get("summary")),
+        description=common.text(layers.get("description")),
         qos=qos,
         retain=retain,
         senders=common.senders(py_name, messages, send_names) if action == "send" else (),

@@ -1,0 +1,116 @@
+"""AsyncAPI features, checked on the intermediate model and the generated code: traits, formats
+other than JSON Schema, address-less channels, MQTT bindings, non-object payloads."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import yaml
+
+from generator.errors import Level
+from generator.pipeline import analyse, build
+
+
+def spec(tmp_path: Path, document: dict) -> Path:
+    path = tmp_path / "spec.yaml"
+    path.write_text(yaml.safe_dump(document))
+    return path
+
+
+TRAIT_MESSAGE = {
+    "payload": {"type": "string"},
+    "traits": [
+        {"contentType": "text/plain", "summary": "from trait 1"},
+        {"summary": "from trait 2"},
+    ],
+}
+
+
+def v2_doc(message: dict, operation_extra: dict | None = None) -> dict:
+    return {
+        "asyncapi": "2.6.0",
+        "info": {"title": "T", "version": "1"},
+        "channels": {
+            "a/b": {
+                "publish": {"operationId": "onAB", "message": message, **(operation_extra or {})}
+            }
+        },
+    }
+
+
+def v3_doc(message: dict, operation_extra: dict | None = None) -> dict:
+    return {
+        "asyncapi": "3.0.0",
+        "info": {"title": "T", "version": "1"},
+        "channels": {"ab": {"address": "a/b", "messages": {"m": message}}},
+        "operations": {
+            "onAB": {
+                "action": "receive",
+                "channel": {"$ref": "#/channels/ab"},
+                **(operation_extra or {}),
+            }
+        },
+    }
+
+
+def the_message(path: Path):
+    api, diagnostics = analyse(path)
+    return api.channels[0].messages[0], api, diagnostics
+
+
+def test_2x_message_traits_are_merged_into_the_message(tmp_path: Path) -> None:
+    message, _, _ = the_message(spec(tmp_path, v2_doc({**TRAIT_MESSAGE, "summary": "own"})))
+    assert message.content_type == "text/plain"
+    assert message.py_type == "str"
+    assert message.summary == "from trait 2", "2.x: traits are merged into the message, last wins"
+
+
+def test_3x_message_fields_win_over_traits(tmp_path: Path) -> None:
+    message, _, _ = the_message(spec(tmp_path, v3_doc({**TRAIT_MESSAGE, "summary": "own"})))
+    assert message.content_type == "text/plain"
+    assert message.summary == "own", "3.x: the message's own fields win"
+
+
+def test_operation_traits_give_mqtt_bindings(tmp_path: Path) -> None:
+    trait = {"traits": [{"bindings": {"mqtt": {"qos": 0}}}]}
+    for document in (
+        v2_doc({"payload": {"type": "string"}}, trait),
+        v3_doc({"payload": {"type": "string"}}, trait),
+    ):
+        _, api, _ = the_message(spec(tmp_path, document))
+        assert api.operations[0].qos == 0
+
+
+def test_avro_payload_is_raw_bytes_with_a_warning(tmp_path: Path) -> None:
+    avro = {
+        "payload": {
+            "schemaFormat": "application/vnd.apache.avro;version=1.9.0",
+            "schema": {"type": "record", "name": "R", "fields": []},
+        }
+    }
+    message, _, diagnostics = the_message(spec(tmp_path, v3_doc(avro)))
+    assert message.class_name is None and message.py_type == "bytes"
+    (warning,) = [d for d in diagnostics if "schemaFormat" in d.message]
+    assert warning.level is Level.WARNING
+    assert "application/vnd.apache.avro" in warning.message
+
+
+def test_non_object_payloads_generate(tmp_path: Path) -> None:
+    for payload in (
+        {"type": "string", "maxLength": 5},
+        {"type": "array", "items": {"type": "integer"}},
+        {"type": "string", "format": "binary"},
+    ):
+        result = build(spec(tmp_path, v3_doc({"payload": payload})))
+        assert "class MPayload" in result.files["t/models.py"], payload
+
+
+def test_address_null_channel_is_skipped_with_a_clear_warning(tmp_path: Path) -> None:
+    document = v3_doc({"payload": {"type": "string"}})
+    document["channels"]["ab"]["address"] = None
+    _, api, diagnostics = the_message(spec(tmp_path, document))
+    assert api.operations == []
+    assert any(
+        "address: null" in d.message and "give the channel an address" in d.message
+        for d in diagnostics
+    )
