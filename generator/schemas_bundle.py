@@ -71,7 +71,7 @@ class SchemaBundle:
         """Register a message payload (possibly a `$ref`); return its model class name."""
         if is_ref(node.value):
             return self._named(node.deref(), hint)
-        name = unique(hint, self._taken)
+        name = self._claim(hint, node)
         self.schemas[name] = {}
         self.schemas[name] = self._convert(node, name)
         return name
@@ -80,10 +80,17 @@ class SchemaBundle:
         target = node.target
         if target.key in self._by_target:
             return self._by_target[target.key]
-        name = unique(self._target_name(target, hint), self._taken)
+        name = self._claim(self._target_name(target, hint), node)
         self._by_target[target.key] = name
         self.schemas[name] = {}
         self.schemas[name] = self._convert(node, name)
+        return name
+
+    def _claim(self, wanted: str, node: Node) -> str:
+        """A class name nobody has yet; a clash is resolved with a number and reported."""
+        name = unique(wanted, self._taken)
+        if name != wanted:
+            self.notes.append((node, f"class name {wanted} is already used: this schema is {name}"))
         return name
 
     @staticmethod
@@ -105,7 +112,7 @@ class SchemaBundle:
             siblings = {k: copy.deepcopy(v) for k, v in node.value.items() if k != REF}
             return {REF: REF_PREFIX + self._named(target, hint), **siblings}
         if _worth_a_class(node.value):
-            name = unique(hint, self._taken)
+            name = self._claim(hint, node)
             self.schemas[name] = {}
             self.schemas[name] = self._convert(node, name)
             return {REF: REF_PREFIX + name}

@@ -114,3 +114,17 @@ def test_address_null_channel_is_skipped_with_a_clear_warning(tmp_path: Path) ->
         "address: null" in d.message and "give the channel an address" in d.message
         for d in diagnostics
     )
+
+
+def test_name_clashes_are_resolved_predictably_and_reported(tmp_path: Path) -> None:
+    source = Path(__file__).parent / "specs" / "clash-3.0.yaml"
+    result = build(source, "clash")
+    handlers = sorted(p for p in result.files if "/handlers/" in p)
+    assert handlers == ["clash/handlers/__init__.py", "clash/handlers/class_.py",
+                        "clash/handlers/user_events.py", "clash/handlers/user_events2.py"]
+    models = result.files["clash/models.py"]
+    assert "class ThingPayload(WireModel)" in models and "class ThingPayload2(WireModel)" in models
+    assert 'model_config_: Annotated[str | None, Field(alias="model_config")]' in models
+    warnings = [d.message for d in result.diagnostics if d.level is Level.WARNING]
+    assert "channel 'user_events' is named user_events2 in Python (user_events is taken)" in warnings
+    assert "class name ThingPayload is already used: this schema is ThingPayload2" in warnings

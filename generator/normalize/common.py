@@ -31,6 +31,7 @@ class Context:
     messages: dict[tuple[str, str], Message] = field(default_factory=dict)
     channel_names: set[str] = field(default_factory=set)
     message_names: dict[str, tuple[str, str]] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)  # name clashes resolved, reported once
 
     def error(self, message: str, node: Node, *, key: bool = False) -> None:
         self.diagnostics.append(
@@ -54,6 +55,9 @@ def senders(name: str, messages: tuple[Message, ...], taken: set[str]) -> tuple[
 def collect_bundle_notes(ctx: Context) -> None:
     for node, note in ctx.bundle.notes:
         ctx.warn(note, node)
+    root = ctx.ws.root_node()
+    for note in ctx.notes:
+        ctx.warn(note, root)
 
 
 def entries(node: Node | None, key: str) -> list[tuple[str, Node]]:
@@ -151,7 +155,10 @@ def parameter(name: str, node: Node, schema: Node | None) -> Parameter:
 
 
 def channel_name(ctx: Context, key: str) -> tuple[str, str]:
-    py_name = unique(snake(key, fallback="channel"), ctx.channel_names)
+    wanted = snake(key, fallback="channel")
+    py_name = unique(wanted, ctx.channel_names)
+    if py_name != wanted:
+        ctx.notes.append(f"channel {key!r} is named {py_name} in Python ({wanted} is taken)")
     return py_name, pascal(py_name, fallback="Channel")
 
 
