@@ -155,6 +155,17 @@ class Server:
     client_id: str | None = None
     clean_session: bool | None = None
     keep_alive: int | None = None
+    will: Will | None = None
+
+
+@dataclass(frozen=True)
+class Will:
+    """The MQTT last will: what the broker publishes if the service disappears."""
+
+    topic: str
+    payload: str = ""
+    qos: int = 0
+    retain: bool = False
 
 
 @dataclass

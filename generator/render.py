@@ -141,6 +141,7 @@ def _settings(api: Api) -> dict[str, Any]:
         "clean_session": (
             server.clean_session if server and server.clean_session is not None else True
         ),
+        "will": server.will if server else None,
     }
 
 

@@ -120,11 +120,38 @@ def test_name_clashes_are_resolved_predictably_and_reported(tmp_path: Path) -> N
     source = Path(__file__).parent / "specs" / "clash-3.0.yaml"
     result = build(source, "clash")
     handlers = sorted(p for p in result.files if "/handlers/" in p)
-    assert handlers == ["clash/handlers/__init__.py", "clash/handlers/class_.py",
-                        "clash/handlers/user_events.py", "clash/handlers/user_events2.py"]
+    assert handlers == [
+        "clash/handlers/__init__.py",
+        "clash/handlers/class_.py",
+        "clash/handlers/user_events.py",
+        "clash/handlers/user_events2.py",
+    ]
     models = result.files["clash/models.py"]
     assert "class ThingPayload(WireModel)" in models and "class ThingPayload2(WireModel)" in models
     assert 'model_config_: Annotated[str | None, Field(alias="model_config")]' in models
     warnings = [d.message for d in result.diagnostics if d.level is Level.WARNING]
-    assert "channel 'user_events' is named user_events2 in Python (user_events is taken)" in warnings
+    assert (
+        "channel 'user_events' is named user_events2 in Python (user_events is taken)" in warnings
+    )
     assert "class name ThingPayload is already used: this schema is ThingPayload2" in warnings
+
+
+def test_parameter_default_enum_and_pattern(tmp_path: Path) -> None:
+    document = v3_doc({"payload": {"type": "string"}})
+    document["channels"]["ab"]["address"] = "a/{zone}"
+    document["channels"]["ab"]["parameters"] = {"zone": {"enum": ["eu", "us"], "default": "eu"}}
+    document["operations"]["onAB"]["action"] = "send"
+    result = build(spec(tmp_path, document))
+    assert '*, zone: str = "eu") -> None' in result.files["t/publisher.py"]
+    assert 'ParamRule(enum=("eu", "us"))' in result.files["t/topics.py"]
+    v2 = {
+        "asyncapi": "2.6.0",
+        "info": {"title": "T", "version": "1"},
+        "channels": {
+            "a/{id}": {
+                "parameters": {"id": {"schema": {"type": "string", "pattern": "^[0-9]+$"}}},
+                "subscribe": {"message": {"payload": {"type": "string"}}},
+            }
+        },
+    }
+    assert 'ParamRule(pattern="^[0-9]+$")' in build(spec(tmp_path, v2)).files["t/topics.py"]

@@ -169,6 +169,14 @@ def test_slow_topic_does_not_stall_others_and_one_topic_stays_in_order(broker, r
     assert order == [f"reading {entry}" for entry in expected]
 
 
+def test_last_will_from_the_server_binding_is_published_when_the_service_dies(
+    broker: Broker, running
+) -> None:
+    wills = Subscriber(broker, "robust/offline")
+    running.kill()
+    assert wills.message("robust/offline") == ("robust/offline", "robust-test went away")
+
+
 def test_send_method_builds_the_topic_and_uses_wire_json(broker, running) -> None:
     echoes = Subscriber(broker, "echo/+")
     broker.publish("sensors/s-9/reading", json.dumps({"value": 4.5, "label": "echo"}))

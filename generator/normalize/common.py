@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass, field
 from typing import Any
@@ -9,7 +10,7 @@ from urllib.parse import urlsplit
 
 from generator.errors import Diagnostic, Level
 from generator.loader import split_pointer
-from generator.model import Address, Message, Parameter, Sender, Server, payload_type
+from generator.model import Address, Message, Parameter, Sender, Server, Will, payload_type
 from generator.names import pascal, snake, unique
 from generator.refs import Node, Workspace
 from generator.schemas_bundle import SchemaBundle
@@ -102,8 +103,8 @@ def server(name: str, node: Node, host_and_path: str) -> Server:
     bindings = node.get("bindings")
     mqtt = bindings.get("mqtt") if bindings is not None else None
     values = mqtt.value if mqtt is not None and isinstance(mqtt.value, dict) else {}
-    client_id, clean, keep_alive = (
-        values.get(k) for k in ("clientId", "cleanSession", "keepAlive")
+    client_id, clean, keep_alive, will = (
+        values.get(k) for k in ("clientId", "cleanSession", "keepAlive", "lastWill")
     )
     return Server(
         name=name,
@@ -114,6 +115,19 @@ def server(name: str, node: Node, host_and_path: str) -> Server:
         client_id=client_id if isinstance(client_id, str) else None,
         clean_session=clean if isinstance(clean, bool) else None,
         keep_alive=keep_alive if isinstance(keep_alive, int) else None,
+        will=_will(will) if isinstance(will, dict) and isinstance(will.get("topic"), str) else None,
+    )
+
+
+def _will(values: dict[str, Any]) -> Will:
+    message = values.get("message")
+    return Will(
+        topic=values["topic"],
+        payload=(
+            message if isinstance(message, str) else "" if message is None else json.dumps(message)
+        ),
+        qos=values["qos"] if values.get("qos") in (0, 1, 2) else 0,
+        retain=values.get("retain") is True,
     )
 
 

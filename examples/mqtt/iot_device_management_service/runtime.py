@@ -135,6 +135,11 @@ class MqttRuntime:
     def _new_client(self) -> aiomqtt.Client:
         s = self._settings
         password = s.mqtt_password.get_secret_value() if s.mqtt_password is not None else None
+        will = None
+        if s.mqtt_will_topic:
+            will = aiomqtt.Will(
+                s.mqtt_will_topic, s.mqtt_will_payload, s.mqtt_will_qos, s.mqtt_will_retain
+            )
         return aiomqtt.Client(
             s.mqtt_host,
             s.mqtt_port,
@@ -144,6 +149,7 @@ class MqttRuntime:
             keepalive=s.mqtt_keep_alive,
             clean_session=s.mqtt_clean_session,
             timeout=s.publish_timeout,
+            will=will,
         )
 
     def _where(self) -> str:

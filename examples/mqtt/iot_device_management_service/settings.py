@@ -19,6 +19,10 @@ class Settings(BaseSettings):
     mqtt_clean_session: bool = True
     mqtt_username: str | None = None
     mqtt_password: SecretStr | None = None
+    mqtt_will_topic: str | None = None
+    mqtt_will_payload: str = ""
+    mqtt_will_qos: int = Field(default=0, ge=0, le=2)
+    mqtt_will_retain: bool = False
     log_level: str = "INFO"
     max_concurrent_handlers: int = Field(default=16, ge=1)
     max_pending_messages: int = Field(default=1000, ge=1)
