@@ -60,15 +60,19 @@ Spec = Annotated[
     Path, typer.Argument(help="The AsyncAPI document (YAML or JSON).", show_default=False)
 ]
 Debug = Annotated[bool, typer.Option("--debug", help="Show tracebacks for internal errors.")]
+Remote = Annotated[
+    bool,
+    typer.Option("--allow-remote-refs", help="Fetch http(s) $refs (10 s timeout, once per run)."),
+]
 
 
 @app.command()
-def validate(spec: Spec, debug: Debug = False) -> None:
+def validate(spec: Spec, allow_remote_refs: Remote = False, debug: Debug = False) -> None:
     """Check a document against its version's official schema and the semantic rules."""
     from generator.pipeline import analyse
 
     try:
-        api, diagnostics = analyse(spec, None, str(spec))
+        api, diagnostics = analyse(spec, None, str(spec), allow_remote_refs)
     except Exception as exc:
         _fail(exc, debug)
         return
@@ -96,6 +100,7 @@ def generate(
         bool, _flag("Write nothing; print a unified diff of what would change.")
     ] = False,
     strict: Annotated[bool, _flag("Exit 1 when handlers drifted from the spec.")] = False,
+    allow_remote_refs: Remote = False,
     debug: Debug = False,
 ) -> None:
     """Generate models and the MQTT service project into OUTPUT, keeping your handlers."""
@@ -104,7 +109,7 @@ def generate(
 
     started = time.perf_counter()
     try:
-        result = build(spec, package, str(spec))
+        result = build(spec, package, str(spec), allow_remote_refs)
         previous = manifest.load(output)
         plan = writer.plan(result, output, previous, force or check or diff)
     except Exception as exc:

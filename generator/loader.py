@@ -47,6 +47,11 @@ class Document:
     data: Any
     positions: dict[str, tuple[int, int]] = field(default_factory=dict)
     key_positions: dict[str, tuple[int, int]] = field(default_factory=dict)
+    url: str | None = None  # set for a document fetched over http(s)
+
+    @property
+    def key(self) -> str:
+        return self.url or str(self.path)
 
     def location(self, pointer: str, *, key: bool = False) -> Location:
         table = self.key_positions if key and pointer in self.key_positions else self.positions

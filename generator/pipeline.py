@@ -30,10 +30,10 @@ class Build:
 
 
 def load_and_validate(
-    spec: Path, display: str | None = None
+    spec: Path, display: str | None = None, allow_remote: bool = False
 ) -> tuple[Workspace, str, list[Diagnostic]]:
     """Parse and validate; raises Failed with every schema and reference error at once."""
-    ws = Workspace(spec, display)
+    ws = Workspace(spec, display, allow_remote=allow_remote)
     version = validate.check_version(ws)
     errors = validate.validate_schema(ws, version)
     if errors:
@@ -42,24 +42,26 @@ def load_and_validate(
 
 
 def analyse(
-    spec: Path, package: str | None = None, display: str | None = None
+    spec: Path, package: str | None = None, display: str | None = None, allow_remote: bool = False
 ) -> tuple[Api, list[Diagnostic]]:
     """Everything up to the intermediate model; semantic errors raise Failed."""
-    ws, version, diagnostics = load_and_validate(spec, display)
+    ws, version, diagnostics = load_and_validate(spec, display, allow_remote)
     api, more = normalize(ws, version, package)
     diagnostics += more
     if api is None or any(d.level is Level.ERROR for d in diagnostics):
         raise Failed(diagnostics)
     diagnostics += check_servers(api, ws.root.display) + check_examples(api, ws.root.display)
-    api.sources = tuple(ws.docs)
+    api.sources = tuple(doc.path for doc in ws.docs.values() if doc.url is None)
     return api, diagnostics
 
 
-def build(spec: Path, package: str | None = None, display: str | None = None) -> Build:
+def build(
+    spec: Path, package: str | None = None, display: str | None = None, allow_remote: bool = False
+) -> Build:
     """The whole project in memory: rendered, formatted, not yet written."""
     from generator.render import render_project
 
-    api, diagnostics = analyse(spec, package, display)
+    api, diagnostics = analyse(spec, package, display, allow_remote)
     source = spec.name
     files, user_files, handlers = render_project(api, source)
     return Build(api, files, user_files, handlers, diagnostics)

@@ -13,10 +13,11 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import unquote
+from urllib.parse import unquote, urljoin, urlsplit
 
 from generator.errors import Diagnostic, Failed, Location
-from generator.loader import Document, join_pointer, load, split_pointer
+from generator.loader import Document, join_pointer, load, parse, split_pointer
+from generator.remote import FetchError, fetch
 
 REF = "$ref"
 _REMOTE = re.compile(r"^https?://", re.IGNORECASE)
@@ -36,21 +37,20 @@ class Target:
 
     @property
     def key(self) -> tuple[str, str]:
-        return (str(self.doc.path), self.pointer)
+        return (self.doc.key, self.pointer)
 
 
 class Workspace:
-    """Every document loaded for one run, keyed by absolute path, each loaded once."""
+    """Every document loaded for one run, each loaded once: by absolute path, or by URL when
+    remote references are allowed."""
 
-    def __init__(self, root_path: Path, root_display: str | None = None) -> None:
-        self.root_dir = root_path.resolve().parent
-        self.docs: dict[Path, Document] = {}
-        self.root = self._load(root_path.resolve(), root_display or str(root_path))
-
-    def _load(self, path: Path, display: str) -> Document:
-        if path not in self.docs:
-            self.docs[path] = load(path, display)
-        return self.docs[path]
+    def __init__(
+        self, root_path: Path, root_display: str | None = None, *, allow_remote: bool = False
+    ) -> None:
+        self.allow_remote = allow_remote
+        self.docs: dict[str, Document] = {}
+        path = root_path.resolve()
+        self.root = self.docs[str(path)] = load(path, root_display or str(root_path))
 
     def _display(self, path: Path) -> str:
         """Paths as the user would type them: relative to the working directory when possible."""
@@ -62,15 +62,13 @@ class Workspace:
     def resolve(self, ref: str, origin: Document, at: str) -> Target:
         """Resolve `ref` written in `origin` at pointer `at`; raises Failed naming both ends."""
         where = origin.location(at)
-        if _REMOTE.match(ref):
-            message = (
-                f"remote reference {ref!r} is not supported: save the file and $ref it locally"
-            )
-            raise Failed([Diagnostic(message, where, at)])
-        if _SCHEME.match(ref) and not ref.startswith("file:"):
-            raise Failed([Diagnostic(f"unsupported reference {ref!r}", where, at)])
         file_part, _, fragment = ref.removeprefix("file://").partition("#")
-        doc = origin if not file_part else self._load_ref(file_part, origin, ref, where, at)
+        if _REMOTE.match(ref) or (origin.url is not None and file_part):
+            doc = self._remote(urljoin(origin.url or "", file_part), ref, where, at)
+        elif _SCHEME.match(ref) and not ref.startswith("file:"):
+            raise Failed([Diagnostic(f"unsupported reference {ref!r}", where, at)])
+        else:
+            doc = origin if not file_part else self._local(file_part, origin, ref, where, at)
         pointer = _pointer(doc.data, fragment)
         if pointer and not pointer.startswith("/"):
             message = f"$ref {ref!r}: only JSON-pointer fragments (#/...) are supported"
@@ -80,18 +78,39 @@ class Workspace:
             raise Failed([Diagnostic(message, where, join_pointer(at, REF))])
         return Target(doc, pointer)
 
-    def _load_ref(
+    def _remote(self, url: str, ref: str, where: Location, at: str) -> Document:
+        if url in self.docs:
+            return self.docs[url]
+        if not self.allow_remote:
+            message = (
+                f"remote reference {url!r} is not fetched: pass --allow-remote-refs to fetch it"
+            )
+            raise Failed([Diagnostic(message, where, at)])
+        try:
+            text = fetch(url)
+        except FetchError as exc:
+            raise Failed([Diagnostic(f"$ref {ref!r}: {url}: {exc}", where, at)]) from None
+        doc = parse(text, Path(urlsplit(url).path or "remote"), url)
+        doc.url = url
+        self.docs[url] = doc
+        return doc
+
+    def _local(
         self, file_part: str, origin: Document, ref: str, where: Location, at: str
     ) -> Document:
         path = (origin.path.parent / unquote(file_part)).resolve()
+        if str(path) in self.docs:
+            return self.docs[str(path)]
         try:
-            return self._load(path, self._display(path))
+            doc = load(path, self._display(path))
         except Failed as exc:
             cause = exc.diagnostics[0]
             if cause.location.file == self._display(path) and "cannot read" in cause.message:
                 message = f"$ref {ref!r}: file not found ({self._display(path)})"
                 raise Failed([Diagnostic(message, where, at)]) from None
             raise
+        self.docs[str(path)] = doc
+        return doc
 
     def node(self, target: Target) -> Node:
         return Node(self, target.doc, target.pointer, _get(target.doc.data, target.pointer))

@@ -216,7 +216,7 @@ def validate_schema(ws: Workspace, version: str) -> list[Diagnostic]:
     """All schema and reference errors, each at the place the user must edit."""
     inliner = _Inliner(ws, keep_pointer_fields=version.startswith("3."))
     root = ws.root_node()
-    instance, _ = inliner.inline(root, (), frozenset({(str(ws.root.path), "")}))
+    instance, _ = inliner.inline(root, (), frozenset({(ws.root.key, "")}))
     errors = list(inliner.errors)
     # A document already found valid is not validated again (the schema is large and slow).
     seen = (version, fingerprint("jsonschema"), json.dumps(instance, sort_keys=True, default=str))
