@@ -48,7 +48,7 @@ def analyse(
     ws, version, diagnostics = load_and_validate(spec, display, allow_remote)
     api, more = normalize(ws, version, package)
     diagnostics += more
-    if api is None or any(d.level is Level.ERROR for d in diagnostics):
+    if any(d.level is Level.ERROR for d in diagnostics):
         raise Failed(diagnostics)
     diagnostics += check_servers(api, ws.root.display) + check_examples(api, ws.root.display)
     api.sources = tuple(doc.path for doc in ws.docs.values() if doc.url is None)

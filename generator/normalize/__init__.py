@@ -8,9 +8,7 @@ from generator.normalize import v2, v3
 from generator.refs import Workspace
 
 
-def normalize(
-    ws: Workspace, version: str, package: str | None
-) -> tuple[Api | None, list[Diagnostic]]:
+def normalize(ws: Workspace, version: str, package: str | None) -> tuple[Api, list[Diagnostic]]:
     """Build the model; semantic errors (undeclared parameters, ...) come back as diagnostics."""
     if version.startswith("3."):
         return v3.normalize(ws, version, package)

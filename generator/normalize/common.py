@@ -10,7 +10,18 @@ from urllib.parse import urlsplit
 
 from generator.errors import Diagnostic, Level
 from generator.loader import split_pointer
-from generator.model import Address, Message, Parameter, Sender, Server, Will, payload_type
+from generator.model import (
+    Address,
+    Api,
+    Channel,
+    Message,
+    Operation,
+    Parameter,
+    Sender,
+    Server,
+    Will,
+    payload_type,
+)
 from generator.names import pascal, snake, unique
 from generator.refs import Node, Workspace
 from generator.schemas_bundle import SchemaBundle
@@ -43,6 +54,35 @@ class Context:
         self.diagnostics.append(Diagnostic(message, node.location, node.pointer, Level.WARNING))
 
 
+def new_context(ws: Workspace, version: str) -> Context:
+    root = ws.root_node()
+    return Context(ws, version, text(root.get("defaultContentType")) or "application/json")
+
+
+def assemble(
+    ctx: Context,
+    package: str | None,
+    servers: list[Server],
+    channels: list[Channel],
+    operations: list[Operation],
+) -> Api:
+    """The finished model; clashes and schema adjustments noted on the way become warnings."""
+    collect_bundle_notes(ctx)
+    info = ctx.ws.root_node().child("info")
+    title = text(info.get("title"))
+    return Api(
+        asyncapi_version=ctx.version,
+        title=title,
+        version=text(info.get("version")),
+        description=text(info.get("description")),
+        package=package or snake(title, fallback="service"),
+        servers=servers,
+        channels=channels,
+        operations=operations,
+        schemas=ctx.bundle.schemas,
+    )
+
+
 def senders(name: str, messages: tuple[Message, ...], taken: set[str]) -> tuple[Sender, ...]:
     """`send_x(payload)` for one message; `send_x_<message>(payload)` for each of several."""
     if len(messages) <= 1:
@@ -71,10 +111,6 @@ def text(node: Node | None) -> str:
     if node is None or not isinstance(node.value, str):
         return ""
     return node.value
-
-
-def package_name(title: str, override: str | None) -> str:
-    return override or snake(title, fallback="service")
 
 
 def _substitute(template: str, variables: Node | None) -> str:

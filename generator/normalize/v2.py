@@ -13,14 +13,9 @@ from generator.refs import Node, Workspace
 _ACTIONS: tuple[tuple[str, Action], ...] = (("publish", "receive"), ("subscribe", "send"))
 
 
-def normalize(
-    ws: Workspace, version: str, package: str | None
-) -> tuple[Api | None, list[Diagnostic]]:
+def normalize(ws: Workspace, version: str, package: str | None) -> tuple[Api, list[Diagnostic]]:
+    ctx = common.new_context(ws, version)
     root = ws.root_node()
-    ctx = common.Context(
-        ws, version, common.text(root.get("defaultContentType")) or "application/json"
-    )
-    info = root.child("info")
     servers = [_server(name, node) for name, node in common.entries(root, "servers")]
     channels: list[Channel] = []
     operations: list[Operation] = []
@@ -33,19 +28,7 @@ def normalize(
             op_node = node.get(field)
             if op_node is not None:
                 operations.append(_operation(ctx, channel, op_node, action, op_ids, send_names))
-    common.collect_bundle_notes(ctx)
-    api = Api(
-        asyncapi_version=version,
-        title=common.text(info.get("title")),
-        version=common.text(info.get("version")),
-        description=common.text(info.get("description")),
-        package=common.package_name(common.text(info.get("title")), package),
-        servers=servers,
-        channels=channels,
-        operations=operations,
-        schemas=ctx.bundle.schemas,
-    )
-    return api, ctx.diagnostics
+    return common.assemble(ctx, package, servers, channels, operations), ctx.diagnostics
 
 
 def _server(name: str, node: Node) -> Server:

@@ -11,14 +11,9 @@ from generator.normalize.bindings import mqtt_operation_settings
 from generator.refs import REF, Node, Workspace, is_ref
 
 
-def normalize(
-    ws: Workspace, version: str, package: str | None
-) -> tuple[Api | None, list[Diagnostic]]:
+def normalize(ws: Workspace, version: str, package: str | None) -> tuple[Api, list[Diagnostic]]:
+    ctx = common.new_context(ws, version)
     root = ws.root_node()
-    ctx = common.Context(
-        ws, version, common.text(root.get("defaultContentType")) or "application/json"
-    )
-    info = root.child("info")
     servers = [_server(name, node) for name, node in common.entries(root, "servers")]
     channels = {key: _channel(ctx, key, node) for key, node in common.entries(root, "channels")}
     operations: list[Operation] = []
@@ -27,18 +22,7 @@ def normalize(
         op = _operation(ctx, key, node, channels, send_names)
         if op is not None:
             operations.append(op)
-    common.collect_bundle_notes(ctx)
-    api = Api(
-        asyncapi_version=version,
-        title=common.text(info.get("title")),
-        version=common.text(info.get("version")),
-        description=common.text(info.get("description")),
-        package=common.package_name(common.text(info.get("title")), package),
-        servers=servers,
-        channels=list(channels.values()),
-        operations=operations,
-        schemas=ctx.bundle.schemas,
-    )
+    api = common.assemble(ctx, package, servers, list(channels.values()), operations)
     return api, ctx.diagnostics
 
 
