@@ -78,6 +78,7 @@ class Message:
     description: str = ""
     examples: tuple[Any, ...] = ()
     location: Location | None = None
+    correlation: tuple[str, ...] = ()  # wire-name path of the payload field holding the id
 
     @property
     def is_json(self) -> bool:
@@ -128,6 +129,24 @@ class Sender:
 
 
 @dataclass(frozen=True)
+class Reply:
+    """Where and what a request's answer is: a channel's address, or a topic named in the
+    request payload (`$message.payload#/replyTo`)."""
+
+    channel: Channel | None
+    messages: tuple[Message, ...]
+    address_field: tuple[str, ...] = ()
+
+    @property
+    def payload_type(self) -> str:
+        return payload_type(self.messages)
+
+    @property
+    def correlation(self) -> tuple[str, ...]:
+        return next((m.correlation for m in self.messages if m.correlation), ())
+
+
+@dataclass(frozen=True)
 class Operation:
     key: str
     py_name: str  # the send method's name (one message), or the receive operation's id
@@ -139,6 +158,12 @@ class Operation:
     qos: int = 1
     retain: bool = False
     senders: tuple[Sender, ...] = ()
+    reply: Reply | None = None
+    request_py_name: str | None = None  # `<send>_and_wait`, when the reply can be awaited
+
+    @property
+    def correlation(self) -> tuple[str, ...]:
+        return next((m.correlation for m in self.messages if m.correlation), ())
 
     @property
     def payload_type(self) -> str:

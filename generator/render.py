@@ -16,7 +16,7 @@ import jinja2
 
 from generator.errors import Diagnostic, Failed, Location
 from generator.format import format_python
-from generator.model import Api, Channel, Message, payload_type
+from generator.model import Api, Channel, Message, Operation, payload_type
 from generator.models import HEADER, generate_models
 
 GENERATED_TEMPLATES = {
@@ -66,6 +66,7 @@ def _environment() -> jinja2.Environment:
     )
     env.filters.update(
         pystr=lambda v: repr(str(v)),
+        pytuple=lambda v: repr(tuple(str(x) for x in v)),
         docstring=_docstring,
         toml=lambda v: json.dumps(str(v), ensure_ascii=False),
         md=_markdown,
@@ -77,9 +78,18 @@ def _environment() -> jinja2.Environment:
 @dataclass(frozen=True)
 class Route:
     channel: Channel
-    payload_type: str
-    decoder: str
+    messages: tuple[Message, ...]
     qos: int
+    answers: Operation | None = None  # a receive operation whose handler returns its reply
+    resolves: tuple[str, ...] | None = None  # a reply channel: the correlation path, maybe ()
+
+    @property
+    def payload_type(self) -> str:
+        return payload_type(self.messages)
+
+    @property
+    def decoder(self) -> str:
+        return _decoder(self.messages)
 
 
 @dataclass(frozen=True)
@@ -104,12 +114,40 @@ def _decoder(messages: tuple[Message, ...]) -> str:
     return f"TypeAdapter[{kind}]({kind}).validate_json"
 
 
+def _answers(api: Api, channel: Channel) -> Operation | None:
+    """The receive operation on `channel` whose reply the service can address, if any."""
+    for op in api.receive_operations(channel):
+        reply = op.reply
+        if reply is None or not reply.messages:
+            continue
+        if reply.address_field:
+            return op
+        needed = {p.name for p in reply.channel.parameters} if reply.channel else {""}
+        if (
+            reply.channel
+            and reply.channel.address
+            and needed <= {p.name for p in channel.parameters}
+        ):
+            return op
+    return None
+
+
 def _routes(api: Api) -> list[Route]:
     routes = []
+    receiving = {c.key for c in api.receive_channels}
     for channel in api.receive_channels:
         messages = api.received_messages(channel)
         qos = max(op.qos for op in api.receive_operations(channel))
-        routes.append(Route(channel, payload_type(messages), _decoder(messages), qos))
+        answers = _answers(api, channel)
+        routes.append(Route(channel, messages, qos, answers))
+    for op in api.send_operations:
+        reply = op.reply
+        if op.request_py_name is None or reply is None or reply.channel is None:
+            continue
+        if reply.channel.key in receiving:
+            continue
+        receiving.add(reply.channel.key)
+        routes.append(Route(reply.channel, reply.messages, 1, resolves=reply.correlation))
     return routes
 
 
@@ -170,7 +208,14 @@ def render_project(
     header = HEADER.format(source=source)
     models = generate_models(api.schemas, f"{pkg}.wire.WireModel", header, source)
     _check_classes(api, models, source)
-    send_messages = tuple(m for op in api.send_operations for m in op.messages)
+    routes = _routes(api)
+    send_messages = tuple(m for op in api.send_operations for m in op.messages) + tuple(
+        m
+        for op in api.send_operations
+        if op.request_py_name and op.reply
+        for m in op.reply.messages
+    )
+    route_messages = tuple(m for r in routes for m in r.messages)
     context: dict[str, Any] = {
         "api": api,
         "pkg": pkg,
@@ -181,10 +226,8 @@ def render_project(
         "send_operations": api.send_operations,
         "send_types": _model_types(send_messages),
         "receive_channels": api.receive_channels,
-        "receive_types": _model_types(
-            tuple(m for c in api.receive_channels for m in api.received_messages(c))
-        ),
-        "routes": _routes(api),
+        "receive_types": _model_types(route_messages),
+        "routes": routes,
         "channel_rows": _rows(api),
         "other_servers": api.other_servers,
         "dist_name": pkg.replace("_", "-"),
@@ -193,10 +236,26 @@ def render_project(
     }
     context["adapter_types"] = any("TypeAdapter" in r.decoder for r in context["routes"])
     context["union_routes"] = any("union_mode" in r.decoder for r in context["routes"])
+    requests = any(op.request_py_name for op in api.send_operations)
+    resolving = any(r.resolves is not None for r in routes)
+    addressed = any(r.answers and r.answers.reply and r.answers.reply.address_field for r in routes)
+    context["has_replies"] = requests or resolving or any(r.answers for r in routes)
+    context["resolving"] = resolving
+    context["routes_replies_imports"] = [
+        name
+        for name, used in (
+            ("answer", any(r.answers for r in routes)),
+            ("get_path", resolving or addressed),
+        )
+        if used
+    ]
+    context["publisher_replies_imports"] = ["Requests"] + (["correlate"] if requests else [])
     files: dict[str, str] = {}
     for path, template in GENERATED_TEMPLATES.items():
         files[path.format(pkg=pkg)] = env.get_template(template).render(context)
     files[f"{pkg}/py.typed"] = ""
+    if context["has_replies"]:
+        files[f"{pkg}/replies.py"] = env.get_template("package/replies.py.jinja").render(context)
     files[f"{pkg}/models.py"] = models
     user: set[str] = set()
     handlers: dict[str, dict[str, Any]] = {}
@@ -207,11 +266,14 @@ def render_project(
         path = f"{pkg}/handlers/{channel.py_name}.py"
         messages = api.received_messages(channel)
         ops = api.receive_operations(channel)
+        answers = _answers(api, channel)
+        replies = answers.reply.messages if answers and answers.reply else ()
         files[path] = env.get_template(HANDLER_TEMPLATE).render(
             context,
             channel=channel,
             payload_type=payload_type(messages),
-            model_types=_model_types(messages),
+            reply_type=payload_type(replies) if replies else None,
+            model_types=_model_types(messages + replies),
             summary=next((op.summary for op in ops if op.summary), channel.description),
         )
         user.add(path)

@@ -253,10 +253,26 @@ def message(ctx: Context, node: Node, fallback_name: str) -> Message:
         summary=text(layers.get("summary")),
         description=text(layers.get("description")),
         examples=tuple(_examples(layers.get("examples"))),
+        correlation=runtime_path(ctx, layers.get("correlationId"), "correlationId"),
         location=node.location,
     )
     ctx.messages[key] = result
     return result
+
+
+def runtime_path(ctx: Context, node: Node | None, what: str) -> tuple[str, ...]:
+    """`$message.payload#/a/b` gives ("a", "b"). A header location needs MQTT 5 user
+    properties, which this runtime does not use: warned about and ignored."""
+    if node is None:
+        return ()
+    location = text(node.get("location")) if isinstance(node.value, dict) else text(node)
+    if location.startswith("$message.payload#"):
+        return tuple(split_pointer(location.split("#", 1)[1]))
+    if location:
+        ctx.warn(
+            f"{what} {location!r} is not in the payload (MQTT 3.1.1 has no headers): ignored", node
+        )
+    return ()
 
 
 def _check_unique_id(ctx: Context, node: Node) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from generator.errors import Diagnostic
 from generator.loader import split_pointer
-from generator.model import Action, Address, Api, Channel, Message, Operation, Server
+from generator.model import Action, Address, Api, Channel, Message, Operation, Reply, Server
 from generator.names import snake, unique
 from generator.normalize import common
 from generator.normalize.bindings import mqtt_operation_settings
@@ -102,6 +102,7 @@ def _operation(
             node,
         )
         return None
+    reply = _reply(ctx, node, channels, channel)
     return Operation(
         key=key,
         py_name=py_name,
@@ -113,7 +114,50 @@ def _operation(
         qos=qos,
         retain=retain,
         senders=common.senders(py_name, messages, send_names) if action == "send" else (),
+        reply=reply,
+        request_py_name=(
+            _request_name(reply, channel, py_name, send_names) if action == "send" else None
+        ),
     )
+
+
+def _reply(
+    ctx: common.Context, op: Node, channels: dict[str, Channel], request: Channel
+) -> Reply | None:
+    """The operation's reply: its channel (by reference) and messages, or a payload address."""
+    node = op.get("reply")
+    if node is None:
+        return None
+    channel = None
+    raw = node.deref().raw_child("channel")
+    if raw is not None:
+        tokens = _ref_tokens(Node(op.ws, node.deref().doc, node.deref().pointer + "/channel", raw))
+        channel = channels.get(tokens[1]) if len(tokens) == 2 and tokens[0] == "channels" else None
+    listed = node.get("messages")
+    if listed is not None:
+        messages = tuple(common.message(ctx, m, "reply") for m in listed.elements())
+    else:
+        messages = channel.messages if channel is not None else ()
+    field = common.runtime_path(ctx, node.get("address"), "reply address")
+    if (channel is None or channel.address is None) and not field:
+        ctx.warn(
+            "reply has no address this service can use (a channel with an address, or "
+            "$message.payload#/...): no reply code is generated",
+            node,
+        )
+        return None
+    return Reply(channel, messages, field)
+
+
+def _request_name(reply: Reply | None, request: Channel, send: str, taken: set[str]) -> str | None:
+    """`<send>_and_wait` when replies arrive on a channel this service can subscribe to and
+    whose parameters the request's parameters fill."""
+    if reply is None or reply.channel is None or reply.channel.address is None:
+        return None
+    needed = {p.name for p in reply.channel.parameters}
+    if not needed <= {p.name for p in request.parameters}:
+        return None
+    return unique(f"{send}_and_wait", taken)
 
 
 def _operation_messages(

@@ -1,0 +1,93 @@
+"""3.x request/reply end to end against a real broker: the service answers requests (its handler
+returns the reply, the correlation id is copied) and awaits replies to its own requests."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from tests.support import REPO, Broker, Subscriber, run_cli, service
+
+SPEC = REPO / "tests" / "specs" / "ping-pong-3.0.yaml"
+PACKAGE = "ping_pong"
+
+HANDLER = """
+from ping_pong.context import Context
+from ping_pong.models import PingPayload, PongPayload
+
+
+async def handle(message: PingPayload, ctx: Context, *, node: str) -> PongPayload | None:
+    if message.text == "ignore":
+        return None
+    return PongPayload(text=f"pong from {node}: {message.text}")
+"""
+
+LIFECYCLE = """
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from typing import Any
+
+from ping_pong.models import PingPayload
+from ping_pong.replies import RequestTimeout
+
+logger = logging.getLogger("asker")
+
+
+async def ask(service: Any) -> None:
+    reply = await service.publisher.ask_ping_and_wait(PingPayload(text="hello"), node="n1")
+    logger.info("asked and got %r with id %s", reply.text, reply.id)
+    try:
+        ignored = PingPayload(text="ignore")
+        await service.publisher.ask_ping_and_wait(ignored, node="n2", timeout=0.5)
+    except RequestTimeout as exc:
+        logger.info("timed out as expected: %s", exc)
+
+
+@contextlib.asynccontextmanager
+async def lifespan(service: Any) -> AsyncIterator[None]:
+    service.start_background(ask(service), name="ask")
+    yield
+"""
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("pingpong")
+    result = run_cli("generate", str(SPEC), "--output", str(out))
+    assert result.returncode == 0, result.stderr
+    (out / PACKAGE / "handlers" / "ping.py").write_text(textwrap.dedent(HANDLER))
+    (out / PACKAGE / "lifecycle.py").write_text(textwrap.dedent(LIFECYCLE))
+    return out
+
+
+def test_the_service_answers_and_awaits_replies(project: Path, broker: Broker) -> None:
+    pongs = Subscriber(broker, "pong/+", count=3)
+    proc = service(project, PACKAGE, broker)
+    try:
+        proc.wait_for(r"asked and got 'pong from n1: hello' with id [0-9a-f-]{36}")
+        proc.wait_for(r"timed out as expected: no reply on 'pong/n2' within 0.5 s")
+        _, body = pongs.message("pong/n1")
+        assert json.loads(body)["text"] == "pong from n1: hello"
+        broker.publish("ping/outside", json.dumps({"id": "req-42", "text": "hi"}))
+        _, body = pongs.message("pong/outside")
+        assert json.loads(body) == {"id": "req-42", "text": "pong from outside: hi"}
+        broker.publish("pong/stray", json.dumps({"id": "nobody", "text": "x"}))
+        proc.wait_for("reply on pong/stray answers no waiting request: dropped")
+    finally:
+        proc.kill()
+
+
+def test_request_reply_project_type_checks(project: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "mypy", "--strict", PACKAGE],
+        cwd=project,
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 0, result.stdout
