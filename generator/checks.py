@@ -31,7 +31,7 @@ def check_servers(api: Api, source: str) -> list[Diagnostic]:
         f"the generated service speaks MQTT only; these servers are not served: {listed}. "
         "Models and handlers are generated all the same."
     )
-    return [Diagnostic(text, Location(source), None, Level.WARNING)]
+    return [Diagnostic(text, others[0].location or Location(source), None, Level.WARNING)]
 
 
 def check_examples(api: Api, source: str) -> list[Diagnostic]:

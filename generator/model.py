@@ -181,6 +181,7 @@ class Server:
     clean_session: bool | None = None
     keep_alive: int | None = None
     will: Will | None = None
+    location: Location | None = None
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,8 @@
-"""Snapshots of the CLI's error output for broken documents: message, file:line:col and pointer.
+"""Snapshots of the CLI's output for broken documents (errors, exit 1) and for documents with
+input the generator supports only in part (warnings, exit 0): message, file:line:col, pointer.
 
 Update after an intended change with `UPDATE_SNAPSHOTS=1 pytest tests/test_broken_documents.py`,
-then review the diff of `tests/broken/*.expected`.
+then review the diff of `tests/broken/*.expected` and `tests/unsupported/*.expected`.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from tests.support import REPO, run_cli
 
 BROKEN = REPO / "tests" / "broken"
 DOCUMENTS = sorted(p for p in BROKEN.iterdir() if p.suffix in (".yaml", ".json"))
+UNSUPPORTED = sorted((REPO / "tests" / "unsupported").glob("*.yaml"))
 
 
 def test_there_are_enough_broken_documents() -> None:
@@ -30,6 +32,18 @@ def test_error_output(document: Path) -> None:
     assert result.stdout == ""
     first = result.stderr.splitlines()[0]
     assert first.startswith(f"{relative}:"), first
+    snapshot = document.with_suffix(".expected")
+    if os.environ.get("UPDATE_SNAPSHOTS"):
+        snapshot.write_text(result.stderr)
+    assert result.stderr == snapshot.read_text()
+
+
+@pytest.mark.parametrize("document", UNSUPPORTED, ids=lambda p: p.name)
+def test_warning_output(document: Path) -> None:
+    relative = document.relative_to(REPO).as_posix()
+    result = run_cli("validate", relative)
+    assert result.returncode == 0, result.stderr
+    assert ": warning: " in result.stderr and "Traceback" not in result.stderr
     snapshot = document.with_suffix(".expected")
     if os.environ.get("UPDATE_SNAPSHOTS"):
         snapshot.write_text(result.stderr)

@@ -43,7 +43,6 @@ class Context:
     messages: dict[tuple[str, str], Message] = field(default_factory=dict)
     channel_names: set[str] = field(default_factory=set)
     message_names: dict[str, tuple[str, str]] = field(default_factory=dict)
-    notes: list[str] = field(default_factory=list)  # name clashes resolved, reported once
 
     def error(self, message: str, node: Node, *, key: bool = False) -> None:
         self.diagnostics.append(
@@ -96,9 +95,6 @@ def senders(name: str, messages: tuple[Message, ...], taken: set[str]) -> tuple[
 def collect_bundle_notes(ctx: Context) -> None:
     for node, note in ctx.bundle.notes:
         ctx.warn(note, node)
-    root = ctx.ws.root_node()
-    for note in ctx.notes:
-        ctx.warn(note, root)
 
 
 def entries(node: Node | None, key: str) -> list[tuple[str, Node]]:
@@ -152,6 +148,7 @@ def server(name: str, node: Node, host_and_path: str) -> Server:
         clean_session=clean if isinstance(clean, bool) else None,
         keep_alive=keep_alive if isinstance(keep_alive, int) else None,
         will=_will(will) if isinstance(will, dict) and isinstance(will.get("topic"), str) else None,
+        location=node.doc.location(node.pointer, key=True),
     )
 
 
@@ -204,11 +201,16 @@ def parameter(name: str, node: Node, schema: Node | None) -> Parameter:
     )
 
 
-def channel_name(ctx: Context, key: str) -> tuple[str, str]:
+def channel_name(ctx: Context, key: str, node: Node) -> tuple[str, str]:
     wanted = snake(key, fallback="channel")
     py_name = unique(wanted, ctx.channel_names)
     if py_name != wanted:
-        ctx.notes.append(f"channel {key!r} is named {py_name} in Python ({wanted} is taken)")
+        message = f"channel {key!r} is named {py_name} in Python ({wanted} is taken)"
+        ctx.diagnostics.append(
+            Diagnostic(
+                message, node.doc.location(node.pointer, key=True), node.pointer, Level.WARNING
+            )
+        )
     return py_name, pascal(py_name, fallback="Channel")
 
 

@@ -53,7 +53,7 @@ def _channel(ctx: common.Context, key: str, node: Node) -> Channel:
     params = tuple(
         common.parameter(name, p, p.get("schema")) for name, p in common.entries(node, "parameters")
     )
-    py_name, class_name = common.channel_name(ctx, key)
+    py_name, class_name = common.channel_name(ctx, key, node)
     messages: list[Message] = []
     for field, _ in _ACTIONS:
         op = node.get(field)

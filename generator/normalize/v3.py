@@ -45,7 +45,7 @@ def _channel(ctx: common.Context, key: str, node: Node) -> Channel:
         common.parameter(name, p, None) for name, p in common.entries(node, "parameters")
     )
     messages = [common.message(ctx, m, key) for key, m in common.entries(node, "messages")]
-    py_name, class_name = common.channel_name(ctx, key)
+    py_name, class_name = common.channel_name(ctx, key, node)
     return Channel(
         key=key,
         py_name=py_name,
