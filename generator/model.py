@@ -79,6 +79,7 @@ class Message:
     examples: tuple[Any, ...] = ()
     location: Location | None = None
     correlation: tuple[str, ...] = ()  # wire-name path of the payload field holding the id
+    headers_class: str | None = None  # model of the headers, carried as MQTT 5 user properties
 
     @property
     def is_json(self) -> bool:
@@ -126,6 +127,7 @@ class Sender:
 
     py_name: str
     payload_type: str
+    headers_class: str | None = None
 
 
 @dataclass(frozen=True)
@@ -230,6 +232,15 @@ class Api:
 
     def handler_payload_type(self, channel: Channel) -> str:
         return payload_type(self.received_messages(channel))
+
+    @property
+    def uses_headers(self) -> bool:
+        return any(m.headers_class for c in self.channels for m in c.messages)
+
+    def headers_class(self, messages: tuple[Message, ...]) -> str | None:
+        """The one headers model of these messages (several distinct ones are not supported)."""
+        classes = {m.headers_class for m in messages if m.headers_class}
+        return classes.pop() if len(classes) == 1 else None
 
     @property
     def mqtt_server(self) -> Server | None:

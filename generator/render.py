@@ -88,6 +88,11 @@ class Route:
         return payload_type(self.messages)
 
     @property
+    def headers_class(self) -> str | None:
+        classes = {m.headers_class for m in self.messages if m.headers_class}
+        return classes.pop() if len(classes) == 1 and self.resolves is None else None
+
+    @property
     def decoder(self) -> str:
         return _decoder(self.messages)
 
@@ -180,6 +185,7 @@ def _settings(api: Api) -> dict[str, Any]:
             server.clean_session if server and server.clean_session is not None else True
         ),
         "will": server.will if server else None,
+        "protocol": "5" if api.uses_headers else "3.1.1",
     }
 
 
@@ -216,6 +222,10 @@ def render_project(
         for m in op.reply.messages
     )
     route_messages = tuple(m for r in routes for m in r.messages)
+    send_headers = {
+        s.headers_class for op in api.send_operations for s in op.senders if s.headers_class
+    }
+    route_headers = {r.headers_class for r in routes if r.headers_class}
     context: dict[str, Any] = {
         "api": api,
         "pkg": pkg,
@@ -224,9 +234,9 @@ def render_project(
         "settings": _settings(api),
         "channels": [c for c in api.channels if c.address is not None],
         "send_operations": api.send_operations,
-        "send_types": _model_types(send_messages),
+        "send_types": sorted(set(_model_types(send_messages)) | send_headers),
         "receive_channels": api.receive_channels,
-        "receive_types": _model_types(route_messages),
+        "receive_types": sorted(set(_model_types(route_messages)) | route_headers),
         "routes": routes,
         "channel_rows": _rows(api),
         "other_servers": api.other_servers,
@@ -273,7 +283,10 @@ def render_project(
             channel=channel,
             payload_type=payload_type(messages),
             reply_type=payload_type(replies) if replies else None,
-            model_types=_model_types(messages + replies),
+            headers_class=api.headers_class(messages),
+            model_types=sorted(
+                set(_model_types(messages + replies)) | {api.headers_class(messages)} - {None}
+            ),
             summary=next((op.summary for op in ops if op.summary), channel.description),
         )
         user.add(path)
@@ -281,7 +294,8 @@ def render_project(
             "channel": channel.title,
             "function": "handle",
             "message": payload_type(messages),
-            "params": [p.py_name for p in channel.parameters],
+            "params": [p.py_name for p in channel.parameters]
+            + (["headers"] if api.headers_class(messages) else []),
         }
     formatted = {p: format_python(c, p) if p.endswith(".py") else c for p, c in files.items()}
     return formatted, frozenset(user), handlers

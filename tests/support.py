@@ -77,7 +77,7 @@ class Broker:
             self.process = None
         wait_until(lambda: not port_open(self.port), 10, "mosquitto to stop")
 
-    def publish(self, topic: str, payload: str, qos: int = 0) -> None:
+    def publish(self, topic: str, payload: str, qos: int = 0, *extra: str) -> None:
         """Publish as a user would, with mosquitto_pub."""
         subprocess.run(
             [
@@ -92,6 +92,7 @@ class Broker:
                 topic,
                 "-m",
                 payload,
+                *extra,
             ],
             check=True,
             timeout=10,
@@ -178,7 +179,14 @@ class Process:
 class Subscriber(Process):
     """mosquitto_sub, ready once its subscription is acknowledged."""
 
-    def __init__(self, broker: Broker, *topics: str, count: int = 1, cwd: Path = REPO) -> None:
+    def __init__(
+        self,
+        broker: Broker,
+        *topics: str,
+        count: int = 1,
+        cwd: Path = REPO,
+        extra: tuple[str, ...] = (),
+    ) -> None:
         args = [
             "stdbuf",
             "-oL",
@@ -193,6 +201,7 @@ class Subscriber(Process):
             str(count),
             "-W",
             "60",
+            *extra,
         ]
         for topic in topics:
             args += ["-t", topic]

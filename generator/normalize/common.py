@@ -85,9 +85,12 @@ def assemble(
 def senders(name: str, messages: tuple[Message, ...], taken: set[str]) -> tuple[Sender, ...]:
     """`send_x(payload)` for one message; `send_x_<message>(payload)` for each of several."""
     if len(messages) <= 1:
-        return (Sender(name, payload_type(messages)),)
+        headers = messages[0].headers_class if messages else None
+        return (Sender(name, payload_type(messages), headers),)
     return tuple(
-        Sender(unique(f"{name}_{snake(m.name, fallback='message')}", taken), m.py_type)
+        Sender(
+            unique(f"{name}_{snake(m.name, fallback='message')}", taken), m.py_type, m.headers_class
+        )
         for m in messages
     )
 
@@ -256,10 +259,21 @@ def message(ctx: Context, node: Node, fallback_name: str) -> Message:
         description=text(layers.get("description")),
         examples=tuple(_examples(layers.get("examples"))),
         correlation=runtime_path(ctx, layers.get("correlationId"), "correlationId"),
+        headers_class=_headers_class(ctx, layers, name),
         location=node.location,
     )
     ctx.messages[key] = result
     return result
+
+
+def _headers_class(ctx: Context, layers: Layers, name: str) -> str | None:
+    """Message headers (from the message or a trait) get their own model."""
+    owner = next((n for n in layers.nodes if n.get("headers") is not None), None)
+    if owner is None:
+        return None
+    base = owner.deref()
+    source = Node(base.ws, base.doc, base.pointer + "/headers", base.raw_child("headers"))
+    return ctx.bundle.add_payload(source, pascal(f"{name} headers", fallback="Message"))
 
 
 def runtime_path(ctx: Context, node: Node | None, what: str) -> tuple[str, ...]:
@@ -272,7 +286,7 @@ def runtime_path(ctx: Context, node: Node | None, what: str) -> tuple[str, ...]:
         return tuple(split_pointer(location.split("#", 1)[1]))
     if location:
         ctx.warn(
-            f"{what} {location!r} is not in the payload (MQTT 3.1.1 has no headers): ignored", node
+            f"{what} {location!r} is not in the payload: only payload locations are used", node
         )
     return ()
 

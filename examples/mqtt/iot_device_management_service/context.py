@@ -13,11 +13,20 @@ if TYPE_CHECKING:
 
 
 class Context(Publisher):
-    def __init__(self, service: Service, topic: str, retain: bool) -> None:
+    def __init__(
+        self,
+        service: Service,
+        topic: str,
+        retain: bool,
+        user_properties: dict[str, str] | None = None,
+        headers: Any = None,
+    ) -> None:
         super().__init__(service.runtime)
         self.service = service
         self.topic = topic
         self.retain = retain
+        self.user_properties = user_properties or {}  # MQTT 5 user properties, as received
+        self.headers = headers  # the message's headers model, when the spec declares headers
 
     @property
     def state(self) -> dict[str, Any]:

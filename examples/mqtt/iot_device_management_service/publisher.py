@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 from typing import Protocol
 
@@ -19,7 +20,23 @@ logger = logging.getLogger(__name__)
 
 
 class Transport(Protocol):
-    async def publish(self, topic: str, payload: bytes, *, qos: int, retain: bool) -> None: ...
+    async def publish(
+        self,
+        topic: str,
+        payload: bytes,
+        *,
+        qos: int,
+        retain: bool,
+        user_properties: dict[str, str] | None = None,
+    ) -> None: ...
+
+
+def user_properties(headers: BaseModel | None) -> dict[str, str] | None:
+    """Headers as MQTT 5 user properties: wire names, strings as they are, the rest as JSON."""
+    if headers is None:
+        return None
+    values = headers.model_dump(mode="json", by_alias=True, exclude_none=True)
+    return {k: v if isinstance(v, str) else json.dumps(v) for k, v in values.items()}
 
 
 def encode(payload: BaseModel | bytes | str) -> bytes:
@@ -36,10 +53,18 @@ class Publisher:
         self._transport = transport
 
     async def publish(
-        self, topic: str, payload: BaseModel | bytes | str, *, qos: int, retain: bool
+        self,
+        topic: str,
+        payload: BaseModel | bytes | str,
+        *,
+        qos: int,
+        retain: bool,
+        headers: BaseModel | None = None,
     ) -> None:
         """Send to any topic; prefer the typed methods below, which build and check the topic."""
-        await self._transport.publish(topic, encode(payload), qos=qos, retain=retain)
+        await self._transport.publish(
+            topic, encode(payload), qos=qos, retain=retain, user_properties=user_properties(headers)
+        )
         logger.debug("sent to %s", topic)
 
     async def send_command(self, payload: CommandPayload, *, device_id: str) -> None:

@@ -26,6 +26,7 @@ class Route(Generic[T]):
     qos: int
     decode: Callable[[bytes], T]
     call: Callable[[T, Context, Mapping[str, str]], Awaitable[None]]
+    headers: Callable[[Mapping[str, str]], Any] | None = None
 
 
 def raw_bytes(payload: bytes) -> bytes:

@@ -19,6 +19,8 @@ from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 import aiomqtt
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
 
 from iot_device_management_service.settings import Settings
 
@@ -36,6 +38,7 @@ class IncomingMessage(NamedTuple):
     payload: bytes
     qos: int
     retain: bool
+    user_properties: dict[str, str]
 
 
 MessageCallback = Callable[[IncomingMessage], Awaitable[None]]
@@ -43,6 +46,11 @@ MessageCallback = Callable[[IncomingMessage], Awaitable[None]]
 
 class PublishError(Exception):
     """A message could not be handed to the broker (not connected, or the connection failed)."""
+
+
+def _user_properties(properties: Properties | None) -> dict[str, str]:
+    pairs = getattr(properties, "UserProperty", None) if properties is not None else None
+    return {str(key): str(value) for key, value in pairs or ()}
 
 
 def _as_bytes(payload: object) -> bytes:
@@ -119,7 +127,15 @@ class MqttRuntime:
     def close(self) -> None:
         self._closing.set()
 
-    async def publish(self, topic: str, payload: bytes, *, qos: int, retain: bool) -> None:
+    async def publish(
+        self,
+        topic: str,
+        payload: bytes,
+        *,
+        qos: int,
+        retain: bool,
+        user_properties: dict[str, str] | None = None,
+    ) -> None:
         timeout = self._settings.publish_timeout
         if not await _wait_event(self._connected, timeout):
             message = f"not connected after {timeout:.0f} s; nothing sent to {topic!r}"
@@ -127,8 +143,18 @@ class MqttRuntime:
         client = self._client
         if client is None:
             raise PublishError(f"the connection closed; nothing sent to {topic!r}")
+        properties = None
+        if user_properties:
+            if self._settings.mqtt_protocol != "5":
+                raise PublishError(
+                    f"message headers need MQTT_PROTOCOL=5; nothing sent to {topic!r}"
+                )
+            properties = Properties(PacketTypes.PUBLISH)  # type: ignore[no-untyped-call]
+            properties.UserProperty = list(user_properties.items())
         try:
-            await client.publish(topic, payload, qos=qos, retain=retain, timeout=timeout)
+            await client.publish(
+                topic, payload, qos=qos, retain=retain, properties=properties, timeout=timeout
+            )
         except aiomqtt.MqttError as exc:
             raise PublishError(f"publishing to {topic!r} failed: {exc}") from exc
 
@@ -140,6 +166,7 @@ class MqttRuntime:
             will = aiomqtt.Will(
                 s.mqtt_will_topic, s.mqtt_will_payload, s.mqtt_will_qos, s.mqtt_will_retain
             )
+        v5 = s.mqtt_protocol == "5"
         return aiomqtt.Client(
             s.mqtt_host,
             s.mqtt_port,
@@ -147,7 +174,9 @@ class MqttRuntime:
             username=s.mqtt_username or None,
             password=password,
             keepalive=s.mqtt_keep_alive,
-            clean_session=s.mqtt_clean_session,
+            protocol=aiomqtt.ProtocolVersion.V5 if v5 else aiomqtt.ProtocolVersion.V311,
+            clean_session=None if v5 else s.mqtt_clean_session,
+            clean_start=s.mqtt_clean_session if v5 else 3,
             timeout=s.publish_timeout,
             will=will,
         )
@@ -196,7 +225,11 @@ class MqttRuntime:
                 await self._room.wait()
             self._pending += 1
             incoming = IncomingMessage(
-                message.topic.value, _as_bytes(message.payload), message.qos, bool(message.retain)
+                message.topic.value,
+                _as_bytes(message.payload),
+                message.qos,
+                bool(message.retain),
+                _user_properties(message.properties),
             )
             queue = self._queues.get(incoming.topic)
             if queue is not None:

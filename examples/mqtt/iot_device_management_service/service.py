@@ -112,6 +112,7 @@ class Service:
         route, params = found
         try:
             message = route.decode(incoming.payload)
+            headers = route.headers(incoming.user_properties) if route.headers else None
         except ValidationError as exc:
             bad_json, reason = _summary(exc)
             if bad_json:
@@ -126,7 +127,10 @@ class Service:
             logger.warning("rejected message on %s: not UTF-8 text: %s", incoming.topic, exc.reason)
             return
         try:
-            await route.call(message, Context(self, incoming.topic, incoming.retain), params)
+            context = Context(
+                self, incoming.topic, incoming.retain, incoming.user_properties, headers
+            )
+            await route.call(message, context, params)
         except Exception:
             self.stats.handler_errors += 1
             logger.exception("handler for %s failed on %s", route.channel, incoming.topic)

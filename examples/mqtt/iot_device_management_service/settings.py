@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -17,6 +19,7 @@ class Settings(BaseSettings):
     mqtt_client_id: str = "iot-device-manager"
     mqtt_keep_alive: int = Field(default=30, ge=1)
     mqtt_clean_session: bool = True
+    mqtt_protocol: Literal["3.1.1", "5"] = "3.1.1"
     mqtt_username: str | None = None
     mqtt_password: SecretStr | None = None
     mqtt_will_topic: str | None = None
