@@ -16,6 +16,17 @@ settings.register_profile("dev", max_examples=300, phases=[Phase.explicit, Phase
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
 
 
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """The corpus tally, printed whenever the corpus tests ran."""
+    from tests import test_corpus
+
+    if any(test_corpus.TALLY.values()):
+        counts = ", ".join(f"{count} {what}" for what, count in test_corpus.TALLY.items())
+        terminalreporter.write_line(
+            f"AsyncAPI corpus ({len(test_corpus.ROOTS)} documents): {counts}"
+        )
+
+
 @pytest.fixture
 def broker(tmp_path: Path) -> Iterator[Broker]:
     """A fresh mosquitto on a free loopback port, stopped after the test."""

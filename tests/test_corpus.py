@@ -40,6 +40,7 @@ INVALID.update(
     }
 )
 VALID = [p for p in ROOTS if p not in INVALID]
+TALLY: dict[str, int] = {"generated": 0, "rejected as expected": 0, "examples checked": 0}
 
 
 def package_for(path: str) -> str:
@@ -66,6 +67,7 @@ def test_invalid_documents_are_rejected_with_a_location(path: str) -> None:
     rendered = [d.render() for d in caught.value.diagnostics]
     assert any(INVALID[path] in line for line in rendered), rendered
     assert all(line.split(":")[1].isdigit() and line.split(":")[2].isdigit() for line in rendered)
+    TALLY["rejected as expected"] += 1
 
 
 @pytest.mark.parametrize("path", VALID, ids=str)
@@ -87,9 +89,12 @@ def test_valid_document_generates_an_importable_project(path: str, workdir: Path
             for example in message.examples:
                 if schema.is_valid(example):
                     adapter.validate_python(example)
+                    TALLY["examples checked"] += 1
                 else:
                     warned = [d.message for d in result.diagnostics if message.name in d.message]
                     assert warned, "an example that breaks its schema must be reported"
+
+    TALLY["generated"] += 1
 
 
 def test_generated_corpus_passes_ruff_and_mypy(workdir: Path) -> None:

@@ -155,3 +155,46 @@ def test_parameter_default_enum_and_pattern(tmp_path: Path) -> None:
         },
     }
     assert 'ParamRule(pattern="^[0-9]+$")' in build(spec(tmp_path, v2)).files["t/topics.py"]
+
+
+def test_circular_and_combined_schemas_generate_and_validate(tmp_path: Path) -> None:
+    payload = {
+        "type": "object",
+        "properties": {
+            "name": {"type": "string"},
+            "children": {"type": "array", "items": {"$ref": "#/components/schemas/Tree"}},
+        },
+    }
+    document = v3_doc({"payload": {"$ref": "#/components/schemas/Tree"}})
+    document["components"] = {"schemas": {
+        "Tree": payload,
+        "Shape": {"oneOf": [{"$ref": "#/components/schemas/Circle"},
+                            {"$ref": "#/components/schemas/Square"}]},
+        "Circle": {"type": "object", "required": ["r"], "properties": {"r": {"type": "number"}}},
+        "Square": {"allOf": [{"$ref": "#/components/schemas/Named"},
+                             {"type": "object", "required": ["side"],
+                              "properties": {"side": {"type": "number"}}}]},
+        "Named": {"type": "object", "properties": {"label": {"type": "string"}}},
+    }}
+    document["components"]["schemas"]["Tree"]["properties"]["shape"] = {
+        "$ref": "#/components/schemas/Shape"}
+    result = build(spec(tmp_path, document), "circular_demo")
+    for relative, content in result.files.items():
+        target = tmp_path / relative
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(content)
+    import importlib
+    import sys
+
+    sys.path.insert(0, str(tmp_path))
+    try:
+        models = importlib.import_module("circular_demo.models")
+    finally:
+        sys.path.remove(str(tmp_path))
+    tree = models.Tree.model_validate(
+        {"name": "root", "children": [{"name": "leaf", "children": []}], "shape": {"r": 2}}
+    )
+    assert tree.children[0].name == "leaf"
+    square = models.Tree.model_validate({"shape": {"side": 3, "label": "sq"}}).shape
+    assert (type(square).__name__, square.label) == ("Square", "sq")
+    assert type(tree.shape).__name__ == "Circle"
