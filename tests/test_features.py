@@ -105,15 +105,20 @@ def test_non_object_payloads_generate(tmp_path: Path) -> None:
         assert "class MPayload" in result.files["t/models.py"], payload
 
 
-def test_address_null_channel_is_skipped_with_a_clear_warning(tmp_path: Path) -> None:
+def test_address_null_receive_is_skipped_and_send_takes_the_topic(tmp_path: Path) -> None:
     document = v3_doc({"payload": {"type": "string"}})
     document["channels"]["ab"]["address"] = None
     _, api, diagnostics = the_message(spec(tmp_path, document))
     assert api.operations == []
     assert any(
-        "address: null" in d.message and "give the channel an address" in d.message
-        for d in diagnostics
+        "address: null" in d.message and "nothing to subscribe to" in d.message for d in diagnostics
     )
+    document["operations"]["onAB"]["action"] = "send"
+    result = build(spec(tmp_path, document))
+    publisher = result.files["t/publisher.py"]
+    assert "async def on_ab(self, payload: MPayload, *, topic: str) -> None:" in publisher
+    assert "topics.check_topic(topic)" in publisher
+    assert any("takes the topic as an argument" in d.message for d in result.diagnostics)
 
 
 def test_name_clashes_are_resolved_predictably_and_reported(tmp_path: Path) -> None:
@@ -166,18 +171,36 @@ def test_circular_and_combined_schemas_generate_and_validate(tmp_path: Path) -> 
         },
     }
     document = v3_doc({"payload": {"$ref": "#/components/schemas/Tree"}})
-    document["components"] = {"schemas": {
-        "Tree": payload,
-        "Shape": {"oneOf": [{"$ref": "#/components/schemas/Circle"},
-                            {"$ref": "#/components/schemas/Square"}]},
-        "Circle": {"type": "object", "required": ["r"], "properties": {"r": {"type": "number"}}},
-        "Square": {"allOf": [{"$ref": "#/components/schemas/Named"},
-                             {"type": "object", "required": ["side"],
-                              "properties": {"side": {"type": "number"}}}]},
-        "Named": {"type": "object", "properties": {"label": {"type": "string"}}},
-    }}
+    document["components"] = {
+        "schemas": {
+            "Tree": payload,
+            "Shape": {
+                "oneOf": [
+                    {"$ref": "#/components/schemas/Circle"},
+                    {"$ref": "#/components/schemas/Square"},
+                ]
+            },
+            "Circle": {
+                "type": "object",
+                "required": ["r"],
+                "properties": {"r": {"type": "number"}},
+            },
+            "Square": {
+                "allOf": [
+                    {"$ref": "#/components/schemas/Named"},
+                    {
+                        "type": "object",
+                        "required": ["side"],
+                        "properties": {"side": {"type": "number"}},
+                    },
+                ]
+            },
+            "Named": {"type": "object", "properties": {"label": {"type": "string"}}},
+        }
+    }
     document["components"]["schemas"]["Tree"]["properties"]["shape"] = {
-        "$ref": "#/components/schemas/Shape"}
+        "$ref": "#/components/schemas/Shape"
+    }
     result = build(spec(tmp_path, document), "circular_demo")
     for relative, content in result.files.items():
         target = tmp_path / relative

@@ -95,13 +95,19 @@ def _operation(
     py_name = (
         unique(snake(key, fallback="operation"), send_names) if action == "send" else snake(key)
     )
-    if channel.address is None:
+    if channel.address is None and action == "receive":
         ctx.warn(
-            f"channel {channel.key!r} has no address (address: null): operation {key!r} is "
-            "not generated; give the channel an address to use it",
+            f"channel {channel.key!r} has no address (address: null): receive operation {key!r} is "
+            "not generated, since there is nothing to subscribe to; give the channel an address",
             node,
         )
         return None
+    if channel.address is None:
+        ctx.warn(
+            f"channel {channel.key!r} has no address (address: null): the send method of "
+            f"operation {key!r} takes the topic as an argument",
+            node,
+        )
     reply = _reply(ctx, node, channels, channel)
     return Operation(
         key=key,
@@ -153,6 +159,8 @@ def _request_name(reply: Reply | None, request: Channel, send: str, taken: set[s
     """`<send>_and_wait` when replies arrive on a channel this service can subscribe to and
     whose parameters the request's parameters fill."""
     if reply is None or reply.channel is None or reply.channel.address is None:
+        return None
+    if request.address is None:
         return None
     needed = {p.name for p in reply.channel.parameters}
     if not needed <= {p.name for p in request.parameters}:

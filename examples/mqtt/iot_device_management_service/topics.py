@@ -16,6 +16,12 @@ class TopicError(ValueError):
     """A parameter value would change the topic's structure, or breaks the parameter's rules."""
 
 
+def check_topic(topic: str) -> None:
+    """A topic given whole (for a channel without an address) must be a plain topic name."""
+    if not topic or any(ch in topic for ch in ("+", "#", "\x00")):
+        raise TopicError(f"not a topic one can publish to: {topic!r}")
+
+
 @dataclass(frozen=True)
 class ParamRule:
     enum: tuple[str, ...] = ()
