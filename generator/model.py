@@ -78,7 +78,7 @@ class Message:
     description: str = ""
     examples: tuple[Any, ...] = ()
     location: Location | None = None
-    correlation: tuple[str, ...] = ()  # wire-name path of the payload field holding the id
+    correlation: Locator | None = None  # where the correlation id is
     headers_class: str | None = None  # model of the headers, carried as MQTT 5 user properties
 
     @property
@@ -131,21 +131,30 @@ class Sender:
 
 
 @dataclass(frozen=True)
+class Locator:
+    """A runtime expression: `$message.payload#/a/b` (a payload field, by wire names) or
+    `$message.header#/name` (a header, carried as an MQTT 5 user property)."""
+
+    in_header: bool
+    path: tuple[str, ...]
+
+
+@dataclass(frozen=True)
 class Reply:
     """Where and what a request's answer is: a channel's address, or a topic named in the
     request payload (`$message.payload#/replyTo`)."""
 
     channel: Channel | None
     messages: tuple[Message, ...]
-    address_field: tuple[str, ...] = ()
+    address: Locator | None = None
 
     @property
     def payload_type(self) -> str:
         return payload_type(self.messages)
 
     @property
-    def correlation(self) -> tuple[str, ...]:
-        return next((m.correlation for m in self.messages if m.correlation), ())
+    def correlation(self) -> Locator | None:
+        return next((m.correlation for m in self.messages if m.correlation), None)
 
 
 @dataclass(frozen=True)
@@ -164,8 +173,8 @@ class Operation:
     request_py_name: str | None = None  # `<send>_and_wait`, when the reply can be awaited
 
     @property
-    def correlation(self) -> tuple[str, ...]:
-        return next((m.correlation for m in self.messages if m.correlation), ())
+    def correlation(self) -> Locator | None:
+        return next((m.correlation for m in self.messages if m.correlation), None)
 
     @property
     def payload_type(self) -> str:
@@ -235,7 +244,14 @@ class Api:
 
     @property
     def uses_headers(self) -> bool:
-        return any(m.headers_class for c in self.channels for m in c.messages)
+        """Whether MQTT 5 user properties carry anything: headers, or ids and reply topics."""
+        messages = [m for c in self.channels for m in c.messages]
+        located = [m.correlation for m in messages] + [
+            op.reply.address for op in self.operations if op.reply is not None
+        ]
+        return any(m.headers_class for m in messages) or any(
+            loc is not None and loc.in_header for loc in located
+        )
 
     def headers_class(self, messages: tuple[Message, ...]) -> str | None:
         """The one headers model of these messages (several distinct ones are not supported)."""

@@ -16,7 +16,7 @@ import jinja2
 
 from generator.errors import Diagnostic, Failed, Location
 from generator.format import format_python
-from generator.model import Api, Channel, Message, Operation, payload_type
+from generator.model import Api, Channel, Locator, Message, Operation, payload_type
 from generator.models import HEADER, generate_models
 
 GENERATED_TEMPLATES = {
@@ -47,6 +47,13 @@ def _docstring(value: Any) -> str:
     return "".join(ch if ch in "\n\t" or ch.isprintable() else repr(ch)[1:-1] for ch in text)
 
 
+def _where(locator: Locator | None) -> str:
+    """A runtime expression as the generated code's `Where` literal."""
+    if locator is None:
+        return "None"
+    return repr(("header" if locator.in_header else "payload", tuple(locator.path)))
+
+
 def _markdown(value: Any) -> str:
     return re.sub(r"\s+", " ", str(value)).replace("|", "\\|").replace("`", "'").strip()
 
@@ -66,7 +73,7 @@ def _environment() -> jinja2.Environment:
     )
     env.filters.update(
         pystr=lambda v: repr(str(v)),
-        pytuple=lambda v: repr(tuple(str(x) for x in v)),
+        where=_where,
         docstring=_docstring,
         toml=lambda v: json.dumps(str(v), ensure_ascii=False),
         md=_markdown,
@@ -81,7 +88,7 @@ class Route:
     messages: tuple[Message, ...]
     qos: int
     answers: Operation | None = None  # a receive operation whose handler returns its reply
-    resolves: tuple[str, ...] | None = None  # a reply channel: the correlation path, maybe ()
+    resolves: bool = False  # a reply channel: its messages answer this service's requests
 
     @property
     def payload_type(self) -> str:
@@ -90,7 +97,7 @@ class Route:
     @property
     def headers_class(self) -> str | None:
         classes = {m.headers_class for m in self.messages if m.headers_class}
-        return classes.pop() if len(classes) == 1 and self.resolves is None else None
+        return classes.pop() if len(classes) == 1 and not self.resolves else None
 
     @property
     def decoder(self) -> str:
@@ -125,7 +132,7 @@ def _answers(api: Api, channel: Channel) -> Operation | None:
         reply = op.reply
         if reply is None or not reply.messages:
             continue
-        if reply.address_field:
+        if reply.address is not None:
             return op
         needed = {p.name for p in reply.channel.parameters} if reply.channel else {""}
         if (
@@ -152,7 +159,7 @@ def _routes(api: Api) -> list[Route]:
         if reply.channel.key in receiving:
             continue
         receiving.add(reply.channel.key)
-        routes.append(Route(reply.channel, reply.messages, 1, resolves=reply.correlation))
+        routes.append(Route(reply.channel, reply.messages, 1, resolves=True))
     return routes
 
 
@@ -247,15 +254,15 @@ def render_project(
     context["adapter_types"] = any("TypeAdapter" in r.decoder for r in context["routes"])
     context["union_routes"] = any("union_mode" in r.decoder for r in context["routes"])
     requests = any(op.request_py_name for op in api.send_operations)
-    resolving = any(r.resolves is not None for r in routes)
-    addressed = any(r.answers and r.answers.reply and r.answers.reply.address_field for r in routes)
+    resolving = any(r.resolves for r in routes)
+    addressed = any(r.answers and r.answers.reply and r.answers.reply.address for r in routes)
     context["has_replies"] = requests or resolving or any(r.answers for r in routes)
     context["resolving"] = resolving
     context["routes_replies_imports"] = [
         name
         for name, used in (
             ("answer", any(r.answers for r in routes)),
-            ("get_path", resolving or addressed),
+            ("read", resolving or addressed),
         )
         if used
     ]

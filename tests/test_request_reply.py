@@ -91,3 +91,74 @@ def test_request_reply_project_type_checks(project: Path) -> None:
         text=True,
     )
     assert result.returncode == 0, result.stdout
+
+
+JOBS_SPEC = REPO / "tests" / "specs" / "jobs-headers-3.0.yaml"
+
+JOB_HANDLER = """
+from job_runner.context import Context
+from job_runner.models import JobPayload, ResultPayload
+
+
+async def handle(message: JobPayload, ctx: Context) -> ResultPayload | None:
+    return ResultPayload(output=f"done: {message.task}")
+"""
+
+JOB_LIFECYCLE = """
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from typing import Any
+
+from job_runner.models import JobPayload
+
+logger = logging.getLogger("submitter")
+
+
+async def submit(service: Any) -> None:
+    result = await service.publisher.submit_job_and_wait(JobPayload(task="build"), timeout=5)
+    logger.info("job came back: %s", result.output)
+
+
+@contextlib.asynccontextmanager
+async def lifespan(service: Any) -> AsyncIterator[None]:
+    service.start_background(submit(service), name="submit")
+    yield
+"""
+
+
+def test_correlation_id_and_reply_topic_in_mqtt5_headers(tmp_path: Path, broker: Broker) -> None:
+    out = tmp_path / "jobs"
+    result = run_cli("generate", str(JOBS_SPEC), "--output", str(out))
+    assert result.returncode == 0, result.stderr
+    (out / "job_runner" / "handlers" / "jobs.py").write_text(textwrap.dedent(JOB_HANDLER))
+    (out / "job_runner" / "lifecycle.py").write_text(textwrap.dedent(JOB_LIFECYCLE))
+    custom = Subscriber(broker, "custom/replies", extra=("-V", "mqttv5", "-F", "%t %P %p"))
+    proc = service(out, "job_runner", broker)
+    try:
+        proc.wait_for("job came back: done: build")
+        headers = (
+            "-D",
+            "publish",
+            "user-property",
+            "correlationId",
+            "abc-1",
+            "-D",
+            "publish",
+            "user-property",
+            "replyTo",
+            "custom/replies",
+        )
+        broker.publish("jobs", json.dumps({"task": "lint"}), 1, "-V", "mqttv5", *headers)
+        found = custom.wait_for(r"^custom/replies (.*) (\{.*\})$")
+        assert "correlationId:abc-1" in found.group(1)
+        assert json.loads(found.group(2)) == {"output": "done: lint"}
+    finally:
+        proc.kill()
+    mypy = subprocess.run(
+        [sys.executable, "-m", "mypy", "--strict", "job_runner"],
+        cwd=out,
+        capture_output=True,
+        text=True,
+    )
+    assert mypy.returncode == 0, mypy.stdout

@@ -14,6 +14,7 @@ from generator.model import (
     Address,
     Api,
     Channel,
+    Locator,
     Message,
     Operation,
     Parameter,
@@ -258,7 +259,7 @@ def message(ctx: Context, node: Node, fallback_name: str) -> Message:
         summary=text(layers.get("summary")),
         description=text(layers.get("description")),
         examples=tuple(_examples(layers.get("examples"))),
-        correlation=runtime_path(ctx, layers.get("correlationId"), "correlationId"),
+        correlation=locator(ctx, layers.get("correlationId"), "correlationId"),
         headers_class=_headers_class(ctx, layers, name),
         location=node.location,
     )
@@ -276,19 +277,20 @@ def _headers_class(ctx: Context, layers: Layers, name: str) -> str | None:
     return ctx.bundle.add_payload(source, pascal(f"{name} headers", fallback="Message"))
 
 
-def runtime_path(ctx: Context, node: Node | None, what: str) -> tuple[str, ...]:
-    """`$message.payload#/a/b` gives ("a", "b"). A header location needs MQTT 5 user
-    properties, which this runtime does not use: warned about and ignored."""
+def locator(ctx: Context, node: Node | None, what: str) -> Locator | None:
+    """A runtime expression in the payload or the headers; anything else is warned about."""
     if node is None:
-        return ()
+        return None
     location = text(node.get("location")) if isinstance(node.value, dict) else text(node)
-    if location.startswith("$message.payload#"):
-        return tuple(split_pointer(location.split("#", 1)[1]))
+    source, _, pointer = location.partition("#")
+    path = tuple(split_pointer(pointer))
+    if source == "$message.payload" and path:
+        return Locator(False, path)
+    if source == "$message.header" and len(path) == 1:
+        return Locator(True, path)
     if location:
-        ctx.warn(
-            f"{what} {location!r} is not in the payload: only payload locations are used", node
-        )
-    return ()
+        ctx.warn(f"{what} {location!r} is not a payload field or a header: ignored", node)
+    return None
 
 
 def _check_unique_id(ctx: Context, node: Node) -> None:

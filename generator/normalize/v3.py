@@ -144,15 +144,21 @@ def _reply(
         messages = tuple(common.message(ctx, m, "reply") for m in listed.elements())
     else:
         messages = channel.messages if channel is not None else ()
-    field = common.runtime_path(ctx, node.get("address"), "reply address")
-    if (channel is None or channel.address is None) and not field:
+    if not messages:
         ctx.warn(
-            "reply has no address this service can use (a channel with an address, or "
-            "$message.payload#/...): no reply code is generated",
+            "reply names no messages (no channel, no messages list): no reply code is " "generated",
             node,
         )
         return None
-    return Reply(channel, messages, field)
+    address = common.locator(ctx, node.get("address"), "reply address")
+    if (channel is None or channel.address is None) and address is None:
+        ctx.warn(
+            "reply has no address this service can use (a channel with an address, or a "
+            "$message.payload or $message.header location): no reply code is generated",
+            node,
+        )
+        return None
+    return Reply(channel, messages, address)
 
 
 def _request_name(reply: Reply | None, request: Channel, send: str, taken: set[str]) -> str | None:

@@ -60,10 +60,13 @@ class Publisher:
         qos: int,
         retain: bool,
         headers: BaseModel | None = None,
+        properties: dict[str, str] | None = None,
     ) -> None:
-        """Send to any topic; prefer the typed methods below, which build and check the topic."""
+        """Send to any topic; prefer the typed methods below, which build and check the topic.
+        `headers` and `properties` go out as MQTT 5 user properties."""
+        carried = {**(user_properties(headers) or {}), **(properties or {})} or None
         await self._transport.publish(
-            topic, encode(payload), qos=qos, retain=retain, user_properties=user_properties(headers)
+            topic, encode(payload), qos=qos, retain=retain, user_properties=carried
         )
         logger.debug("sent to %s", topic)
 
