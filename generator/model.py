@@ -217,6 +217,7 @@ class Api:
     operations: list[Operation]
     # model name -> JSON Schema with references rewritten to those names
     schemas: dict[str, Any] = field(default_factory=dict)
+    discriminators: dict[str, str] = field(default_factory=dict)  # class -> property
     sources: tuple[Path, ...] = ()  # every document read, the spec first
 
     @property

@@ -18,6 +18,7 @@ from generator.errors import Diagnostic, Failed, Location
 from generator.format import format_python
 from generator.model import Api, Channel, Locator, Message, Operation, payload_type
 from generator.models import HEADER, generate_models
+from generator.normalize.dispatch import discriminate
 
 GENERATED_TEMPLATES = {
     "{pkg}/__init__.py": "package/__init__.py.jinja",
@@ -99,9 +100,18 @@ class Route:
         classes = {m.headers_class for m in self.messages if m.headers_class}
         return classes.pop() if len(classes) == 1 and not self.resolves else None
 
+    discriminated: tuple[str, dict[str, str]] | None = None
+
     @property
     def decoder(self) -> str:
-        return _decoder(self.messages)
+        union = _decoder(self.messages)
+        if self.discriminated is None:
+            return union
+        prop, table = self.discriminated
+        choices = ", ".join(
+            f"{tag!r}: TypeAdapter[{cls}]({cls}).validate_python" for tag, cls in table.items()
+        )
+        return f"by_tag({prop!r}, {{{choices}}}, {union})"
 
 
 @dataclass(frozen=True)
@@ -151,7 +161,8 @@ def _routes(api: Api) -> list[Route]:
         messages = api.received_messages(channel)
         qos = max(op.qos for op in api.receive_operations(channel))
         answers = _answers(api, channel)
-        routes.append(Route(channel, messages, qos, answers))
+        discriminated = discriminate(api.schemas, api.discriminators, messages)
+        routes.append(Route(channel, messages, qos, answers, discriminated=discriminated))
     for op in api.send_operations:
         reply = op.reply
         if op.request_py_name is None or reply is None or reply.channel is None:
@@ -253,6 +264,7 @@ def render_project(
     }
     context["adapter_types"] = any("TypeAdapter" in r.decoder for r in context["routes"])
     context["union_routes"] = any("union_mode" in r.decoder for r in context["routes"])
+    context["tagged_routes"] = any(r.discriminated for r in routes)
     requests = any(op.request_py_name for op in api.send_operations)
     resolving = any(r.resolves for r in routes)
     addressed = any(r.answers and r.answers.reply and r.answers.reply.address for r in routes)

@@ -64,6 +64,7 @@ class SchemaBundle:
     def __init__(self) -> None:
         self.schemas: dict[str, Any] = {}
         self.notes: list[tuple[Node, str]] = []  # (where, what was adjusted): become warnings
+        self.discriminators: dict[str, str] = {}  # class name -> its discriminator property
         self._by_target: dict[tuple[str, str], str] = {}
         self._taken: set[str] = set()
 
@@ -125,7 +126,12 @@ class SchemaBundle:
         out: dict[str, Any] = {}
         for key, raw in value.items():
             here = Node(node.ws, node.doc, join_pointer(node.pointer, key), raw)
-            if key in _DROPPED or (key == "discriminator" and not isinstance(raw, dict)):
+            if key == "discriminator":
+                prop = raw.get("propertyName") if isinstance(raw, dict) else raw
+                if isinstance(prop, str):
+                    self.discriminators[name] = prop
+                continue
+            if key in _DROPPED:
                 continue
             if key in _SCHEMA_MAPS and isinstance(raw, dict):
                 out[key] = {

@@ -221,3 +221,24 @@ def test_circular_and_combined_schemas_generate_and_validate(tmp_path: Path) -> 
     square = models.Tree.model_validate({"shape": {"side": 3, "label": "sq"}}).shape
     assert (type(square).__name__, square.label) == ("Square", "sq")
     assert type(tree.shape).__name__ == "Circle"
+
+
+def test_declared_discriminator_picks_the_model(tmp_path: Path) -> None:
+    import importlib
+    import sys
+
+    result = build(Path(__file__).parent / "specs" / "pets-2.6.yaml", "pets_demo")
+    for relative, content in result.files.items():
+        target = tmp_path / relative
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(content)
+    sys.path.insert(0, str(tmp_path))
+    try:
+        routes = importlib.import_module("pets_demo.routes")
+    finally:
+        sys.path.remove(str(tmp_path))
+    decode = routes.ROUTES[0].decode
+    dog = decode(b'{"petType": "Dog", "name": "rex", "good": true}')
+    assert type(dog).__name__ == "Dog", "a Dog also validates as a Cat: the tag must decide"
+    assert type(decode(b'{"petType": "Cat", "name": "tom"}')).__name__ == "Cat"
+    assert type(decode(b'{"petType": "Bird", "name": "x"}')).__name__ == "Cat", "fallback"

@@ -80,6 +80,7 @@ def assemble(
         channels=channels,
         operations=operations,
         schemas=ctx.bundle.schemas,
+        discriminators=ctx.bundle.discriminators,
     )
 
 
