@@ -222,6 +222,87 @@ def _check_classes(api: Api, models: str, source: str) -> None:
                 raise Failed([Diagnostic(text, channel.location or Location(source))])
 
 
+def _imports(api: Api, routes: list[Route]) -> dict[str, Any]:
+    """What each generated module must import: exactly what it uses (ruff checks the output)."""
+    send_messages = tuple(m for op in api.send_operations for m in op.messages) + tuple(
+        m
+        for op in api.send_operations
+        if op.request_py_name and op.reply
+        for m in op.reply.messages
+    )
+    send_headers = {
+        s.headers_class for op in api.send_operations for s in op.senders if s.headers_class
+    }
+    route_messages = tuple(m for r in routes for m in r.messages)
+    route_headers = {r.headers_class for r in routes if r.headers_class}
+    requests = any(op.request_py_name for op in api.send_operations)
+    resolving = any(r.resolves for r in routes)
+    answering = any(r.answers for r in routes)
+    addressed = any(r.answers and r.answers.reply and r.answers.reply.address for r in routes)
+    replies_in_routes = [("answer", answering), ("read", resolving or addressed)]
+    return {
+        "send_types": sorted(set(_model_types(send_messages)) | send_headers),
+        "receive_types": sorted(set(_model_types(route_messages)) | route_headers),
+        "adapter_types": any("TypeAdapter" in r.decoder for r in routes),
+        "union_routes": any("union_mode" in r.decoder for r in routes),
+        "tagged_routes": any(r.discriminated for r in routes),
+        "has_replies": requests or resolving or answering,
+        "resolving": resolving,
+        "routes_replies_imports": [name for name, used in replies_in_routes if used],
+        "publisher_replies_imports": ["Requests"] + (["correlate"] if requests else []),
+    }
+
+
+def _context(api: Api, models: str, source: str, header: str) -> dict[str, Any]:
+    routes = _routes(api)
+    return {
+        "api": api,
+        "pkg": api.package,
+        "header": header,
+        "source": source,
+        "settings": _settings(api),
+        "channels": [c for c in api.channels if c.address is not None],
+        "send_operations": api.send_operations,
+        "receive_channels": api.receive_channels,
+        "routes": routes,
+        "channel_rows": _rows(api),
+        "other_servers": api.other_servers,
+        "dist_name": api.package.replace("_", "-"),
+        "dist_version": _dist_version(api.version),
+        "extra_dependencies": ["email-validator>=2"] if "EmailStr" in models else [],
+        **_imports(api, routes),
+    }
+
+
+def _handler(
+    env: jinja2.Environment, api: Api, channel: Channel, context: dict[str, Any]
+) -> tuple[str, dict[str, Any]]:
+    """A handler stub, and the shape the drift report expects of it."""
+    messages = api.received_messages(channel)
+    answers = _answers(api, channel)
+    replies = answers.reply.messages if answers and answers.reply else ()
+    headers = api.headers_class(messages)
+    ops = api.receive_operations(channel)
+    text = env.get_template(HANDLER_TEMPLATE).render(
+        context,
+        channel=channel,
+        payload_type=payload_type(messages),
+        reply_type=payload_type(replies) if replies else None,
+        headers_class=headers,
+        model_types=sorted(
+            set(_model_types(messages + replies)) | ({headers} if headers else set())
+        ),
+        summary=next((op.summary for op in ops if op.summary), channel.description),
+    )
+    shape = {
+        "channel": channel.title,
+        "function": "handle",
+        "message": payload_type(messages),
+        "params": [p.py_name for p in channel.parameters] + (["headers"] if headers else []),
+    }
+    return text, shape
+
+
 def render_project(
     api: Api, source: str
 ) -> tuple[dict[str, str], frozenset[str], dict[str, dict[str, Any]]]:
@@ -232,89 +313,22 @@ def render_project(
     header = HEADER.format(source=source)
     models = generate_models(api.schemas, f"{pkg}.wire.WireModel", header, source)
     _check_classes(api, models, source)
-    routes = _routes(api)
-    send_messages = tuple(m for op in api.send_operations for m in op.messages) + tuple(
-        m
-        for op in api.send_operations
-        if op.request_py_name and op.reply
-        for m in op.reply.messages
-    )
-    route_messages = tuple(m for r in routes for m in r.messages)
-    send_headers = {
-        s.headers_class for op in api.send_operations for s in op.senders if s.headers_class
+    context = _context(api, models, source, header)
+    files = {
+        path.format(pkg=pkg): env.get_template(t).render(context)
+        for path, t in GENERATED_TEMPLATES.items()
     }
-    route_headers = {r.headers_class for r in routes if r.headers_class}
-    context: dict[str, Any] = {
-        "api": api,
-        "pkg": pkg,
-        "header": header,
-        "source": source,
-        "settings": _settings(api),
-        "channels": [c for c in api.channels if c.address is not None],
-        "send_operations": api.send_operations,
-        "send_types": sorted(set(_model_types(send_messages)) | send_headers),
-        "receive_channels": api.receive_channels,
-        "receive_types": sorted(set(_model_types(route_messages)) | route_headers),
-        "routes": routes,
-        "channel_rows": _rows(api),
-        "other_servers": api.other_servers,
-        "dist_name": pkg.replace("_", "-"),
-        "dist_version": _dist_version(api.version),
-        "extra_dependencies": ["email-validator>=2"] if "EmailStr" in models else [],
-    }
-    context["adapter_types"] = any("TypeAdapter" in r.decoder for r in context["routes"])
-    context["union_routes"] = any("union_mode" in r.decoder for r in context["routes"])
-    context["tagged_routes"] = any(r.discriminated for r in routes)
-    requests = any(op.request_py_name for op in api.send_operations)
-    resolving = any(r.resolves for r in routes)
-    addressed = any(r.answers and r.answers.reply and r.answers.reply.address for r in routes)
-    context["has_replies"] = requests or resolving or any(r.answers for r in routes)
-    context["resolving"] = resolving
-    context["routes_replies_imports"] = [
-        name
-        for name, used in (
-            ("answer", any(r.answers for r in routes)),
-            ("read", resolving or addressed),
-        )
-        if used
-    ]
-    context["publisher_replies_imports"] = ["Requests"] + (["correlate"] if requests else [])
-    files: dict[str, str] = {}
-    for path, template in GENERATED_TEMPLATES.items():
-        files[path.format(pkg=pkg)] = env.get_template(template).render(context)
     files[f"{pkg}/py.typed"] = ""
+    files[f"{pkg}/models.py"] = models
     if context["has_replies"]:
         files[f"{pkg}/replies.py"] = env.get_template("package/replies.py.jinja").render(context)
-    files[f"{pkg}/models.py"] = models
-    user: set[str] = set()
-    handlers: dict[str, dict[str, Any]] = {}
+    user = {path.format(pkg=pkg) for path in USER_TEMPLATES}
     for path, template in USER_TEMPLATES.items():
         files[path.format(pkg=pkg)] = env.get_template(template).render(context)
-        user.add(path.format(pkg=pkg))
+    handlers: dict[str, dict[str, Any]] = {}
     for channel in api.receive_channels:
         path = f"{pkg}/handlers/{channel.py_name}.py"
-        messages = api.received_messages(channel)
-        ops = api.receive_operations(channel)
-        answers = _answers(api, channel)
-        replies = answers.reply.messages if answers and answers.reply else ()
-        files[path] = env.get_template(HANDLER_TEMPLATE).render(
-            context,
-            channel=channel,
-            payload_type=payload_type(messages),
-            reply_type=payload_type(replies) if replies else None,
-            headers_class=api.headers_class(messages),
-            model_types=sorted(
-                set(_model_types(messages + replies)) | {api.headers_class(messages)} - {None}
-            ),
-            summary=next((op.summary for op in ops if op.summary), channel.description),
-        )
+        files[path], handlers[path] = _handler(env, api, channel, context)
         user.add(path)
-        handlers[path] = {
-            "channel": channel.title,
-            "function": "handle",
-            "message": payload_type(messages),
-            "params": [p.py_name for p in channel.parameters]
-            + (["headers"] if api.headers_class(messages) else []),
-        }
     formatted = {p: format_python(c, p) if p.endswith(".py") else c for p, c in files.items()}
     return formatted, frozenset(user), handlers
