@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 
 class Level(enum.Enum):
@@ -37,32 +37,6 @@ class Diagnostic:
 
     def sort_key(self) -> tuple[Location, str]:
         return (self.location, self.message)
-
-
-@dataclass
-class Diagnostics:
-    """An ordered, de-duplicated collection that stages append to."""
-
-    items: list[Diagnostic] = field(default_factory=list)
-
-    def add(self, diagnostic: Diagnostic) -> None:
-        if diagnostic not in self.items:
-            self.items.append(diagnostic)
-
-    def extend(self, diagnostics: list[Diagnostic]) -> None:
-        for diagnostic in diagnostics:
-            self.add(diagnostic)
-
-    @property
-    def errors(self) -> list[Diagnostic]:
-        return [d for d in self.items if d.level is Level.ERROR]
-
-    @property
-    def warnings(self) -> list[Diagnostic]:
-        return [d for d in self.items if d.level is Level.WARNING]
-
-    def sorted(self) -> list[Diagnostic]:
-        return sorted(self.items, key=Diagnostic.sort_key)
 
 
 class Failed(Exception):

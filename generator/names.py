@@ -109,13 +109,6 @@ def pascal(text: str, *, fallback: str = "Model") -> str:
     return name
 
 
-def constant(text: str, *, fallback: str = "VALUE") -> str:
-    name = "_".join(words(text)).upper()
-    if not name or name[:1].isdigit():
-        name = f"{fallback}_{name}" if name else fallback
-    return _safe_identifier(name, fallback)
-
-
 def unique(name: str, taken: set[str]) -> str:
     """`name`, or `name2`, `name3`, ... : the first not in `taken`, which is updated."""
     candidate, counter = name, 2

@@ -58,7 +58,8 @@ def _summary(exc: ValidationError) -> tuple[bool, str]:
     first = errors[0] if errors else {"msg": str(exc), "loc": (), "type": ""}
     where = ".".join(str(part) for part in first.get("loc", ()))
     more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
-    reason = f"{where}: {first['msg']}" if where else str(first["msg"])
+    text = str(first["msg"]).removeprefix("Invalid JSON: ")
+    reason = f"{where}: {text}" if where else text
     return first.get("type") == "json_invalid", reason + more
 
 
