@@ -42,6 +42,19 @@ def fingerprint(module: str) -> str:
     return f"{origin}:{stat.st_size}:{stat.st_mtime_ns}"
 
 
+def directory(kind: str) -> Path | None:
+    """A folder of the cache for a library's own cache (Jinja's compiled templates)."""
+    root = _root()
+    if root is None:
+        return None
+    folder = root / kind
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError:
+        return None
+    return folder
+
+
 def _path(kind: str, parts: tuple[str, ...]) -> Path | None:
     root = _root()
     if root is None:

@@ -17,7 +17,6 @@ from urllib.parse import unquote, urljoin, urlsplit
 
 from generator.errors import Diagnostic, Failed, Location
 from generator.loader import Document, join_pointer, load, parse, split_pointer
-from generator.remote import FetchError, fetch
 
 REF = "$ref"
 _REMOTE = re.compile(r"^https?://", re.IGNORECASE)
@@ -86,6 +85,8 @@ class Workspace:
                 f"remote reference {url!r} is not fetched: pass --allow-remote-refs to fetch it"
             )
             raise Failed([Diagnostic(message, where, at)])
+        from generator.remote import FetchError, fetch  # only when remote refs are used
+
         try:
             text = fetch(url)
         except FetchError as exc:

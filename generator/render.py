@@ -14,6 +14,7 @@ from typing import Any
 
 import jinja2
 
+from generator.cache import directory
 from generator.errors import Diagnostic, Failed, Location
 from generator.format import format_python
 from generator.model import Api, Channel, Locator, Message, Operation, payload_type
@@ -64,7 +65,9 @@ def _markdown_block(value: Any) -> str:
 
 
 def _environment() -> jinja2.Environment:
+    compiled = directory("jinja")
     env = jinja2.Environment(
+        bytecode_cache=jinja2.FileSystemBytecodeCache(str(compiled)) if compiled else None,
         loader=jinja2.FileSystemLoader(str(resources.files("generator.templates"))),
         undefined=jinja2.StrictUndefined,
         keep_trailing_newline=True,
