@@ -5,11 +5,14 @@ from __future__ import annotations
 import sys
 import time
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from generator import __version__
+
+if TYPE_CHECKING:
+    from generator.writer import Plan
 from generator.errors import Diagnostic, Failed, Level, Location
 
 app = typer.Typer(
@@ -51,6 +54,9 @@ def _fail(exc: Exception, debug: bool) -> None:
         _print(exc.diagnostics)
         errors = len({d for d in exc.diagnostics if d.level is Level.ERROR})
         typer.echo(f"{errors} error(s); nothing was generated", err=True)
+    elif isinstance(exc, OSError):
+        where = f" ({exc.filename})" if exc.filename else ""
+        typer.echo(f"cannot write the project: {exc.strerror or exc}{where}", err=True)
     else:
         typer.echo(f"internal error: {type(exc).__name__}: {exc} (--debug shows where)", err=True)
     raise typer.Exit(1)
@@ -112,15 +118,17 @@ def generate(
         result = build(spec, package, str(spec), allow_remote_refs)
         previous = manifest.load(output)
         plan = writer.plan(result, output, previous, force or check or diff)
-    except Exception as exc:
+        _print(result.diagnostics)
+        if check or diff:
+            _preview(plan, writer.unified_diff(plan) if diff else None)
+            return
+        backups = writer.apply(plan)
+        drifted = drift.report(output, plan, previous)
+    except (typer.Exit, KeyboardInterrupt):
+        raise
+    except Exception as exc:  # an unwritable folder, a full disk: reported, not a traceback
         _fail(exc, debug)
         return
-    _print(result.diagnostics)
-    if check or diff:
-        _preview(plan, writer.unified_diff(plan) if diff else None)
-        return
-    backups = writer.apply(plan)
-    drifted = drift.report(output, plan, previous)
     _print(drifted + _kept_notes(output, plan, backups))
     elapsed = time.perf_counter() - started
     typer.echo(f"{output}: {plan.summary()} in {elapsed:.2f} s")
@@ -129,7 +137,7 @@ def generate(
         raise typer.Exit(1)
 
 
-def _preview(plan: Any, diff_text: str | None) -> None:
+def _preview(plan: Plan, diff_text: str | None) -> None:
     """--check and --diff: list or show the changes, exit 1 if there are any."""
     if diff_text is not None:
         typer.echo(diff_text, nl=False)
@@ -140,7 +148,7 @@ def _preview(plan: Any, diff_text: str | None) -> None:
     typer.echo(f"{plan.output}: up to date")
 
 
-def _kept_notes(output: Path, plan: Any, backups: list[Path]) -> list[Diagnostic]:
+def _kept_notes(output: Path, plan: Plan, backups: list[Path]) -> list[Diagnostic]:
     notes = [
         Diagnostic(
             f"hand-edited generated file saved as {backup.name} and regenerated",

@@ -264,3 +264,12 @@ def test_unmanaged_folder_is_refused_without_force(tmp_path: Path) -> None:
     assert sorted(os.listdir(out)) == ["notes.txt"]
     assert generate(EXAMPLE_SPEC, out, "--force").returncode == 0
     assert (out / "notes.txt").read_text() == "mine"
+
+
+def test_output_that_cannot_be_a_folder_is_a_clear_error(tmp_path: Path) -> None:
+    blocker = tmp_path / "taken"
+    blocker.write_text("a file, not a folder")
+    result = generate(EXAMPLE_SPEC, blocker / "service")
+    assert result.returncode == 1
+    assert "cannot write the project" in result.stderr and "Traceback" not in result.stderr
+    assert blocker.read_text() == "a file, not a folder"

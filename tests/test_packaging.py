@@ -1,0 +1,52 @@
+"""`pip install .` must ship every module, template and schema, not only what an editable
+install happens to find in the working tree."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+from tests.support import REPO
+
+
+def test_the_wheel_holds_every_source_template_and_schema(tmp_path: Path) -> None:
+    source = tmp_path / "src"  # a clean copy: a stale build/ folder would hide missing packages
+    shutil.copytree(
+        REPO,
+        source,
+        ignore=shutil.ignore_patterns(
+            "build", "*.egg-info", ".git", "__pycache__", ".*_cache", "examples", "tests"
+        ),
+    )
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "--quiet",
+            "--no-deps",
+            "-w",
+            str(tmp_path),
+            str(source),
+        ],
+        check=True,
+        capture_output=True,
+        timeout=300,
+    )
+    (wheel,) = tmp_path.glob("*.whl")
+    names = set(zipfile.ZipFile(wheel).namelist())
+    expected = {p.relative_to(REPO).as_posix() for p in (REPO / "generator").rglob("*.py")}
+    expected |= {
+        p.relative_to(REPO).as_posix()
+        for p in (REPO / "generator" / "schemas").iterdir()
+        if p.is_file()
+    }
+    expected |= {
+        "generator/templates/" + p.relative_to(REPO / "templates").as_posix()
+        for p in (REPO / "templates").rglob("*.jinja")
+    }
+    assert not expected - names, sorted(expected - names)
