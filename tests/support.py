@@ -11,6 +11,7 @@ import signal
 import socket
 import subprocess
 import sys
+import textwrap
 import threading
 import time
 from pathlib import Path
@@ -236,3 +237,23 @@ def service(project: Path, package: str, broker: Broker, **env: str) -> Process:
         **env,
     }
     return Process([sys.executable, "-m", package], cwd=project, env=settings)
+
+
+def generated_project(out: Path, spec: Path, user_files: dict[str, str]) -> Path:
+    """Generate `spec` into `out` through the CLI, then put the test's own user-zone files in."""
+    result = run_cli("generate", str(spec), "--output", str(out))
+    assert result.returncode == 0, result.stderr
+    for relative, text in user_files.items():
+        (out / relative).write_text(textwrap.dedent(text))
+    return out
+
+
+def assert_type_checks(project: Path, package: str) -> None:
+    """`mypy --strict` on a generated project, hand-written files included."""
+    result = subprocess.run(
+        [sys.executable, "-m", "mypy", "--strict", package],
+        cwd=project,
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 0, result.stdout

@@ -4,14 +4,11 @@ their own model and passed to the handler; sent from a typed `headers=` argument
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
-import textwrap
 from pathlib import Path
 
 import pytest
 
-from tests.support import REPO, Broker, Subscriber, run_cli, service
+from tests.support import REPO, Broker, Subscriber, assert_type_checks, generated_project, service
 
 SPEC = REPO / "tests" / "specs" / "headers-3.0.yaml"
 PACKAGE = "headers_demo"
@@ -38,10 +35,7 @@ async def handle(
 @pytest.fixture(scope="module")
 def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("headers")
-    result = run_cli("generate", str(SPEC), "--output", str(out))
-    assert result.returncode == 0, result.stderr
-    (out / PACKAGE / "handlers" / "orders.py").write_text(textwrap.dedent(HANDLER))
-    return out
+    return generated_project(out, SPEC, {f"{PACKAGE}/handlers/orders.py": HANDLER})
 
 
 def test_headers_in_and_out_as_user_properties(project: Path, broker: Broker) -> None:
@@ -78,10 +72,4 @@ def test_headers_in_and_out_as_user_properties(project: Path, broker: Broker) ->
 
 
 def test_headers_project_type_checks(project: Path) -> None:
-    result = subprocess.run(
-        [sys.executable, "-m", "mypy", "--strict", PACKAGE],
-        cwd=project,
-        capture_output=True,
-        text=True,
-    )
-    assert result.returncode == 0, result.stdout
+    assert_type_checks(project, PACKAGE)

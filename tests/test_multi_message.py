@@ -5,12 +5,11 @@ typed send method."""
 from __future__ import annotations
 
 import json
-import textwrap
 from pathlib import Path
 
 import pytest
 
-from tests.support import REPO, Broker, Subscriber, run_cli, service
+from tests.support import REPO, Broker, Subscriber, assert_type_checks, generated_project, service
 
 SPEC = REPO / "tests" / "specs" / "multi-3.0.yaml"
 PACKAGE = "multi_message"
@@ -37,10 +36,7 @@ async def handle(
 @pytest.fixture(scope="module")
 def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("multi")
-    result = run_cli("generate", str(SPEC), "--output", str(out))
-    assert result.returncode == 0, result.stderr
-    (out / PACKAGE / "handlers" / "user_events.py").write_text(textwrap.dedent(HANDLER))
-    return out
+    return generated_project(out, SPEC, {f"{PACKAGE}/handlers/user_events.py": HANDLER})
 
 
 def test_each_message_is_dispatched_to_its_model_and_sent_by_its_method(
@@ -66,13 +62,4 @@ def test_each_message_is_dispatched_to_its_model_and_sent_by_its_method(
 
 
 def test_generated_project_type_checks(project: Path) -> None:
-    import subprocess
-    import sys
-
-    result = subprocess.run(
-        [sys.executable, "-m", "mypy", "--strict", PACKAGE],
-        cwd=project,
-        capture_output=True,
-        text=True,
-    )
-    assert result.returncode == 0, result.stdout
+    assert_type_checks(project, PACKAGE)

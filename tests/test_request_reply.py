@@ -4,14 +4,18 @@ returns the reply, the correlation id is copied) and awaits replies to its own r
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
-import textwrap
 from pathlib import Path
 
 import pytest
 
-from tests.support import REPO, Broker, Subscriber, run_cli, service
+from tests.support import (
+    REPO,
+    Broker,
+    Subscriber,
+    assert_type_checks,
+    generated_project,
+    service,
+)
 
 SPEC = REPO / "tests" / "specs" / "ping-pong-3.0.yaml"
 PACKAGE = "ping_pong"
@@ -59,11 +63,9 @@ async def lifespan(service: Any) -> AsyncIterator[None]:
 @pytest.fixture(scope="module")
 def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("pingpong")
-    result = run_cli("generate", str(SPEC), "--output", str(out))
-    assert result.returncode == 0, result.stderr
-    (out / PACKAGE / "handlers" / "ping.py").write_text(textwrap.dedent(HANDLER))
-    (out / PACKAGE / "lifecycle.py").write_text(textwrap.dedent(LIFECYCLE))
-    return out
+    return generated_project(
+        out, SPEC, {f"{PACKAGE}/handlers/ping.py": HANDLER, f"{PACKAGE}/lifecycle.py": LIFECYCLE}
+    )
 
 
 def test_the_service_answers_and_awaits_replies(project: Path, broker: Broker) -> None:
@@ -84,13 +86,7 @@ def test_the_service_answers_and_awaits_replies(project: Path, broker: Broker) -
 
 
 def test_request_reply_project_type_checks(project: Path) -> None:
-    result = subprocess.run(
-        [sys.executable, "-m", "mypy", "--strict", PACKAGE],
-        cwd=project,
-        capture_output=True,
-        text=True,
-    )
-    assert result.returncode == 0, result.stdout
+    assert_type_checks(project, PACKAGE)
 
 
 JOBS_SPEC = REPO / "tests" / "specs" / "jobs-headers-3.0.yaml"
@@ -128,11 +124,11 @@ async def lifespan(service: Any) -> AsyncIterator[None]:
 
 
 def test_correlation_id_and_reply_topic_in_mqtt5_headers(tmp_path: Path, broker: Broker) -> None:
-    out = tmp_path / "jobs"
-    result = run_cli("generate", str(JOBS_SPEC), "--output", str(out))
-    assert result.returncode == 0, result.stderr
-    (out / "job_runner" / "handlers" / "jobs.py").write_text(textwrap.dedent(JOB_HANDLER))
-    (out / "job_runner" / "lifecycle.py").write_text(textwrap.dedent(JOB_LIFECYCLE))
+    user_files = {
+        "job_runner/handlers/jobs.py": JOB_HANDLER,
+        "job_runner/lifecycle.py": JOB_LIFECYCLE,
+    }
+    out = generated_project(tmp_path / "jobs", JOBS_SPEC, user_files)
     custom = Subscriber(broker, "custom/replies", extra=("-V", "mqttv5", "-F", "%t %P %p"))
     proc = service(out, "job_runner", broker)
     try:
@@ -155,10 +151,4 @@ def test_correlation_id_and_reply_topic_in_mqtt5_headers(tmp_path: Path, broker:
         assert json.loads(found.group(2)) == {"output": "done: lint"}
     finally:
         proc.kill()
-    mypy = subprocess.run(
-        [sys.executable, "-m", "mypy", "--strict", "job_runner"],
-        cwd=out,
-        capture_output=True,
-        text=True,
-    )
-    assert mypy.returncode == 0, mypy.stdout
+    assert_type_checks(out, "job_runner")

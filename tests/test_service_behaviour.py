@@ -4,12 +4,11 @@ bad input of every kind, a raising handler, concurrency across topics and order 
 from __future__ import annotations
 
 import json
-import textwrap
 from pathlib import Path
 
 import pytest
 
-from tests.support import REPO, Broker, Subscriber, run_cli, service
+from tests.support import REPO, Broker, Subscriber, generated_project, service
 
 SPEC = REPO / "tests" / "specs" / "robust-2.6.yaml"
 PACKAGE = "robust_test"
@@ -70,13 +69,15 @@ async def lifespan(service: Any) -> AsyncIterator[None]:
 @pytest.fixture(scope="module")
 def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("robust")
-    result = run_cli("generate", str(SPEC), "--output", str(out))
-    assert result.returncode == 0, result.stderr
-    handlers = out / PACKAGE / "handlers"
-    (handlers / "user_user_id_signedup.py").write_text(textwrap.dedent(USER_HANDLER))
-    (handlers / "sensors_sensor_id_reading.py").write_text(textwrap.dedent(READING_HANDLER))
-    (out / PACKAGE / "lifecycle.py").write_text(textwrap.dedent(LIFECYCLE))
-    return out
+    return generated_project(
+        out,
+        SPEC,
+        {
+            f"{PACKAGE}/handlers/user_user_id_signedup.py": USER_HANDLER,
+            f"{PACKAGE}/handlers/sensors_sensor_id_reading.py": READING_HANDLER,
+            f"{PACKAGE}/lifecycle.py": LIFECYCLE,
+        },
+    )
 
 
 @pytest.fixture
