@@ -32,14 +32,12 @@ class Plan:
     orphaned: list[str] = field(default_factory=list)  # user files the spec no longer produces
     edited: list[str] = field(default_factory=list)  # generated files a person changed
     stale_edited: list[str] = field(default_factory=list)  # no longer produced, but changed
-
-    @property
-    def manifest_text(self) -> bytes:
-        return self.manifest.to_json().encode("utf-8")
+    manifest_text: bytes = b""  # the manifest to write, set once the plan is complete
+    manifest_on_disk: bytes | None = None  # the manifest found, read once
 
     @property
     def manifest_changed(self) -> bool:
-        return _read(self.output / MANIFEST_NAME) != self.manifest_text
+        return self.manifest_on_disk != self.manifest_text
 
     @property
     def changes(self) -> list[str]:
@@ -49,7 +47,7 @@ class Plan:
 
     def verb(self, relative: str) -> str:
         if relative == MANIFEST_NAME:
-            return "update" if (self.output / MANIFEST_NAME).exists() else "create"
+            return "create" if self.manifest_on_disk is None else "update"
         kinds = (("create", self.created), ("update", self.updated), ("delete", self.deleted))
         return next((verb for verb, paths in kinds if relative in paths), "overwrite edited")
 
@@ -100,6 +98,8 @@ def plan(build: Build, output: Path, previous: Manifest | None, force: bool) -> 
             _plan_stale(result, relative, entry)
     if result.edited and not force:
         raise Failed([_edited_error(output, path) for path in result.edited])
+    result.manifest_text = result.manifest.to_json().encode("utf-8")
+    result.manifest_on_disk = _read(output / MANIFEST_NAME)
     return result
 
 
