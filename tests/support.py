@@ -3,6 +3,7 @@ output can be waited on (never slept on), and the CLI as a user runs it."""
 
 from __future__ import annotations
 
+import importlib
 import os
 import queue
 import re
@@ -15,6 +16,7 @@ import textwrap
 import threading
 import time
 from pathlib import Path
+from types import ModuleType
 
 REPO = Path(__file__).resolve().parents[1]
 EXAMPLE = REPO / "examples" / "mqtt"
@@ -257,3 +259,20 @@ def assert_type_checks(project: Path, package: str) -> None:
         text=True,
     )
     assert result.returncode == 0, result.stdout
+
+
+def write_files(files: dict[str, str], root: Path) -> None:
+    """Put an in-memory build (relative path -> text) on disk under `root`."""
+    for relative, content in files.items():
+        target = root / relative
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(content, encoding="utf-8")
+
+
+def import_modules(root: Path, *modules: str) -> list[ModuleType]:
+    """Import modules of a project written under `root`, with `root` on the path meanwhile."""
+    sys.path.insert(0, str(root))
+    try:
+        return [importlib.import_module(name) for name in modules]
+    finally:
+        sys.path.remove(str(root))

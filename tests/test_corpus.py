@@ -16,7 +16,7 @@ from pydantic import TypeAdapter
 from generator.checks import payload_validator
 from generator.errors import Failed
 from generator.pipeline import build
-from tests.support import CORPUS
+from tests.support import CORPUS, write_files
 
 ROOTS = [row["path"] for row in csv.DictReader((CORPUS / "MANIFEST.tsv").open(), delimiter="\t")]
 MISSING_SCHEMA = "'./schemas.yaml#/commentChanged'"
@@ -74,10 +74,7 @@ def test_invalid_documents_are_rejected_with_a_location(path: str) -> None:
 def test_valid_document_generates_an_importable_project(path: str, workdir: Path) -> None:
     package = package_for(path)
     result = build(CORPUS / path, package)
-    for relative, content in result.files.items():
-        target = workdir / relative
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_text(content, encoding="utf-8")
+    write_files(result.files, workdir)
     importlib.import_module(f"{package}.service")
     models = importlib.import_module(f"{package}.models")
     for channel in result.api.channels:

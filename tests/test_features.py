@@ -9,6 +9,7 @@ import yaml
 
 from generator.errors import Level
 from generator.pipeline import analyse, build
+from tests.support import import_modules, write_files
 
 
 def spec(tmp_path: Path, document: dict) -> Path:
@@ -201,19 +202,8 @@ def test_circular_and_combined_schemas_generate_and_validate(tmp_path: Path) -> 
     document["components"]["schemas"]["Tree"]["properties"]["shape"] = {
         "$ref": "#/components/schemas/Shape"
     }
-    result = build(spec(tmp_path, document), "circular_demo")
-    for relative, content in result.files.items():
-        target = tmp_path / relative
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_text(content)
-    import importlib
-    import sys
-
-    sys.path.insert(0, str(tmp_path))
-    try:
-        models = importlib.import_module("circular_demo.models")
-    finally:
-        sys.path.remove(str(tmp_path))
+    write_files(build(spec(tmp_path, document), "circular_demo").files, tmp_path)
+    (models,) = import_modules(tmp_path, "circular_demo.models")
     tree = models.Tree.model_validate(
         {"name": "root", "children": [{"name": "leaf", "children": []}], "shape": {"r": 2}}
     )
@@ -224,19 +214,9 @@ def test_circular_and_combined_schemas_generate_and_validate(tmp_path: Path) -> 
 
 
 def test_declared_discriminator_picks_the_model(tmp_path: Path) -> None:
-    import importlib
-    import sys
-
     result = build(Path(__file__).parent / "specs" / "pets-2.6.yaml", "pets_demo")
-    for relative, content in result.files.items():
-        target = tmp_path / relative
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_text(content)
-    sys.path.insert(0, str(tmp_path))
-    try:
-        routes = importlib.import_module("pets_demo.routes")
-    finally:
-        sys.path.remove(str(tmp_path))
+    write_files(result.files, tmp_path)
+    (routes,) = import_modules(tmp_path, "pets_demo.routes")
     decode = routes.ROUTES[0].decode
     dog = decode(b'{"petType": "Dog", "name": "rex", "good": true}')
     assert type(dog).__name__ == "Dog", "a Dog also validates as a Cat: the tag must decide"

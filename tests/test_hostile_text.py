@@ -5,17 +5,16 @@ the spec, and means exactly the text (property-based, with hypothesis)."""
 from __future__ import annotations
 
 import enum
-import importlib
 import itertools
 import json
 import keyword
-import sys
 from pathlib import Path
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from generator.pipeline import build
+from tests.support import import_modules, write_files
 
 TRAP = Path("/tmp/asyncapi-pygen-hostile-trap")
 FRAGMENTS = [
@@ -135,18 +134,12 @@ def test_hostile_text_round_trips(
     package = f"hostile_{next(counter)}"
     result = build(spec, package)
     for relative, content in result.files.items():
-        target = root / relative
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_text(content, encoding="utf-8")
         if relative.endswith(".py"):
             compile(content, relative, "exec")
-    sys.path.insert(0, str(root))
-    try:
-        importlib.import_module(f"{package}.service")
-        models = importlib.import_module(f"{package}.models")
-        topics = importlib.import_module(f"{package}.topics")
-    finally:
-        sys.path.remove(str(root))
+    write_files(result.files, root)
+    _, models, topics = import_modules(
+        root, *(f"{package}.{m}" for m in ("service", "models", "topics"))
+    )
     assert not TRAP.exists(), "code from the spec ran"
     (payload_class,) = {m.class_name for c in result.api.channels for m in c.messages}
     model = getattr(models, payload_class)

@@ -3,9 +3,7 @@ wire names survive a round trip, and the 2.6.0 version of the API yields the sam
 
 from __future__ import annotations
 
-import importlib
 import json
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
@@ -15,7 +13,7 @@ import pytest
 from pydantic import ValidationError
 
 from generator.pipeline import build
-from tests.support import EXAMPLE_SPEC, REPO
+from tests.support import EXAMPLE_SPEC, REPO, import_modules, write_files
 from tests.test_example_service import SEED_STATUS, SEED_TELEMETRY
 
 SPEC_26 = REPO / "tests" / "specs" / "iot-2.6.0.yaml"
@@ -23,16 +21,9 @@ SPEC_26 = REPO / "tests" / "specs" / "iot-2.6.0.yaml"
 
 def load_models(spec: Path, package: str, root: Path) -> ModuleType:
     """Generate `spec` into `root` and import its models under a fresh package name."""
-    result = build(spec, package)
-    for relative, content in result.files.items():
-        path = root / relative
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(content)
-    sys.path.insert(0, str(root))
-    try:
-        return importlib.import_module(f"{package}.models")
-    finally:
-        sys.path.remove(str(root))
+    write_files(build(spec, package).files, root)
+    (models,) = import_modules(root, f"{package}.models")
+    return models
 
 
 @pytest.fixture(scope="module")
