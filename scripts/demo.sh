@@ -2,29 +2,48 @@
 # The main job, end to end: regenerate the IoT example from its spec (hand-written handlers are
 # kept), start a local broker, run the service, publish the seed's samples plus a hot device, an
 # erroring device and a bad message, print what the service logged and sent, stop everything.
+# Every wait is bounded; on a failure the service's log is printed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+python=.venv/bin/python
+[ -x "$python" ] || { echo "run scripts/setup.sh first" >&2; exit 1; }
 work=$(mktemp -d)
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+port=$("$python" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 mosquitto_bin=$(command -v mosquitto || echo /usr/sbin/mosquitto)
 pids=()
 cleanup() { for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done; rm -rf "$work"; }
 trap cleanup EXIT
 
+# wait_for SECONDS WHAT COMMAND...: run COMMAND every 0.1 s until it succeeds, at most SECONDS.
+wait_for() {
+  local seconds=$1 what=$2; shift 2
+  local tries=$((seconds * 10))
+  until "$@" 2>/dev/null; do
+    tries=$((tries - 1))
+    if [ "$tries" -le 0 ]; then
+      echo "demo: gave up after ${seconds}s waiting for $what" >&2
+      [ -f "$work/service.log" ] && { echo "== service log" >&2; cat "$work/service.log" >&2; }
+      exit 1
+    fi
+    sleep 0.1
+  done
+}
+
 echo "== asyncapi-pygen generate examples/mqtt/asyncapi.yaml --output examples/mqtt"
-asyncapi-pygen generate examples/mqtt/asyncapi.yaml --output examples/mqtt
+"$python" -m generator generate examples/mqtt/asyncapi.yaml --output examples/mqtt
 
 printf 'listener %s 127.0.0.1\nallow_anonymous true\n' "$port" > "$work/mosquitto.conf"
 "$mosquitto_bin" -c "$work/mosquitto.conf" >/dev/null 2>&1 & pids+=($!)
-until mosquitto_pub -h 127.0.0.1 -p "$port" -t demo/ping -n 2>/dev/null; do sleep 0.1; done
+wait_for 10 "mosquitto" mosquitto_pub -h 127.0.0.1 -p "$port" -t demo/ping -n
 
 (cd examples/mqtt && MQTT_HOST=127.0.0.1 MQTT_PORT=$port HEARTBEAT_INTERVAL=1 \
-  exec python3 -m iot_device_management_service) > "$work/service.log" 2>&1 & service=$!
+  exec "../../$python" -m iot_device_management_service) > "$work/service.log" 2>&1 & service=$!
+pids+=("$service")
 stdbuf -oL mosquitto_sub -h 127.0.0.1 -p "$port" -v -t alerts/critical -t 'devices/+/commands' \
   -t system/heartbeat > "$work/sent.log" & pids+=($!)
-until grep -q "connected to" "$work/service.log"; do sleep 0.1; done
+wait_for 20 "the service to connect" grep -q "connected to" "$work/service.log"
 
-pub() { mosquitto_pub -h 127.0.0.1 -p "$port" -t "$1" -m "$2"; }
+pub() { mosquitto_pub -h 127.0.0.1 -p "$port" -q 1 -t "$1" -m "$2"; }
 pub devices/sensor001/telemetry '{"deviceId": "sensor001", "timestamp": "2024-01-15T10:30:00Z",
   "sensors": {"temperature": 23.5, "humidity": 65.2, "pressure": 1013.25, "battery": 87.3},
   "location": {"latitude": 37.7749, "longitude": -122.4194}}'
@@ -33,9 +52,16 @@ pub devices/sensor001/status '{"deviceId": "sensor001", "status": "online",
 pub devices/boiler-7/telemetry '{"deviceId": "boiler-7", "timestamp": "2024-01-15T10:31:00Z", "sensors": {"temperature": 85.0}}'
 pub devices/pump-3/status '{"deviceId": "pump-3", "status": "error", "lastSeen": "2024-01-15T10:31:00Z"}'
 pub devices/sensor001/telemetry 'this is not JSON'
-until grep -q "devices/pump-3/commands" "$work/sent.log" && grep -q "rejected message" "$work/service.log"; do sleep 0.1; done
-sleep 1.5  # let one more heartbeat go out, for the show
+wait_for 20 "the reboot command" grep -q "devices/pump-3/commands" "$work/sent.log"
+wait_for 20 "the rejected message" grep -q "rejected" "$work/service.log"
+heartbeats=$(grep -c system/heartbeat "$work/sent.log" || true)
+wait_for 10 "one more heartbeat" test "$(grep -c system/heartbeat "$work/sent.log")" -gt "$heartbeats"
 
-kill -TERM "$service"; wait "$service" && echo "(service exited with status 0)"
+kill -TERM "$service"
+for _ in $(seq 1 300); do kill -0 "$service" 2>/dev/null || break; sleep 0.1; done
+if kill -0 "$service" 2>/dev/null; then
+  echo "demo: the service did not stop within 30 s of SIGTERM" >&2; cat "$work/service.log" >&2; exit 1
+fi
+wait "$service" && echo "(service exited with status 0)"
 echo; echo "== what the service logged"; cat "$work/service.log"
 echo; echo "== what the service sent (mosquitto_sub)"; cat "$work/sent.log"

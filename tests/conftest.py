@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -18,13 +19,19 @@ settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
     """The corpus tally, printed whenever the corpus tests ran."""
-    from tests import test_corpus
-
-    if any(test_corpus.TALLY.values()):
+    test_corpus = sys.modules.get("tests.test_corpus")
+    if test_corpus is not None and any(test_corpus.TALLY.values()):
         counts = ", ".join(f"{count} {what}" for what, count in test_corpus.TALLY.items())
         terminalreporter.write_line(
             f"AsyncAPI corpus ({len(test_corpus.ROOTS)} documents): {counts}"
         )
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Every test that starts a broker is marked `broker`, so `-m "not broker"` runs without one."""
+    for item in items:
+        if "broker" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.broker)
 
 
 @pytest.fixture
