@@ -1,0 +1,204 @@
+"""The client the service uses: one session kept alive, messages fed to the dispatcher.
+
+`serve()` connects, subscribes and waits; when the connection drops it reconnects at once, then
+with capped, jittered backoff. Messages that were buffered but not yet handled are forgotten on a
+drop (the broker sends them again), so a reconnect never drains a stale backlog first.
+`stop()` stops reading, lets running handlers finish, acknowledges only what was handled,
+disconnects, and reports how many messages were left for the broker to deliver again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import ssl
+from collections.abc import Sequence
+
+from .acks import Ack
+from .config import ClientConfig
+from .connection import Connection, SessionState
+from .dispatch import Dispatcher, Handle
+from .errors import ConnectError, MqttError, PublishError
+from .message import Incoming, Outgoing, check_topic
+
+logger = logging.getLogger(__name__)
+
+
+class MqttClient:
+    def __init__(
+        self,
+        config: ClientConfig,
+        subscriptions: Sequence[tuple[str, int]],
+        handle: Handle,
+        *,
+        max_concurrent: int = 16,
+    ) -> None:
+        self.config = config
+        self.subscriptions = tuple(subscriptions)
+        self.dispatcher = Dispatcher(
+            handle,
+            max_concurrent=max_concurrent,
+            max_pending=config.max_pending,
+            pause=self._pause,
+            resume=self._resume,
+        )
+        self._session = SessionState()
+        self._connection: Connection | None = None
+        self._connected = asyncio.Event()
+        self._closing = asyncio.Event()
+        self._stopping = False
+        self.connections = 0  # successful connections so far; > 1 means reconnects
+
+    @property
+    def is_connected(self) -> bool:
+        return self._connected.is_set()
+
+    async def serve(self) -> None:
+        """Stay connected until `stop()`; every failure is logged in one line and retried."""
+        delay = 0.0  # the first retry after a drop is immediate
+        while not self._closing.is_set():
+            try:
+                connection = await self._connect()
+            except Exception as exc:
+                delay = max(delay, self.config.reconnect_min_delay)
+                logger.warning(
+                    "cannot connect to %s: %s; retrying in %.1f s",
+                    self.config.where,
+                    _why(exc),
+                    delay,
+                    exc_info=not isinstance(exc, MqttError | OSError | TimeoutError),
+                )
+                await self._sleep(delay * random.uniform(0.9, 1.1))
+                delay = min(delay * 2, self.config.reconnect_max_delay)
+                continue
+            delay = 0.0
+            cause = await self._hold(connection)
+            if cause is not None:
+                dropped = self.dispatcher.connection_lost()
+                logger.warning(
+                    "%s; reconnecting (%d buffered message(s) left for the broker to resend)",
+                    cause,
+                    dropped,
+                )
+
+    async def publish(self, message: Outgoing) -> None:
+        """Send, waiting up to the publish timeout for a connection and for the broker's ack."""
+        check_topic(message.topic)
+        timeout = self.config.publish_timeout
+        try:
+            async with asyncio.timeout(timeout):
+                await self._connected.wait()
+                connection = self._connection
+                if connection is None:
+                    raise PublishError("not connected")
+                await connection.publish(message)
+        except TimeoutError:
+            raise PublishError(
+                f"not sent to {message.topic!r} within {timeout:.0f} s "
+                f"({'no answer from the broker' if self.is_connected else 'not connected'})"
+            ) from None
+        except PublishError as exc:
+            raise PublishError(f"not sent to {message.topic!r}: {exc}") from None
+
+    async def stop(self, timeout: float) -> int:
+        """Stop gracefully; returns how many received messages were left unhandled."""
+        self._stopping = True
+        if self._connection is not None:
+            self._connection.pause_reading()
+        left = await self.dispatcher.drain(timeout)
+        self._closing.set()
+        connection, self._connection = self._connection, None
+        self._connected.clear()
+        if connection is not None:
+            try:
+                async with asyncio.timeout(5):
+                    await connection.disconnect()
+            except (TimeoutError, MqttError, OSError):
+                pass
+        return left
+
+    async def _connect(self) -> Connection:
+        if self.config.protocol == "5":
+            from .v5 import open_connection
+        else:
+            from .v311 import open_connection  # type: ignore[assignment]
+        connection: Connection = await open_connection(self.config, self._session, self._deliver)
+        try:
+            if self.subscriptions:
+                granted = await connection.subscribe(self.subscriptions)
+                for (topic_filter, wanted), got in zip(self.subscriptions, granted, strict=False):
+                    if got < wanted:
+                        logger.warning(
+                            "the broker granted QoS %d of %d on %r", got, wanted, topic_filter
+                        )
+        except BaseException:
+            await _abandon(connection)
+            raise
+        return connection
+
+    async def _hold(self, connection: Connection) -> str | None:
+        """Serve on one connection until it drops (returns why) or the client stops (None)."""
+        if not connection.session_present:
+            self._session.released.clear()
+        self._connection = connection
+        self.connections += 1
+        if self.dispatcher.paused or self._stopping:
+            connection.pause_reading()
+        self._connected.set()
+        filters = ", ".join(f for f, _ in self.subscriptions) or "nothing"
+        resumed = " (session resumed)" if connection.session_present else ""
+        logger.info("connected to %s%s; subscribed to %s", self.config.where, resumed, filters)
+        closing: asyncio.Future[object] = asyncio.ensure_future(self._closing.wait())
+        lost: asyncio.Future[object] = connection.closed  # type: ignore[assignment]
+        try:
+            await asyncio.wait({closing, lost}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            closing.cancel()
+        self._connected.clear()
+        if self._connection is connection:
+            self._connection = None
+        if self._closing.is_set():
+            return None
+        return str(connection.closed.result())
+
+    def _deliver(self, incoming: Incoming, ack: Ack | None) -> None:
+        self.dispatcher.submit(incoming, ack)
+
+    def _pause(self) -> None:
+        if self._connection is not None:
+            self._connection.pause_reading()
+
+    def _resume(self) -> None:
+        if self._connection is not None and not self._stopping:
+            self._connection.resume_reading()
+
+    async def _sleep(self, seconds: float) -> None:
+        try:
+            async with asyncio.timeout(seconds):
+                await self._closing.wait()
+        except TimeoutError:
+            pass
+
+
+async def _abandon(connection: Connection) -> None:
+    try:
+        async with asyncio.timeout(2):
+            await connection.disconnect()
+    except (TimeoutError, MqttError, OSError):
+        pass
+
+
+def _why(exc: BaseException) -> str:
+    """One line naming the cause: TLS, refused, timed out, or the OS's words."""
+    if isinstance(exc, ssl.SSLCertVerificationError):
+        return f"TLS certificate rejected: {exc.verify_message}"
+    if isinstance(exc, ssl.SSLError):
+        return f"TLS failed: {exc.reason or exc}"
+    if isinstance(exc, TimeoutError):
+        return "timed out"
+    if isinstance(exc, ConnectError | MqttError):
+        return str(exc)
+    if isinstance(exc, OSError) and exc.strerror:
+        return exc.strerror
+    return str(exc) or type(exc).__name__

@@ -1,0 +1,64 @@
+"""What the runtime needs to know, as plain values: the service maps its settings onto these."""
+
+from __future__ import annotations
+
+import ssl
+from dataclasses import dataclass
+from typing import Literal
+
+from .errors import ConnectError
+
+
+@dataclass(frozen=True)
+class TlsConfig:
+    """TLS towards the broker. Without `ca_file` the system's trusted certificates are used."""
+
+    ca_file: str | None = None
+    cert_file: str | None = None
+    key_file: str | None = None
+    insecure: bool = False
+
+    def context(self) -> ssl.SSLContext:
+        try:
+            context = ssl.create_default_context(cafile=self.ca_file)
+            if self.cert_file:
+                context.load_cert_chain(self.cert_file, self.key_file)
+        except (OSError, ssl.SSLError) as exc:
+            raise ConnectError(f"cannot load the TLS files: {exc}") from None
+        if self.insecure:
+            context.check_hostname = False
+            context.verify_mode = ssl.CERT_NONE
+        return context
+
+
+@dataclass(frozen=True)
+class WillConfig:
+    topic: str
+    payload: bytes = b""
+    qos: int = 0
+    retain: bool = False
+
+
+@dataclass(frozen=True)
+class ClientConfig:
+    host: str = "localhost"
+    port: int = 1883
+    client_id: str = ""
+    username: str | None = None
+    password: str | None = None
+    protocol: Literal["5", "3.1.1"] = "5"
+    keep_alive: int = 60
+    clean_start: bool = False
+    session_expiry: int = 3600  # seconds the broker keeps a persistent session (MQTT 5)
+    tls: TlsConfig | None = None
+    will: WillConfig | None = None
+    max_pending: int = 1000
+    connect_timeout: float = 10.0
+    publish_timeout: float = 10.0
+    reconnect_min_delay: float = 0.5
+    reconnect_max_delay: float = 30.0
+
+    @property
+    def where(self) -> str:
+        user = f"{self.username}@" if self.username else ""
+        return f"mqtt{'s' if self.tls else ''}://{user}{self.host}:{self.port}"

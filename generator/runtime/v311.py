@@ -1,0 +1,249 @@
+"""MQTT 3.1.1 session engine: paho-mqtt driven from the event loop, with manual acknowledgement.
+
+For brokers without MQTT 5. paho owns the codec and the packet flow; this module gives it the
+event loop's sockets (so reading can be paused) and turns its callbacks into futures. PUBACK is
+sent after handling, in arrival order. paho sends PUBREC for QoS 2 on arrival and delivers on
+PUBREL; PUBCOMP follows handling, so a crash between PUBREC and PUBREL loses that one message:
+under MQTT 3.1.1, QoS 1 is the at-least-once level.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+from collections.abc import Sequence
+from typing import Any
+
+import paho.mqtt.client as paho
+from paho.mqtt.enums import CallbackAPIVersion
+
+from .acks import AckQueue
+from .config import ClientConfig
+from .connection import Connection, Deliver, SessionState
+from .errors import ConnectError, ConnectionLost, MqttError, PublishError
+from .message import Incoming, Outgoing
+
+MISC_INTERVAL = 1.0  # seconds between paho's keep-alive checks
+
+
+class Mqtt311Connection(Connection):
+    def __init__(self, config: ClientConfig, deliver: Deliver) -> None:
+        self._config = config
+        self._deliver = deliver
+        self._loop = asyncio.get_running_loop()
+        self.closed = self._loop.create_future()
+        self._connack: asyncio.Future[int] = self._loop.create_future()
+        self._waiters: dict[int, asyncio.Future[Any]] = {}
+        self._socket: socket.socket | None = None
+        self._reading = False
+        self._paused = False
+        self._timer: asyncio.TimerHandle | None = None
+        self._client = self._new_client()
+        self._acks = AckQueue(self._ack)
+
+    def _ack(self, mid: int, qos: int) -> None:
+        self._client.ack(mid, qos)
+
+    def _new_client(self) -> paho.Client:
+        c = self._config
+        client = paho.Client(
+            CallbackAPIVersion.VERSION2,
+            client_id=c.client_id,
+            clean_session=c.clean_start,
+            protocol=paho.MQTTv311,
+            manual_ack=True,
+        )
+        client.max_inflight_messages_set(0)  # the runtime bounds what it sends itself
+        if c.username is not None:
+            client.username_pw_set(c.username, c.password)
+        if c.will is not None:
+            client.will_set(c.will.topic, c.will.payload, c.will.qos, c.will.retain)
+        if c.tls is not None:
+            client.tls_set_context(c.tls.context())
+            client.tls_insecure_set(c.tls.insecure)
+        client.on_connect = self._on_connect
+        client.on_disconnect = self._on_disconnect
+        client.on_message = self._on_message
+        client.on_publish = self._on_publish
+        client.on_subscribe = self._on_subscribe
+        client.on_socket_open = self._on_socket_open
+        client.on_socket_close = self._on_socket_close
+        client.on_socket_register_write = self._on_register_write
+        client.on_socket_unregister_write = self._on_unregister_write
+        return client
+
+    async def connect(self) -> None:
+        c = self._config
+        # paho's connect is a blocking socket connect (and TLS handshake): run it off the loop.
+        await self._loop.run_in_executor(None, self._connect_blocking, c.host, c.port, c.keep_alive)
+        code = await self._connack
+        if code != 0:
+            self._fail(ConnectError(f"refused: {paho.connack_string(code)}"))
+            raise ConnectError(f"the broker refused the connection: {paho.connack_string(code)}")
+        self._timer = self._loop.call_later(MISC_INTERVAL, self._misc)
+
+    def _connect_blocking(self, host: str, port: int, keep_alive: int) -> None:
+        self._client.connect(host, port, keep_alive)
+
+    async def subscribe(self, subscriptions: Sequence[tuple[str, int]]) -> list[int]:
+        self._check_open()
+        result, mid = self._client.subscribe(list(subscriptions))
+        if result != paho.MQTT_ERR_SUCCESS or mid is None:
+            raise MqttError(f"subscribing failed: {paho.error_string(result)}")
+        waiter = self._waiters[mid] = self._loop.create_future()
+        codes: list[Any] = await waiter
+        granted = []
+        for (topic_filter, _), code in zip(subscriptions, codes, strict=False):
+            if code.is_failure:
+                raise MqttError(f"the broker refused the subscription to {topic_filter!r}")
+            granted.append(int(code.value))
+        return granted
+
+    async def publish(self, message: Outgoing) -> None:
+        self._check_open()
+        if message.user_properties or message.response_topic or message.correlation_data:
+            raise PublishError("message properties and headers need MQTT_PROTOCOL=5")
+        info = self._client.publish(message.topic, message.payload, message.qos, message.retain)
+        if info.rc != paho.MQTT_ERR_SUCCESS:
+            raise PublishError(paho.error_string(info.rc))
+        if message.qos:
+            waiter = self._waiters[info.mid] = self._loop.create_future()
+            await waiter
+
+    def pause_reading(self) -> None:
+        self._paused = True
+        self._stop_reading()
+
+    def resume_reading(self) -> None:
+        self._paused = False
+        self._start_reading()
+
+    async def disconnect(self) -> None:
+        if not self.closed.done():
+            self._client.disconnect()
+        try:
+            async with asyncio.timeout(2):
+                await asyncio.shield(self.closed)
+        except TimeoutError:
+            self._fail(ConnectionLost("closed"))
+
+    # -- paho callbacks -----------------------------------------------------------------------
+
+    def _on_connect(
+        self, client: paho.Client, userdata: Any, flags: Any, code: Any, props: Any
+    ) -> None:
+        self.session_present = bool(flags.session_present)
+        if not self._connack.done():
+            self._connack.set_result(int(code.value))
+
+    def _on_disconnect(
+        self, client: paho.Client, userdata: Any, flags: Any, code: Any, props: Any
+    ) -> None:
+        self._fail(ConnectionLost(f"connection lost: {code}"))
+
+    def _on_message(self, client: paho.Client, userdata: Any, message: paho.MQTTMessage) -> None:
+        ack = self._acks.track(message.mid, message.qos) if message.qos else None
+        incoming = Incoming(
+            message.topic, bytes(message.payload), message.qos, bool(message.retain)
+        )
+        self._deliver(incoming, ack)
+
+    def _on_publish(
+        self, client: paho.Client, userdata: Any, mid: int, code: Any, props: Any
+    ) -> None:
+        self._resolve(mid, None)
+
+    def _on_subscribe(
+        self, client: paho.Client, userdata: Any, mid: int, codes: Any, props: Any
+    ) -> None:
+        self._resolve(mid, codes)
+
+    def _on_socket_open(self, client: paho.Client, userdata: Any, sock: Any) -> None:
+        self._loop.call_soon_threadsafe(self._attach, sock)
+
+    def _on_socket_close(self, client: paho.Client, userdata: Any, sock: Any) -> None:
+        self._stop_reading()
+        self._unwatch_write(sock)
+        self._socket = None
+
+    def _on_register_write(self, client: paho.Client, userdata: Any, sock: Any) -> None:
+        self._loop.call_soon_threadsafe(self._loop.add_writer, sock, self._client.loop_write)
+
+    def _on_unregister_write(self, client: paho.Client, userdata: Any, sock: Any) -> None:
+        self._loop.call_soon_threadsafe(self._unwatch_write, sock)
+
+    # -- plumbing -----------------------------------------------------------------------------
+
+    def _attach(self, sock: socket.socket) -> None:
+        self._socket = sock
+        if not self._paused:
+            self._start_reading()
+
+    def _unwatch_write(self, sock: socket.socket) -> None:
+        if sock.fileno() >= 0:
+            self._loop.remove_writer(sock)
+
+    def _start_reading(self) -> None:
+        if self._socket is not None and not self._reading and not self.closed.done():
+            self._loop.add_reader(self._socket, self._read)
+            self._reading = True
+
+    def _stop_reading(self) -> None:
+        if self._socket is not None and self._reading:
+            self._loop.remove_reader(self._socket)
+        self._reading = False
+
+    def _read(self) -> None:
+        result = self._client.loop_read()
+        if result not in (paho.MQTT_ERR_SUCCESS, paho.MQTT_ERR_AGAIN):
+            self._fail(ConnectionLost(f"connection lost: {paho.error_string(result)}"))
+
+    def _misc(self) -> None:
+        if self.closed.done():
+            return
+        # While paused, the broker's PINGRESP waits unread; paho would take that for a dead link.
+        if not self._paused:
+            self._client.loop_misc()
+        self._timer = self._loop.call_later(MISC_INTERVAL, self._misc)
+
+    def _resolve(self, mid: int, value: Any) -> None:
+        waiter = self._waiters.pop(mid, None)
+        if waiter is not None and not waiter.done():
+            waiter.set_result(value)
+
+    def _check_open(self) -> None:
+        if self.closed.done():
+            raise PublishError(f"not connected ({self.closed.result()})")
+
+    def _fail(self, cause: MqttError) -> None:
+        if self.closed.done():
+            return
+        self.closed.set_result(cause)
+        self._acks.close()
+        self._stop_reading()
+        if self._timer is not None:
+            self._timer.cancel()
+        if not self._connack.done():
+            self._connack.set_exception(ConnectError(str(cause)))
+            self._connack.exception()
+        for waiter in self._waiters.values():
+            if not waiter.done():
+                waiter.set_exception(PublishError(f"{cause}; the broker may or may not have it"))
+        self._waiters.clear()
+        if self._socket is not None:
+            self._unwatch_write(self._socket)
+            self._client.disconnect()
+
+
+async def open_connection(
+    config: ClientConfig, session: SessionState, deliver: Deliver
+) -> Mqtt311Connection:
+    """Connect and wait for CONNACK within the connect timeout."""
+    connection = Mqtt311Connection(config, deliver)
+    try:
+        async with asyncio.timeout(config.connect_timeout):
+            await connection.connect()
+    except BaseException:
+        connection._fail(ConnectionLost("connect abandoned"))
+        raise
+    return connection

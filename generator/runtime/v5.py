@@ -1,0 +1,340 @@
+"""MQTT 5 session engine: an asyncio Protocol on the `mqtt5` codec (sans-I/O, in Rust).
+
+The codec turns bytes into packets and back; this module owns the rest: the CONNECT handshake,
+keep-alive, packet ids, the broker's Receive Maximum for what we send, acknowledgement after
+handling (through `AckQueue`), QoS 2 in both directions, and pausing the socket when the service
+is full so that the backlog stays in the broker.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Sequence
+from typing import Any
+
+import mqtt5
+
+from .acks import AckQueue
+from .config import ClientConfig
+from .connection import Connection, Deliver, SessionState
+from .errors import ConnectError, ConnectionLost, MqttError, PublishError
+from .message import Incoming, Outgoing
+
+logger = logging.getLogger(__name__)
+
+_FAILED = 0x80  # reason codes from here on are failures
+
+
+def _failed(code: Any) -> bool:
+    return int(code.value) >= _FAILED
+
+
+def _reason(code: Any, text: str | None = None) -> str:
+    name = getattr(code, "name", str(code)).lower().replace("_", " ")
+    return f"{name} ({text})" if text else name
+
+
+def _publish_packet(message: Outgoing, packet_id: int | None) -> bytes:
+    return mqtt5.PublishPacket(
+        message.topic,
+        message.payload,
+        qos=mqtt5.QoS(message.qos),
+        retain=message.retain,
+        packet_id=packet_id,
+        user_properties=list(message.user_properties),
+        response_topic=message.response_topic,
+        correlation_data=message.correlation_data,
+        content_type=message.content_type,
+    ).write()
+
+
+class Mqtt5Connection(asyncio.Protocol, Connection):
+    def __init__(self, config: ClientConfig, session: SessionState, deliver: Deliver) -> None:
+        self._config = config
+        self._session = session
+        self._deliver = deliver
+        self._loop = asyncio.get_running_loop()
+        self.closed = self._loop.create_future()
+        self._transport: asyncio.Transport | None = None
+        self._buffer = bytearray()
+        self._paused = False
+        self._out: list[bytes] = []
+        self._acks = AckQueue(self._send_ack)
+        self._connack: asyncio.Future[mqtt5.ConnAckPacket] = self._loop.create_future()
+        self._waiters: dict[int, asyncio.Future[Any]] = {}
+        self._last_id = 0
+        self._quota = asyncio.Semaphore(65_535)
+        self._keep_alive = config.keep_alive
+        self._last_sent = self._last_received = self._loop.time()
+        self._timer: asyncio.TimerHandle | None = None
+
+    # -- asyncio.Protocol -------------------------------------------------------------------
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self._transport = transport
+
+    def data_received(self, data: bytes) -> None:
+        self._last_received = self._loop.time()
+        self._buffer += data
+        self._parse()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._fail(ConnectionLost(f"connection lost: {exc}" if exc else "the broker closed it"))
+
+    # -- Connection ---------------------------------------------------------------------------
+
+    async def handshake(self) -> None:
+        c = self._config
+        will = None
+        if c.will is not None:
+            w = c.will
+            will = mqtt5.Will(w.topic, payload=w.payload, qos=mqtt5.QoS(w.qos), retain=w.retain)
+        self._write(
+            mqtt5.ConnectPacket(
+                c.client_id,
+                username=c.username,
+                password=c.password.encode("utf-8") if c.password is not None else None,
+                clean_start=c.clean_start,
+                will=will,
+                keep_alive=c.keep_alive,
+                session_expiry_interval=0 if c.clean_start else c.session_expiry,
+                receive_max=max(1, min(c.max_pending, 65_535)),
+                topic_alias_max=0,
+            ).write()
+        )
+        connack = await self._connack
+        if connack.reason_code != mqtt5.ConnAckReasonCode.SUCCESS:
+            self._close()
+            raise ConnectError(
+                f"the broker refused the connection: {_reason(connack.reason_code, connack.reason_str)}"
+            )
+        self.session_present = connack.session_present
+        self._quota = asyncio.Semaphore(connack.receive_max)
+        if connack.server_keep_alive is not None:
+            self._keep_alive = connack.server_keep_alive
+        self._schedule_keep_alive()
+
+    async def subscribe(self, subscriptions: Sequence[tuple[str, int]]) -> list[int]:
+        filters = [mqtt5.TopicFilter(f, max_qos=mqtt5.QoS(q)) for f, q in subscriptions]
+        packet_id, waiter = self._new_waiter()
+        self._write(mqtt5.SubscribePacket(packet_id, filters).write())
+        suback: mqtt5.SubAckPacket = await waiter
+        granted = []
+        for (topic_filter, _), code in zip(subscriptions, suback.reason_codes, strict=False):
+            if _failed(code):
+                raise MqttError(
+                    f"the broker refused the subscription to {topic_filter!r}: {_reason(code)}"
+                )
+            granted.append(int(code.value))
+        return granted
+
+    async def publish(self, message: Outgoing) -> None:
+        if message.qos == 0:
+            self._check_open()
+            self._write(_publish_packet(message, None))
+            return
+        async with self._quota:
+            packet_id, waiter = self._new_waiter()
+            self._write(_publish_packet(message, packet_id))
+            await waiter
+
+    def pause_reading(self) -> None:
+        if not self._paused and self._transport is not None:
+            self._paused = True
+            self._transport.pause_reading()
+
+    def resume_reading(self) -> None:
+        if self._paused and self._transport is not None:
+            self._paused = False
+            self._transport.resume_reading()
+            self._parse()
+
+    async def disconnect(self) -> None:
+        if not self.closed.done() and self._transport is not None:
+            self._write(mqtt5.DisconnectPacket().write())
+            self._flush()
+            self._transport.close()
+        await asyncio.shield(self.closed)
+
+    # -- incoming packets ---------------------------------------------------------------------
+
+    def _parse(self) -> None:
+        offset = 0
+        view = memoryview(self._buffer)
+        try:
+            while not self._paused and offset < len(view):
+                rest = view[offset:]
+                try:
+                    packet, size = mqtt5.read(rest)
+                except IndexError:  # an incomplete packet: wait for more bytes
+                    break
+                finally:
+                    rest.release()
+                offset += size
+                self._handle(packet)
+        except ValueError as exc:
+            self._fail(ConnectionLost(f"malformed packet from the broker: {exc}"))
+        finally:
+            view.release()
+            del self._buffer[:offset]
+
+    def _handle(self, packet: mqtt5.Packet) -> None:
+        if isinstance(packet, mqtt5.PublishPacket):
+            self._on_publish(packet)
+        elif isinstance(packet, mqtt5.PubAckPacket | mqtt5.PubCompPacket):
+            self._settle(packet.packet_id, packet.reason_code, packet.reason_str)
+        elif isinstance(packet, mqtt5.PubRecPacket):
+            if self._settle_failed(packet.packet_id, packet.reason_code, packet.reason_str):
+                return
+            self._write(mqtt5.PubRelPacket(packet.packet_id).write())
+        elif isinstance(packet, mqtt5.PubRelPacket):
+            self._session.released.discard(packet.packet_id)
+            self._write(mqtt5.PubCompPacket(packet.packet_id).write())
+        elif isinstance(packet, mqtt5.SubAckPacket):
+            waiter = self._waiters.pop(packet.packet_id, None)
+            if waiter is not None and not waiter.done():
+                waiter.set_result(packet)
+        elif isinstance(packet, mqtt5.ConnAckPacket):
+            if not self._connack.done():
+                self._connack.set_result(packet)
+        elif isinstance(packet, mqtt5.DisconnectPacket):
+            reason = _reason(packet.reason_code, packet.reason_str)
+            self._fail(ConnectionLost(f"the broker disconnected us: {reason}"))
+        elif not isinstance(packet, mqtt5.PingRespPacket):
+            self._fail(ConnectionLost(f"unexpected {type(packet).__name__} from the broker"))
+
+    def _on_publish(self, packet: mqtt5.PublishPacket) -> None:
+        qos = int(packet.qos)
+        ack = None
+        if qos:
+            packet_id = packet.packet_id or 0
+            if qos == 2 and packet_id in self._session.released:
+                self._write(mqtt5.PubRecPacket(packet_id).write())  # handled once already
+                return
+            ack = self._acks.track(packet_id, qos)
+        incoming = Incoming(
+            packet.topic,
+            packet.payload,
+            qos,
+            packet.retain,
+            dict(packet.user_properties),
+            packet.response_topic,
+            packet.correlation_data,
+            packet.content_type,
+        )
+        self._deliver(incoming, ack)
+
+    def _send_ack(self, packet_id: int, qos: int) -> None:
+        if qos == 1:
+            self._write(mqtt5.PubAckPacket(packet_id).write())
+        else:
+            self._session.released.add(packet_id)
+            self._write(mqtt5.PubRecPacket(packet_id).write())
+
+    # -- outgoing bookkeeping -----------------------------------------------------------------
+
+    def _new_waiter(self) -> tuple[int, asyncio.Future[Any]]:
+        self._check_open()
+        for _ in range(65_535):
+            self._last_id = self._last_id % 65_535 + 1
+            if self._last_id not in self._waiters:
+                waiter: asyncio.Future[Any] = self._loop.create_future()
+                self._waiters[self._last_id] = waiter
+                return self._last_id, waiter
+        raise PublishError("no free packet id: 65,535 messages are waiting for the broker")
+
+    def _settle(self, packet_id: int, code: Any, text: str | None) -> None:
+        if self._settle_failed(packet_id, code, text):
+            return
+        waiter = self._waiters.pop(packet_id, None)
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    def _settle_failed(self, packet_id: int, code: Any, text: str | None) -> bool:
+        if not _failed(code):
+            return False
+        waiter = self._waiters.pop(packet_id, None)
+        if waiter is not None and not waiter.done():
+            waiter.set_exception(
+                PublishError(f"the broker refused the message: {_reason(code, text)}")
+            )
+        return True
+
+    def _check_open(self) -> None:
+        if self.closed.done():
+            raise PublishError(f"not connected ({self.closed.result()})")
+
+    # -- writing, keep-alive, failure ---------------------------------------------------------
+
+    def _write(self, data: bytes) -> None:
+        """Queue bytes; they go out together at the end of this turn of the event loop, so a
+        burst of acknowledgements costs one system call."""
+        if not self._out:
+            self._loop.call_soon(self._flush)
+        self._out.append(data)
+
+    def _flush(self) -> None:
+        if self._out and self._transport is not None and not self._transport.is_closing():
+            self._transport.write(b"".join(self._out))
+            self._last_sent = self._loop.time()
+        self._out.clear()
+
+    def _schedule_keep_alive(self) -> None:
+        if self._keep_alive > 0 and not self.closed.done():
+            self._timer = self._loop.call_later(self._keep_alive / 2, self._on_keep_alive)
+
+    def _on_keep_alive(self) -> None:
+        now = self._loop.time()
+        # While paused, the broker's answers wait unread in the socket: that is not silence.
+        if not self._paused and now - self._last_received > self._keep_alive * 1.5:
+            self._fail(
+                ConnectionLost(f"no answer from the broker for {self._keep_alive * 1.5:.0f} s")
+            )
+            return
+        if now - self._last_sent >= self._keep_alive / 2:
+            self._write(mqtt5.PingReqPacket().write())
+        self._schedule_keep_alive()
+
+    def _fail(self, cause: MqttError) -> None:
+        if self.closed.done():
+            return
+        self.closed.set_result(cause)
+        self._acks.close()
+        if self._timer is not None:
+            self._timer.cancel()
+        if not self._connack.done():
+            self._connack.set_exception(ConnectError(str(cause)))
+            self._connack.exception()  # retrieved here; handshake() re-raises it
+        for waiter in self._waiters.values():
+            if not waiter.done():
+                waiter.set_exception(PublishError(f"{cause}; the broker may or may not have it"))
+        self._waiters.clear()
+        self._close()
+
+    def _close(self) -> None:
+        if self._transport is not None and not self._transport.is_closing():
+            self._transport.abort()
+
+
+async def open_connection(
+    config: ClientConfig, session: SessionState, deliver: Deliver
+) -> Mqtt5Connection:
+    """Connect (TCP or TLS), send CONNECT and wait for CONNACK, all within the connect timeout."""
+    loop = asyncio.get_running_loop()
+    context = config.tls.context() if config.tls is not None else None
+    async with asyncio.timeout(config.connect_timeout):
+        _, connection = await loop.create_connection(
+            lambda: Mqtt5Connection(config, session, deliver),
+            config.host,
+            config.port,
+            ssl=context,
+            server_hostname=config.host if context is not None else None,
+        )
+        try:
+            await connection.handshake()
+        except BaseException:
+            connection._close()
+            raise
+    return connection
