@@ -8,7 +8,7 @@ import asyncio
 import os
 import sys
 import uuid
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import aiomqtt
@@ -42,7 +42,7 @@ async def main() -> None:
                     device_id=telemetry.device_id,
                     severity=CriticalAlertPayloadSeverity.CRITICAL,
                     message=f"Temperature {temperature:.1f} °C",
-                    timestamp=datetime.now(timezone.utc),
+                    timestamp=datetime.now(UTC),
                 )
                 await client.publish(
                     "alerts/critical", alert.model_dump_json(exclude_none=True), qos=1

@@ -194,6 +194,11 @@ class Server:
     will: Will | None = None
     location: Location | None = None
 
+    @property
+    def tls(self) -> bool:
+        """Whether the document's protocol says the connection is encrypted."""
+        return self.protocol.lower() in ("mqtts", "secure-mqtt")
+
 
 @dataclass(frozen=True)
 class Will:

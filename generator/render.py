@@ -27,7 +27,6 @@ GENERATED_TEMPLATES = {
     "{pkg}/wire.py": "package/wire.py.jinja",
     "{pkg}/settings.py": "package/settings.py.jinja",
     "{pkg}/topics.py": "package/topics.py.jinja",
-    "{pkg}/runtime.py": "package/runtime.py.jinja",
     "{pkg}/publisher.py": "package/publisher.py.jinja",
     "{pkg}/context.py": "package/context.py.jinja",
     "{pkg}/routes.py": "package/routes.py.jinja",
@@ -202,11 +201,9 @@ def _settings(api: Api) -> dict[str, Any]:
             server.client_id if server and server.client_id else api.package.replace("_", "-")
         ),
         "keep_alive": (server.keep_alive if server and server.keep_alive else 60),
-        "clean_session": (
-            server.clean_session if server and server.clean_session is not None else True
-        ),
+        "clean_session": server.clean_session if server else None,
+        "tls": bool(server and server.tls),
         "will": server.will if server else None,
-        "protocol": "5" if api.uses_headers else "3.1.1",
     }
 
 
@@ -306,6 +303,16 @@ def _handler(
     return text, shape
 
 
+def _runtime_files(pkg: str, header: str) -> dict[str, str]:
+    """The static runtime, copied verbatim (headed as generated) into `<pkg>/_runtime/`."""
+    runtime = resources.files("generator.runtime")
+    return {
+        f"{pkg}/_runtime/{item.name}": f"{header}\n{item.read_text(encoding='utf-8')}"
+        for item in sorted(runtime.iterdir(), key=lambda item: item.name)
+        if item.name.endswith(".py")
+    }
+
+
 def render_project(
     api: Api, source: str
 ) -> tuple[dict[str, str], frozenset[str], dict[str, dict[str, Any]]]:
@@ -325,6 +332,7 @@ def render_project(
     files[f"{pkg}/models.py"] = models
     if context["has_replies"]:
         files[f"{pkg}/replies.py"] = env.get_template("package/replies.py.jinja").render(context)
+    files.update(_runtime_files(pkg, header))
     user = {path.format(pkg=pkg) for path in USER_TEMPLATES}
     for path, template in USER_TEMPLATES.items():
         files[path.format(pkg=pkg)] = env.get_template(template).render(context)

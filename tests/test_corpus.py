@@ -143,7 +143,7 @@ def test_generated_corpus_passes_ruff_and_mypy(workdir: Path) -> None:
             "mypy",
             "--strict",
             "--python-version",
-            "3.10",
+            "3.11",
             "--cache-dir",
             str(workdir / ".mypy_cache"),
             *packages,

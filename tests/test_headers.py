@@ -66,7 +66,7 @@ def test_headers_in_and_out_as_user_properties(project: Path, broker: Broker) ->
         assert sorted(found.group(1).split()) == ["attempt:3", "tenantId:acme"]
         assert json.loads(found.group(2)) == {"sku": "A-1"}
         broker.publish("orders/eu", order, 1, *V5)
-        proc.wait_for("rejected message on orders/eu: invalid payload: tenantId: Field required")
+        proc.wait_for("rejected message on 'orders/eu': invalid payload: tenantId: Field required")
     finally:
         proc.kill()
 

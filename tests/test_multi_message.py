@@ -51,7 +51,7 @@ def test_each_message_is_dispatched_to_its_model_and_sent_by_its_method(
         broker.publish("users/u2/events", json.dumps({"kind": "delete", "reason": "asked"}))
         proc.wait_for("got UserDeletedPayload for u2")
         broker.publish("users/u3/events", json.dumps({"kind": "other"}))
-        proc.wait_for("rejected message on users/u3/events: invalid payload")
+        proc.wait_for("rejected message on 'users/u3/events': invalid payload")
         assert audit.message("audit/u1") == (
             "audit/u1",
             json.dumps({"kind": "signup", "email": "a@b.c"}, separators=(",", ":")),

@@ -104,7 +104,7 @@ def test_edit_add_channel_and_field_then_run(project, broker: Broker) -> None:
             ),
         )
         proc.wait_for(
-            "rejected message on devices/d1/telemetry: invalid payload: sensors.signalStrength"
+            "rejected message on 'devices/d1/telemetry': invalid payload: sensors.signalStrength"
         )
     finally:
         proc.kill()
@@ -164,13 +164,13 @@ def test_files_no_longer_generated_are_deleted_user_files_kept(project) -> None:
     spec, out = project
     result = generate(spec, out, "--package", "renamed_service")
     assert result.returncode == 0, result.stderr
-    assert not (out / PKG / "runtime.py").exists()
+    assert not (out / PKG / "_runtime" / "client.py").exists()
     assert not (out / PKG / "models.py").exists()
     assert (out / PKG / "handlers" / "device_telemetry.py").is_file()
     assert (out / PKG / "lifecycle.py").is_file()
     assert not (out / PKG / "handlers" / "__init__.py").exists()
     assert "13 deleted" in result.stdout and "3 orphaned" in result.stdout
-    assert (out / "renamed_service" / "runtime.py").is_file()
+    assert (out / "renamed_service" / "_runtime" / "client.py").is_file()
 
 
 def test_hand_edited_generated_file_is_refused_then_forced_with_backup(project) -> None:

@@ -107,9 +107,8 @@ class Mqtt5Connection(asyncio.Protocol, Connection):
         connack = await self._connack
         if connack.reason_code != mqtt5.ConnAckReasonCode.SUCCESS:
             self._close()
-            raise ConnectError(
-                f"the broker refused the connection: {_reason(connack.reason_code, connack.reason_str)}"
-            )
+            reason = _reason(connack.reason_code, connack.reason_str)
+            raise ConnectError(f"the broker refused the connection: {reason}")
         self.session_present = connack.session_present
         self._quota = asyncio.Semaphore(connack.receive_max)
         if connack.server_keep_alive is not None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from iot_device_management_service._runtime import Incoming
 from iot_device_management_service.publisher import Publisher
 from iot_device_management_service.settings import Settings
 
@@ -16,16 +17,15 @@ class Context(Publisher):
     def __init__(
         self,
         service: Service,
-        topic: str,
-        retain: bool,
-        user_properties: dict[str, str] | None = None,
+        incoming: Incoming,
         headers: Any = None,
     ) -> None:
-        super().__init__(service.runtime)
+        super().__init__(service.mqtt)
         self.service = service
-        self.topic = topic
-        self.retain = retain
-        self.user_properties = user_properties or {}  # MQTT 5 user properties, as received
+        self.message = incoming  # as received: topic, payload bytes, qos, retain, MQTT 5 properties
+        self.topic = incoming.topic
+        self.retain = incoming.retain
+        self.user_properties = incoming.user_properties  # MQTT 5 user properties, as received
         self.headers = headers  # the message's headers model, when the spec declares headers
 
     @property

@@ -27,7 +27,7 @@ from iot_device_management_service.models import (
     StatusPayloadStatus,
 )
 from iot_device_management_service.publisher import Publisher
-from iot_device_management_service.runtime import PublishError
+from iot_device_management_service.publisher import PublishError
 
 if TYPE_CHECKING:
     from iot_device_management_service.service import Service

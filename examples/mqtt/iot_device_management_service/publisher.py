@@ -9,6 +9,8 @@ from typing import Protocol
 
 from pydantic import BaseModel
 
+from iot_device_management_service._runtime import Outgoing, PublishError
+
 from iot_device_management_service import topics
 from iot_device_management_service.models import (
     CommandPayload,
@@ -19,16 +21,11 @@ from iot_device_management_service.models import (
 logger = logging.getLogger(__name__)
 
 
+__all__ = ["Publisher", "PublishError"]
+
+
 class Transport(Protocol):
-    async def publish(
-        self,
-        topic: str,
-        payload: bytes,
-        *,
-        qos: int,
-        retain: bool,
-        user_properties: dict[str, str] | None = None,
-    ) -> None: ...
+    async def publish(self, message: Outgoing) -> None: ...
 
 
 def user_properties(headers: BaseModel | None) -> dict[str, str] | None:
@@ -63,12 +60,11 @@ class Publisher:
         properties: dict[str, str] | None = None,
     ) -> None:
         """Send to any topic; prefer the typed methods below, which build and check the topic.
-        `headers` and `properties` go out as MQTT 5 user properties."""
-        carried = {**(user_properties(headers) or {}), **(properties or {})} or None
-        await self._transport.publish(
-            topic, encode(payload), qos=qos, retain=retain, user_properties=carried
-        )
-        logger.debug("sent to %s", topic)
+        `headers` and `properties` go out as MQTT 5 user properties. Raises `PublishError`."""
+        carried = {**(user_properties(headers) or {}), **(properties or {})}
+        message = Outgoing(topic, encode(payload), qos, retain, tuple(carried.items()))
+        await self._transport.publish(message)
+        logger.debug("sent to %r", topic)
 
     async def send_command(self, payload: CommandPayload, *, device_id: str) -> None:
         """Send a command to one device.

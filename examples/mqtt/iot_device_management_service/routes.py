@@ -13,7 +13,6 @@ from iot_device_management_service import topics
 from iot_device_management_service.context import Context
 from iot_device_management_service.handlers import device_telemetry, device_status
 from iot_device_management_service.models import StatusPayload, TelemetryPayload
-from iot_device_management_service.runtime import Subscription
 from iot_device_management_service.topics import TopicTemplate
 
 T = TypeVar("T")
@@ -64,8 +63,13 @@ ROUTES: tuple[Route[Any], ...] = (
     ),
 )
 
-SUBSCRIPTIONS: tuple[Subscription, ...] = tuple(
-    Subscription(route.topic.topic_filter, route.qos)
-    for index, route in enumerate(ROUTES)
-    if route.topic.topic_filter not in {r.topic.topic_filter for r in ROUTES[:index]}
-)
+
+def _subscriptions() -> tuple[tuple[str, int], ...]:
+    """One subscription per topic filter, at the highest QoS any of its channels asks for."""
+    qos: dict[str, int] = {}
+    for route in ROUTES:
+        qos[route.topic.topic_filter] = max(qos.get(route.topic.topic_filter, 0), route.qos)
+    return tuple(qos.items())
+
+
+SUBSCRIPTIONS = _subscriptions()

@@ -17,18 +17,26 @@ class Settings(BaseSettings):
     mqtt_host: str = "localhost"
     mqtt_port: int = Field(default=1883, ge=1, le=65535)
     mqtt_client_id: str = "iot-device-manager"
-    mqtt_keep_alive: int = Field(default=30, ge=1)
-    mqtt_clean_session: bool = True
-    mqtt_protocol: Literal["3.1.1", "5"] = "3.1.1"
+    mqtt_keep_alive: int = Field(default=30, ge=0)
+    mqtt_clean_session: bool | None = True
+    mqtt_session_expiry: int = Field(default=3600, ge=0)
+    mqtt_protocol: Literal["3.1.1", "5"] = "5"
     mqtt_username: str | None = None
     mqtt_password: SecretStr | None = None
+    mqtt_tls: bool = False
+    mqtt_ca_file: str | None = None
+    mqtt_cert_file: str | None = None
+    mqtt_key_file: str | None = None
+    mqtt_tls_insecure: bool = False
     mqtt_will_topic: str | None = None
     mqtt_will_payload: str = ""
     mqtt_will_qos: int = Field(default=0, ge=0, le=2)
     mqtt_will_retain: bool = False
     log_level: str = "INFO"
     max_concurrent_handlers: int = Field(default=16, ge=1)
-    max_pending_messages: int = Field(default=1000, ge=1)
+    max_pending_messages: int = Field(default=1000, ge=1, le=65535)
+    max_payload_bytes: int = Field(default=1_048_576, ge=0)
+    connect_timeout: float = Field(default=10.0, gt=0)
     reconnect_min_delay: float = Field(default=0.5, gt=0)
     reconnect_max_delay: float = Field(default=30.0, gt=0)
     publish_timeout: float = Field(default=10.0, gt=0)
