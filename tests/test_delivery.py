@@ -1,0 +1,234 @@
+"""The delivery promises of the generated service, kept under faults against a real mosquitto:
+kill -9, SIGTERM, a broker restart, a backlog larger than memory should hold, a flood of bad
+messages, QoS 2 both ways. The handler appends every job number it finished to a file, so what
+was handled survives the process that handled it."""
+
+from __future__ import annotations
+
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.support import (
+    REPO,
+    Broker,
+    Process,
+    Subscriber,
+    free_port,
+    generated_project,
+    service,
+    wait_until,
+)
+
+SPEC = REPO / "tests" / "specs" / "delivery-3.0.yaml"
+PACKAGE = "delivery_test"
+
+HANDLER = """
+import asyncio
+import os
+
+from delivery_test.context import Context
+from delivery_test.models import DonePayload, JobPayload
+
+DELAY = float(os.environ.get("JOB_DELAY", "0"))
+RECORD = open(os.environ["HANDLED_FILE"], "a", encoding="utf-8")
+
+
+async def handle(message: JobPayload, ctx: Context, *, worker: str) -> None:
+    if DELAY:
+        await asyncio.sleep(DELAY)
+    if worker == "echo":
+        await ctx.send_done(DonePayload(n=message.n), worker=worker)
+    RECORD.write(f"{message.n}\\n")
+    RECORD.flush()
+"""
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("delivery")
+    return generated_project(out, SPEC, {f"{PACKAGE}/handlers/jobs.py": HANDLER})
+
+
+@pytest.fixture
+def broker(tmp_path: Path) -> Iterator[Broker]:
+    """A mosquitto that queues without limit and keeps its state across restarts."""
+    instance = Broker(tmp_path)
+    # `user root`: mosquitto started as root otherwise drops to its own user, which cannot
+    # write under pytest's private temporary folders (ignored when not started as root).
+    instance.config.write_text(
+        f"listener {instance.port} 127.0.0.1\nallow_anonymous true\nuser root\n"
+        f"max_queued_messages 0\npersistence true\npersistence_location {tmp_path}/\n"
+    )
+    instance.start()
+    try:
+        yield instance
+    finally:
+        if instance.process is not None:
+            instance.process.kill()
+            instance.process.wait(10)
+
+
+class Jobs:
+    """The service under test, its record of handled jobs, and a way to queue jobs for it."""
+
+    def __init__(self, project: Path, broker: Broker, tmp_path: Path) -> None:
+        self.project = project
+        self.broker = broker
+        self.record = tmp_path / "handled.txt"
+        self.record.touch()
+        self.client_id = f"delivery-{free_port()}"
+
+    def start(self, **env: str) -> Process:
+        proc = service(
+            self.project,
+            PACKAGE,
+            self.broker,
+            MQTT_CLIENT_ID=self.client_id,
+            HANDLED_FILE=str(self.record),
+            **env,
+        )
+        proc.wait_for(r"connected to .*subscribed to jobs/\+", timeout=20)
+        return proc
+
+    def queue(self, numbers: range, worker: str = "w1", qos: int = 1) -> None:
+        """Queue jobs in the broker with one mosquitto_pub (a line per message)."""
+        lines = "".join(f'{{"n": {n}}}\n' for n in numbers)
+        self.broker_pub(f"jobs/{worker}", lines, qos)
+
+    def broker_pub(self, topic: str, lines: str, qos: int) -> None:
+        subprocess.run(
+            ["mosquitto_pub", "-h", "127.0.0.1", "-p", str(self.broker.port)]
+            + ["-q", str(qos), "-t", topic, "-l"],
+            input=lines,
+            text=True,
+            check=True,
+            timeout=120,
+        )
+
+    def handled(self) -> list[int]:
+        return [int(line) for line in self.record.read_text().split()]
+
+
+@pytest.fixture
+def jobs(project: Path, broker: Broker, tmp_path: Path) -> Jobs:
+    runner = Jobs(project, broker, tmp_path)
+    first = runner.start()  # creates the persistent session the jobs are queued for
+    assert first.terminate() == 0
+    return runner
+
+
+def wait_handled(jobs: Jobs, count: int, timeout: float = 90) -> None:
+    wait_until(lambda: len(set(jobs.handled())) >= count, timeout, f"{count} distinct jobs handled")
+
+
+def test_kill_9_mid_stream_loses_nothing(jobs: Jobs) -> None:
+    jobs.queue(range(3000))
+    proc = jobs.start(JOB_DELAY="0.001")
+    wait_until(lambda: len(jobs.handled()) >= 300, 60, "300 jobs handled")
+    proc.kill()
+    assert len(set(jobs.handled())) < 3000, "killed too late to prove anything"
+    proc = jobs.start()
+    try:
+        wait_handled(jobs, 3000)
+    finally:
+        proc.kill()
+    assert set(jobs.handled()) == set(range(3000))
+
+
+def test_sigterm_with_a_backlog_exits_0_and_loses_nothing(jobs: Jobs) -> None:
+    jobs.queue(range(3000))
+    proc = jobs.start(JOB_DELAY="0.001")
+    wait_until(lambda: len(jobs.handled()) >= 300, 60, "300 jobs handled")
+    assert proc.terminate() == 0
+    left = proc.find_all(r"stopped; \d+ received message\(s\) left for redelivery")
+    assert left, proc.lines[-5:]
+    assert len(set(jobs.handled())) < 3000
+    proc = jobs.start()
+    try:
+        wait_handled(jobs, 3000)
+    finally:
+        proc.kill()
+    assert set(jobs.handled()) == set(range(3000))
+
+
+def test_broker_restart_mid_stream_loses_nothing(jobs: Jobs) -> None:
+    jobs.queue(range(3000))
+    proc = jobs.start(JOB_DELAY="0.001")
+    try:
+        wait_until(lambda: len(jobs.handled()) >= 300, 60, "300 jobs handled")
+        jobs.broker.stop()  # SIGTERM: mosquitto saves its persistent state
+        proc.wait_for(r"WARNING .*reconnecting \(\d+ buffered message\(s\) left")
+        jobs.broker.start()
+        proc.wait_for(r"connected to .*\(session resumed\)", timeout=30)
+        wait_handled(jobs, 3000)
+    finally:
+        proc.kill()
+    assert set(jobs.handled()) == set(range(3000))
+
+
+def rss_kib(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    raise AssertionError("no VmRSS")
+
+
+def test_slow_handler_with_100k_queued_keeps_memory_bounded(jobs: Jobs) -> None:
+    proc = jobs.start(JOB_DELAY="0.01")
+    before = rss_kib(proc.popen.pid)
+    try:
+        jobs.queue(range(100_000))
+        wait_until(lambda: len(jobs.handled()) >= 100, 60, "the service to work through jobs")
+        after = rss_kib(proc.popen.pid)
+        assert proc.popen.poll() is None
+    finally:
+        proc.kill()
+    growth_mib = (after - before) / 1024
+    print(f"RSS growth with 100k queued and a slow handler: {growth_mib:.1f} MiB")
+    assert growth_mib < 20, f"RSS grew by {growth_mib:.1f} MiB"
+    assert len(jobs.handled()) < 50_000, "the handler is slow: the backlog must still be there"
+
+
+def test_50k_bad_messages_give_bounded_logs_then_a_good_one_is_handled(jobs: Jobs) -> None:
+    jobs.broker_pub("jobs/w1", "this is not JSON\n" * 50_000, qos=1)
+    jobs.queue(range(1))
+    proc = jobs.start()
+    try:
+        wait_handled(jobs, 1)
+    finally:
+        assert proc.terminate() == 0
+    rejected = proc.find_all("rejected message on 'jobs/w1'")
+    summaries = proc.find_all(r"more 'invalid JSON' message\(s\) not logged")
+    assert 1 <= len(rejected) <= 100, len(rejected)
+    assert proc.find_all(r"invalid_json=50000")
+    assert len(proc.lines) < 200 + len(summaries)
+
+
+def test_qos_2_in_and_out(jobs: Jobs) -> None:
+    proc = jobs.start()
+    replies = Subscriber(jobs.broker, "done/echo", count=3, extra=("-q", "2"))
+    try:
+        jobs.queue(range(3), worker="echo", qos=2)
+        received = {replies.message("done/echo")[1] for _ in range(3)}
+        assert received == {'{"n":0}', '{"n":1}', '{"n":2}'}
+        assert sorted(jobs.handled()) == [0, 1, 2]
+        assert any("q2" in line for line in replies.lines), "the reply must arrive at QoS 2"
+    finally:
+        replies.kill()
+        proc.kill()
+
+
+def test_mqtt_3_1_1_is_at_least_once_too(jobs: Jobs) -> None:
+    jobs.queue(range(500))
+    proc = jobs.start(MQTT_PROTOCOL="3.1.1", JOB_DELAY="0.002")
+    wait_until(lambda: len(jobs.handled()) >= 50, 60, "50 jobs handled")
+    proc.kill()
+    proc = jobs.start(MQTT_PROTOCOL="3.1.1")
+    try:
+        wait_handled(jobs, 500)
+    finally:
+        proc.kill()
+    assert set(jobs.handled()) == set(range(500))
