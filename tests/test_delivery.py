@@ -100,8 +100,8 @@ class Jobs:
 
     def broker_pub(self, topic: str, lines: str, qos: int) -> None:
         subprocess.run(
-            ["mosquitto_pub", "-h", "127.0.0.1", "-p", str(self.broker.port)]
-            + ["-q", str(qos), "-t", topic, "-l"],
+            ["mosquitto_pub", "-h", "127.0.0.1", "-p", str(self.broker.port), "-q", str(qos)]
+            + ["-t", topic, "-l"],
             input=lines,
             text=True,
             check=True,
