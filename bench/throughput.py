@@ -1,6 +1,7 @@
 """Telemetry messages per second through a real mosquitto, validation on, for the generated IoT
-example service (`python -m iot_device_management_service`) and a minimal hand-written aiomqtt +
-pydantic receiver (bench/baseline_receiver.py), measured in the same run, interleaved.
+example service (`python -m iot_device_management_service`), a minimal hand-written aiomqtt +
+pydantic receiver (bench/baseline_receiver.py) and `mosquitto_sub` (the broker's own C client,
+which only prints), measured in the same run, interleaved.
 
 So that the publisher's speed cannot cap the figures, each trial pre-loads the broker: the receiver
 connects once with a persistent session and is stopped; then messages are queued for it and it is
@@ -8,7 +9,8 @@ started again, and the clock runs from its start to the CriticalAlert it sends f
 message, at 85 °C (one topic is handled in order, so by then every message before it has been
 received, validated and handled). This is done twice, with only the hot message queued and with N
 telemetry messages before it; the difference of the two times is the time the N messages took,
-start-up excluded. Receivers run at LOG_LEVEL=WARNING, as in production.
+start-up excluded. Receivers run at LOG_LEVEL=WARNING, as in production. mosquitto_sub is timed
+the same way, until it has printed the last message (`-C`).
 
     python bench/throughput.py [--messages N] [--trials K]
 """
@@ -20,6 +22,7 @@ import asyncio
 import json
 import logging
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -77,8 +80,30 @@ def timed_start(args: list[str], cwd: Path, env: dict[str, str], broker: Broker)
         alerts.kill()
 
 
+def sub_seconds(broker: Broker, count: int, qos: int, client_id: str) -> float:
+    """Seconds mosquitto_sub takes, from its start, to print `count` queued messages."""
+    args = ["mosquitto_sub", "-h", "127.0.0.1", "-p", str(broker.port), "-q", str(qos)]
+    args += ["-c", "-i", client_id, "-t", TOPIC, "-C", str(count), "-W", "300"]
+    started = time.perf_counter()
+    subprocess.run(args, stdout=subprocess.DEVNULL, check=True, timeout=310)
+    return time.perf_counter() - started
+
+
+def sub_trial(broker: Broker, messages: int, qos: int, client_id: str) -> float:
+    session = ["mosquitto_sub", "-h", "127.0.0.1", "-p", str(broker.port), "-q", str(qos)]
+    session += ["-c", "-i", client_id, "-t", TOPIC, "-E"]
+    subprocess.run(session, check=True, timeout=30)  # creates the persistent session, exits
+    asyncio.run(publish_all(broker.port, 0, qos))
+    empty = sub_seconds(broker, 1, qos, client_id)
+    asyncio.run(publish_all(broker.port, messages, qos))
+    full = sub_seconds(broker, messages + 1, qos, client_id)
+    return full - empty
+
+
 def trial(kind: str, broker: Broker, messages: int, qos: int, client_id: str) -> float:
     """Seconds the receiver spent on `messages` queued telemetry messages."""
+    if kind == "mosquitto_sub":
+        return sub_trial(broker, messages, qos, client_id)
     args, cwd, ready = command(kind)
     env = {
         "MQTT_HOST": "127.0.0.1",
@@ -111,7 +136,11 @@ def main() -> None:
         broker.start()
         try:
             for qos in (0, 1):
-                rates: dict[str, list[float]] = {"generated": [], "hand-written": []}
+                rates: dict[str, list[float]] = {
+                    "generated": [],
+                    "hand-written": [],
+                    "mosquitto_sub": [],
+                }
                 for index in range(args.trials):
                     for kind in rates:
                         seconds = trial(
@@ -124,17 +153,18 @@ def main() -> None:
 
 
 def report(qos: int, args: argparse.Namespace, rates: dict[str, list[float]]) -> None:
-    generated = statistics.median(rates["generated"])
-    baseline = statistics.median(rates["hand-written"])
+    medians = {kind: statistics.median(values) for kind, values in rates.items()}
     print(f"QoS {qos}: {args.messages} telemetry messages, {args.trials} trials each, msg/s")
-    for kind, median in (("generated service", generated), ("hand-written receiver", baseline)):
-        trials = ", ".join(f"{r:.0f}" for r in rates[_key(kind)])
-        print(f"  {kind:<22} median {median:8.0f}   trials: {trials}")
-    print(f"  ratio of medians, generated / hand-written: {generated / baseline:.2f}")
-
-
-def _key(label: str) -> str:
-    return "generated" if label.startswith("generated") else "hand-written"
+    for kind, median in medians.items():
+        trials = ", ".join(f"{r:.0f}" for r in rates[kind])
+        print(f"  {kind:<14} median {median:8.0f}   trials: {trials}")
+    generated = medians["generated"]
+    print(
+        f"  ratio of medians, generated / hand-written: {generated / medians['hand-written']:.2f}"
+    )
+    print(
+        f"  ratio of medians, generated / mosquitto_sub: {generated / medians['mosquitto_sub']:.2f}"
+    )
 
 
 if __name__ == "__main__":

@@ -332,7 +332,6 @@ def render_project(
     files[f"{pkg}/models.py"] = models
     if context["has_replies"]:
         files[f"{pkg}/replies.py"] = env.get_template("package/replies.py.jinja").render(context)
-    files.update(_runtime_files(pkg, header))
     user = {path.format(pkg=pkg) for path in USER_TEMPLATES}
     for path, template in USER_TEMPLATES.items():
         files[path.format(pkg=pkg)] = env.get_template(template).render(context)
@@ -342,4 +341,5 @@ def render_project(
         files[path], handlers[path] = _handler(env, api, channel, context)
         user.add(path)
     formatted = {p: format_python(c, p) if p.endswith(".py") else c for p, c in files.items()}
+    formatted.update(_runtime_files(pkg, header))  # black-formatted in this repository already
     return formatted, frozenset(user), handlers

@@ -99,9 +99,9 @@ class Jobs:
         self.broker_pub(f"jobs/{worker}", lines, qos)
 
     def broker_pub(self, topic: str, lines: str, qos: int) -> None:
+        port = str(self.broker.port)
         subprocess.run(
-            ["mosquitto_pub", "-h", "127.0.0.1", "-p", str(self.broker.port), "-q", str(qos)]
-            + ["-t", topic, "-l"],
+            ["mosquitto_pub", "-h", "127.0.0.1", "-p", port, "-q", str(qos), "-t", topic, "-l"],
             input=lines,
             text=True,
             check=True,

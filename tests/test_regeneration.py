@@ -169,7 +169,7 @@ def test_files_no_longer_generated_are_deleted_user_files_kept(project) -> None:
     assert (out / PKG / "handlers" / "device_telemetry.py").is_file()
     assert (out / PKG / "lifecycle.py").is_file()
     assert not (out / PKG / "handlers" / "__init__.py").exists()
-    assert "13 deleted" in result.stdout and "3 orphaned" in result.stdout
+    assert "23 deleted" in result.stdout and "3 orphaned" in result.stdout
     assert (out / "renamed_service" / "_runtime" / "client.py").is_file()
 
 
@@ -213,7 +213,7 @@ def test_unchanged_spec_touches_nothing(project) -> None:
     again = generate(spec, out)
     assert again.returncode == 0
     assert (
-        "0 created, 0 updated, 16 unchanged, 0 deleted, 3 kept (user), 0 orphaned" in again.stdout
+        "0 created, 0 updated, 26 unchanged, 0 deleted, 3 kept (user), 0 orphaned" in again.stdout
     )
     assert snapshot(out) == before
 

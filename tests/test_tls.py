@@ -73,8 +73,6 @@ def started(request: pytest.FixtureRequest) -> Iterator[list[Broker]]:
             broker.process.wait(10)
 
 
-
-
 def test_tls_with_a_ca_file(tmp_path: Path, pki: Path, started: list[Broker]) -> None:
     broker = tls_broker(tmp_path, pki, client_certs=False, password=False)
     broker.start()

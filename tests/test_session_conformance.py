@@ -1,0 +1,298 @@
+"""Conformance of the MQTT 5 session engine (generator/runtime/v5.py).
+
+Rules a real broker cannot be made to exercise on demand are checked against a scripted peer
+that speaks through the same `mqtt5` codec: acknowledgement order, the broker's Receive Maximum,
+a redelivered QoS 2 message, a silent broker, a server DISCONNECT. Keep-alive and QoS 2 are also
+checked against a real mosquitto."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import mqtt5
+import pytest
+
+from generator.runtime import ClientConfig, Incoming, MqttClient, Outgoing
+from generator.runtime.connection import SessionState
+from generator.runtime.v5 import Mqtt5Connection, open_connection
+from tests.support import Broker
+
+Script = Callable[["Peer"], Awaitable[None]]
+
+
+class Peer:
+    """One scripted broker connection: read packets, write packets."""
+
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.reader = reader
+        self.writer = writer
+        self.buffer = bytearray()
+
+    async def read(self, timeout: float = 5) -> Any:
+        async with asyncio.timeout(timeout):
+            while True:
+                if self.buffer:
+                    with contextlib.suppress(IndexError):
+                        packet, size = mqtt5.read(memoryview(bytes(self.buffer)))
+                        del self.buffer[:size]
+                        return packet
+                chunk = await self.reader.read(65536)
+                if not chunk:
+                    raise ConnectionError("the client closed the connection")
+                self.buffer += chunk
+
+    async def expect(self, kind: type, timeout: float = 5) -> Any:
+        while True:
+            packet = await self.read(timeout)
+            if isinstance(packet, kind):
+                return packet
+            if not isinstance(packet, mqtt5.PingReqPacket):
+                raise AssertionError(f"expected {kind.__name__}, got {packet!r}")
+
+    def send(self, *packets: Any) -> None:
+        self.writer.write(b"".join(p.write() for p in packets))
+
+    async def accept(self, **connack: Any) -> mqtt5.ConnectPacket:
+        connect = await self.expect(mqtt5.ConnectPacket)
+        self.send(mqtt5.ConnAckPacket(**connack))
+        return connect
+
+
+@contextlib.asynccontextmanager
+async def scripted(script: Script) -> AsyncIterator[tuple[int, asyncio.Task[None]]]:
+    """A loopback server whose first connection runs `script`."""
+    done: asyncio.Future[asyncio.Task[None]] = asyncio.get_running_loop().create_future()
+
+    async def on_connect(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        if not done.done():
+            done.set_result(task)
+        await script(Peer(reader, writer))
+
+    server = await asyncio.start_server(on_connect, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    try:
+        async with server:
+            yield port, asyncio.ensure_future(_await_task(done))
+    finally:
+        server.close()
+
+
+async def _await_task(done: asyncio.Future[asyncio.Task[None]]) -> None:
+    await (await done)
+
+
+def config(port: int, **overrides: Any) -> ClientConfig:
+    values: dict[str, Any] = {"host": "127.0.0.1", "port": port, "client_id": "conformance"}
+    return ClientConfig(**{**values, **overrides})
+
+
+async def connect(port: int, delivered: list[Any], **overrides: Any) -> Mqtt5Connection:
+    return await open_connection(
+        config(port, **overrides), SessionState(), lambda m, ack: delivered.append((m, ack))
+    )
+
+
+def test_connect_asks_for_a_persistent_session_and_a_receive_maximum() -> None:
+    seen: list[mqtt5.ConnectPacket] = []
+
+    async def script(peer: Peer) -> None:
+        seen.append(await peer.accept())
+        await peer.expect(mqtt5.DisconnectPacket)
+
+    async def scenario() -> None:
+        async with scripted(script) as (port, finished):
+            connection = await connect(port, [], max_pending=250, session_expiry=600)
+            await connection.disconnect()
+            await finished
+
+    asyncio.run(scenario())
+    [connect_packet] = seen
+    assert connect_packet.clean_start is False
+    assert connect_packet.session_expiry_interval == 600
+    assert connect_packet.receive_max == 250
+    assert connect_packet.topic_alias_max == 0
+
+
+def test_pubacks_follow_arrival_order_whatever_order_handlers_finish_in() -> None:
+    acked: list[int] = []
+
+    async def script(peer: Peer) -> None:
+        await peer.accept()
+        peer.send(
+            *(
+                mqtt5.PublishPacket(f"t/{n}", b"x", qos=mqtt5.QoS.AT_LEAST_ONCE, packet_id=n)
+                for n in (1, 2, 3)
+            )
+        )
+        for _ in range(3):
+            acked.append((await peer.expect(mqtt5.PubAckPacket)).packet_id)
+
+    async def scenario() -> None:
+        delivered: list[Any] = []
+        async with scripted(script) as (port, finished):
+            await connect(port, delivered)
+            async with asyncio.timeout(5):
+                while len(delivered) < 3:
+                    await asyncio.sleep(0.01)
+            delivered[2][1]()  # the handlers of 3 and 2 finish first
+            delivered[1][1]()
+            await asyncio.sleep(0.2)
+            assert acked == [], "an ack went out before an earlier message's"
+            delivered[0][1]()
+            await finished
+
+    asyncio.run(scenario())
+    assert acked == [1, 2, 3]
+
+
+def test_sending_respects_the_brokers_receive_maximum() -> None:
+    most: list[int] = [0]
+
+    async def script(peer: Peer) -> None:
+        await peer.accept(receive_max=2)
+        unacked: list[int] = []
+        handled = 0
+        while handled < 10:
+            packet = await peer.read()
+            assert isinstance(packet, mqtt5.PublishPacket), packet
+            unacked.append(packet.packet_id or 0)
+            most[0] = max(most[0], len(unacked))
+            if len(unacked) == 2 or handled + len(unacked) == 10:
+                await asyncio.sleep(0.05)
+                for packet_id in unacked:
+                    peer.send(mqtt5.PubAckPacket(packet_id))
+                handled += len(unacked)
+                unacked.clear()
+
+    async def scenario() -> None:
+        async with scripted(script) as (port, finished):
+            connection = await connect(port, [])
+            sends = [connection.publish(Outgoing(f"o/{n}", b"x", qos=1)) for n in range(10)]
+            async with asyncio.timeout(10):
+                await asyncio.gather(*sends)
+            await finished
+
+    asyncio.run(scenario())
+    assert most[0] == 2
+
+
+def test_a_redelivered_qos_2_message_is_handled_once() -> None:
+    events: list[str] = []
+
+    async def script(peer: Peer) -> None:
+        await peer.accept()
+        publish = mqtt5.PublishPacket("t/q2", b"once", qos=mqtt5.QoS.EXACTLY_ONCE, packet_id=9)
+        peer.send(publish)
+        events.append(f"pubrec {(await peer.expect(mqtt5.PubRecPacket)).packet_id}")
+        again = mqtt5.PublishPacket(
+            "t/q2", b"once", qos=mqtt5.QoS.EXACTLY_ONCE, packet_id=9, duplicate=True
+        )
+        peer.send(again)
+        events.append(f"pubrec {(await peer.expect(mqtt5.PubRecPacket)).packet_id}")
+        peer.send(mqtt5.PubRelPacket(9))
+        events.append(f"pubcomp {(await peer.expect(mqtt5.PubCompPacket)).packet_id}")
+
+    async def scenario() -> None:
+        delivered: list[Any] = []
+
+        def deliver(message: Incoming, ack: Any) -> None:
+            delivered.append(message)
+            ack()  # handled at once
+
+        async with scripted(script) as (port, finished):
+            await open_connection(config(port), SessionState(), deliver)
+            await finished
+        assert [m.payload for m in delivered] == [b"once"]
+
+    asyncio.run(scenario())
+    assert events == ["pubrec 9", "pubrec 9", "pubcomp 9"]
+
+
+def test_a_silent_broker_is_detected_by_keep_alive() -> None:
+    async def script(peer: Peer) -> None:
+        await peer.accept()
+        await asyncio.sleep(10)  # reads nothing, answers nothing
+
+    async def scenario() -> None:
+        async with scripted(script) as (port, _):
+            connection = await connect(port, [], keep_alive=1)
+            async with asyncio.timeout(5):
+                cause = await connection.closed
+        assert "no answer from the broker" in str(cause)
+
+    asyncio.run(scenario())
+
+
+def test_a_server_disconnect_ends_the_connection_with_its_reason() -> None:
+    async def script(peer: Peer) -> None:
+        await peer.accept()
+        peer.send(
+            mqtt5.DisconnectPacket(reason_code=mqtt5.DisconnectReasonCode.SERVER_SHUTTING_DOWN)
+        )
+        await asyncio.sleep(1)
+
+    async def scenario() -> None:
+        async with scripted(script) as (port, _):
+            connection = await connect(port, [])
+            async with asyncio.timeout(5):
+                cause = await connection.closed
+        assert "server shutting down" in str(cause)
+
+    asyncio.run(scenario())
+
+
+def test_a_refused_connection_names_the_reason() -> None:
+    async def script(peer: Peer) -> None:
+        await peer.accept(reason_code=mqtt5.ConnAckReasonCode.NOT_AUTHORIZED)
+
+    async def scenario() -> None:
+        async with scripted(script) as (port, _):
+            with pytest.raises(Exception, match="not authorized"):
+                await connect(port, [])
+
+    asyncio.run(scenario())
+
+
+def test_keep_alive_holds_an_idle_connection_to_mosquitto(broker: Broker) -> None:
+    async def scenario() -> None:
+        connection = await open_connection(
+            config(broker.port, keep_alive=1), SessionState(), lambda m, a: None
+        )
+        await asyncio.sleep(3.5)  # mosquitto drops a client silent for 1.5 keep-alives
+        assert not connection.closed.done()
+        await connection.disconnect()
+
+    asyncio.run(scenario())
+
+
+def test_qos_2_round_trip_through_mosquitto(broker: Broker, tmp_path: Path) -> None:
+    async def scenario() -> None:
+        received: list[Incoming] = []
+        got = asyncio.Event()
+
+        async def handle(message: Incoming) -> None:
+            received.append(message)
+            got.set()
+
+        client = MqttClient(config(broker.port, client_id="q2"), [("q2/+", 2)], handle)
+        serving = asyncio.create_task(client.serve())
+        async with asyncio.timeout(10):
+            while not client.is_connected:
+                await asyncio.sleep(0.01)
+            await client.publish(
+                Outgoing("q2/a", b"exactly", qos=2, content_type="text/plain", response_topic="r/1")
+            )
+            await got.wait()
+        assert await client.stop(5) == 0
+        await serving
+        [message] = received
+        assert (message.payload, message.qos) == (b"exactly", 2)
+        assert (message.content_type, message.response_topic) == ("text/plain", "r/1")
+
+    asyncio.run(scenario())
