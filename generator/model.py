@@ -128,6 +128,7 @@ class Sender:
     py_name: str
     payload_type: str
     headers_class: str | None = None
+    content_type: str | None = None  # sent as the MQTT 5 Content Type property
 
 
 @dataclass(frozen=True)
@@ -179,6 +180,12 @@ class Operation:
     @property
     def payload_type(self) -> str:
         return payload_type(self.messages)
+
+    @property
+    def content_type(self) -> str | None:
+        """The content type all the operation's messages share, if they share one."""
+        types = {m.content_type for m in self.messages}
+        return types.pop() if len(types) == 1 else None
 
 
 @dataclass(frozen=True)

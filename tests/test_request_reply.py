@@ -85,6 +85,30 @@ def test_the_service_answers_and_awaits_replies(project: Path, broker: Broker) -
         proc.kill()
 
 
+def test_mqtt5_response_topic_and_correlation_data(project: Path, broker: Broker) -> None:
+    """The native MQTT 5 properties: the service's requests carry them, and a request that
+    carries them is answered on its Response Topic with its Correlation Data."""
+    native = ("-V", "mqttv5", "-F", "%t|%R|%D|%C|%p")
+    pings = Subscriber(broker, "ping/n1", extra=native)
+    answers = Subscriber(broker, "elsewhere/answers", extra=native)
+    proc = service(project, PACKAGE, broker)
+    try:
+        _, response, correlation, content_type, body = pings.wait_for(
+            r"^(ping/n1)\|(.*)\|(.*)\|(.*)\|(\{.*\})$"
+        ).groups()
+        assert response == "pong/n1" and content_type == "application/json"
+        assert correlation == json.loads(body)["id"]
+        properties = ("-D", "publish", "response-topic", "elsewhere/answers")
+        properties += ("-D", "publish", "correlation-data", "opaque-77")
+        broker.publish("ping/x", json.dumps({"text": "native"}), 1, "-V", "mqttv5", *properties)
+        found = answers.wait_for(r"^elsewhere/answers\|\|(opaque-77)\|.*\|(\{.*\})$")
+        assert json.loads(found.group(2))["text"] == "pong from x: native"
+    finally:
+        proc.kill()
+        pings.kill()
+        answers.kill()
+
+
 def test_request_reply_project_type_checks(project: Path) -> None:
     assert_type_checks(project, PACKAGE)
 

@@ -88,10 +88,14 @@ def senders(name: str, messages: tuple[Message, ...], taken: set[str]) -> tuple[
     """`send_x(payload)` for one message; `send_x_<message>(payload)` for each of several."""
     if len(messages) <= 1:
         headers = messages[0].headers_class if messages else None
-        return (Sender(name, payload_type(messages), headers),)
+        content_type = messages[0].content_type if messages else None
+        return (Sender(name, payload_type(messages), headers, content_type),)
     return tuple(
         Sender(
-            unique(f"{name}_{snake(m.name, fallback='message')}", taken), m.py_type, m.headers_class
+            unique(f"{name}_{snake(m.name, fallback='message')}", taken),
+            m.py_type,
+            m.headers_class,
+            m.content_type,
         )
         for m in messages
     )

@@ -4,7 +4,9 @@ For brokers without MQTT 5. paho owns the codec and the packet flow; this module
 event loop's sockets (so reading can be paused) and turns its callbacks into futures. PUBACK is
 sent after handling, in arrival order. paho sends PUBREC for QoS 2 on arrival and delivers on
 PUBREL; PUBCOMP follows handling, so a crash between PUBREC and PUBREL loses that one message:
-under MQTT 3.1.1, QoS 1 is the at-least-once level.
+under MQTT 3.1.1, QoS 1 is the at-least-once level. MQTT 3.1.1 has no message properties:
+content type, response topic and correlation data are left out; headers (user properties) are
+refused, since they are data.
 """
 
 from __future__ import annotations
@@ -101,8 +103,8 @@ class Mqtt311Connection(Connection):
 
     async def publish(self, message: Outgoing) -> None:
         self._check_open()
-        if message.user_properties or message.response_topic or message.correlation_data:
-            raise PublishError("message properties and headers need MQTT_PROTOCOL=5")
+        if message.user_properties:  # headers are data: refuse rather than drop them
+            raise PublishError("message headers need MQTT_PROTOCOL=5")
         info = self._client.publish(message.topic, message.payload, message.qos, message.retain)
         if info.rc != paho.MQTT_ERR_SUCCESS:
             raise PublishError(paho.error_string(info.rc))

@@ -58,11 +58,24 @@ class Publisher:
         retain: bool,
         headers: BaseModel | None = None,
         properties: dict[str, str] | None = None,
+        content_type: str | None = None,
+        response_topic: str | None = None,
+        correlation_data: bytes | None = None,
     ) -> None:
         """Send to any topic; prefer the typed methods below, which build and check the topic.
-        `headers` and `properties` go out as MQTT 5 user properties. Raises `PublishError`."""
+        `headers` and `properties` go out as MQTT 5 user properties; the last three are the MQTT 5
+        properties of those names (left out under MQTT 3.1.1). Raises `PublishError`."""
         carried = {**(user_properties(headers) or {}), **(properties or {})}
-        message = Outgoing(topic, encode(payload), qos, retain, tuple(carried.items()))
+        message = Outgoing(
+            topic,
+            encode(payload),
+            qos,
+            retain,
+            tuple(carried.items()),
+            response_topic,
+            correlation_data,
+            content_type,
+        )
         await self._transport.publish(message)
         logger.debug("sent to %r", topic)
 
@@ -72,7 +85,7 @@ class Publisher:
         Topic devices/{deviceId}/commands, QoS 1.
         """
         topic = topics.DEVICE_COMMANDS.build({"deviceId": device_id})
-        await self.publish(topic, payload, qos=1, retain=False)
+        await self.publish(topic, payload, qos=1, retain=False, content_type="application/json")
 
     async def send_critical_alert(self, payload: CriticalAlertPayload) -> None:
         """Publish a critical system alert.
@@ -80,7 +93,7 @@ class Publisher:
         Topic alerts/critical, QoS 1.
         """
         topic = topics.CRITICAL_ALERTS.build({})
-        await self.publish(topic, payload, qos=1, retain=False)
+        await self.publish(topic, payload, qos=1, retain=False, content_type="application/json")
 
     async def send_heartbeat(self, payload: HeartbeatPayload) -> None:
         """Publish the service's heartbeat.
@@ -88,4 +101,4 @@ class Publisher:
         Topic system/heartbeat, QoS 0.
         """
         topic = topics.SYSTEM_HEARTBEAT.build({})
-        await self.publish(topic, payload, qos=0, retain=False)
+        await self.publish(topic, payload, qos=0, retain=False, content_type="application/json")
