@@ -232,3 +232,18 @@ def test_mqtt_3_1_1_is_at_least_once_too(jobs: Jobs) -> None:
     finally:
         proc.kill()
     assert set(jobs.handled()) == set(range(500))
+
+
+def test_oversized_payloads_are_rejected_and_retained_clears_are_not_errors(jobs: Jobs) -> None:
+    proc = jobs.start(MAX_PAYLOAD_BYTES="64")
+    try:
+        jobs.broker_pub("jobs/w1", '{"n": 1, "padding": "' + "x" * 100 + '"}\n', qos=1)
+        proc.wait_for(r"rejected message on 'jobs/w1': \d+ bytes, more than MAX_PAYLOAD_BYTES=64")
+        jobs.broker.publish("jobs/w1", "", 1, "-r")  # clears a retained message
+        jobs.queue(range(2, 3))
+        wait_handled(jobs, 1)
+    finally:
+        assert proc.terminate() == 0
+    assert jobs.handled() == [2]
+    assert proc.find_all(r"too_large=1, handler_errors=0, retained_clears=1\)")
+    assert not proc.find_all("invalid JSON")

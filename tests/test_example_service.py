@@ -4,12 +4,23 @@ real mosquitto, fed with the seed's own mosquitto_pub payloads, watched with mos
 from __future__ import annotations
 
 import json
+import socket
+import sys
+import time
 
 import jsonschema
 import pytest
 import yaml
 
-from tests.support import EXAMPLE, EXAMPLE_PACKAGE, EXAMPLE_SPEC, Broker, Subscriber, service
+from tests.support import (
+    EXAMPLE,
+    EXAMPLE_PACKAGE,
+    EXAMPLE_SPEC,
+    Broker,
+    Process,
+    Subscriber,
+    service,
+)
 
 SEED_TELEMETRY = """{
   "deviceId": "sensor001",
@@ -196,3 +207,21 @@ def test_password_never_logged(broker: Broker) -> None:
         assert "s3cr3t-pw" not in "\n".join(proc.lines)
     finally:
         proc.kill()
+
+
+def test_sigterm_during_a_hanging_connection_attempt_stops_at_once(tmp_path) -> None:
+    """A broker that accepts TCP and never answers CONNECT: the attempt is logged, and SIGTERM
+    ends it without waiting for the connect timeout."""
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen()
+        port = silent.getsockname()[1]
+        settings = {"MQTT_HOST": "127.0.0.1", "MQTT_PORT": str(port), "CONNECT_TIMEOUT": "60"}
+        proc = Process([sys.executable, "-m", EXAMPLE_PACKAGE], EXAMPLE, settings)
+        try:
+            proc.wait_for(rf"connecting to mqtt://127\.0\.0\.1:{port}")
+            started = time.monotonic()
+            assert proc.terminate(timeout=10) == 0
+            assert time.monotonic() - started < 5
+        finally:
+            proc.kill()

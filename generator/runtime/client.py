@@ -58,8 +58,11 @@ class MqttClient:
         """Stay connected until `stop()`; every failure is logged in one line and retried."""
         delay = 0.0  # the first retry after a drop is immediate
         while not self._closing.is_set():
+            logger.info("connecting to %s", self.config.where)
             try:
-                connection = await self._connect()
+                connection = await self._connect_unless_stopped()
+                if connection is None:
+                    break
             except Exception as exc:
                 delay = max(delay, self.config.reconnect_min_delay)
                 logger.warning(
@@ -74,7 +77,9 @@ class MqttClient:
                 continue
             delay = 0.0
             cause = await self._hold(connection)
-            if cause is not None:
+            if cause is None:  # stopping; stop() may have raced with this connection's set-up
+                await _abandon(connection)
+            else:
                 dropped = self.dispatcher.connection_lost()
                 logger.warning(
                     "%s; reconnecting (%d buffered message(s) left for the broker to resend)",
@@ -117,6 +122,22 @@ class MqttClient:
             except (TimeoutError, MqttError, OSError):
                 pass
         return left
+
+    async def _connect_unless_stopped(self) -> Connection | None:
+        """Connect, or give up at once (None) when `stop()` is called meanwhile."""
+        connecting = asyncio.ensure_future(self._connect())
+        closing = asyncio.ensure_future(self._closing.wait())
+        try:
+            await asyncio.wait({connecting, closing}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            closing.cancel()
+        if connecting.done():
+            return connecting.result()
+        connecting.cancel()
+        await asyncio.wait({connecting}, timeout=5)
+        if connecting.done() and not connecting.cancelled() and connecting.exception() is None:
+            await _abandon(connecting.result())
+        return None
 
     async def _connect(self) -> Connection:
         if self.config.protocol == "5":
