@@ -26,7 +26,7 @@ def generate_models(schemas: dict[str, Any], base_class: str, header: str, sourc
             "openapi": "3.1.0",
             "info": {"title": "payloads", "version": "0"},
             "paths": {},
-            "components": {"schemas": schemas},
+            "components": {"schemas": {name: _prepare(s) for name, s in schemas.items()}},
         }
     )
     return cached(
@@ -61,6 +61,46 @@ OPTIONS: dict[str, Any] = {
     "use_double_quotes": True,
     "formatters": [],
 }
+
+
+NULLABLE_TYPES = ("integer", "number", "string", "boolean", "array")
+SHAPING_KEYS = ("properties", "patternProperties", "additionalProperties", "$ref")
+COMBINATORS = ("allOf", "anyOf", "oneOf")
+
+
+def _prepare(node: Any) -> Any:
+    """The same schema, in the shapes the library models well:
+
+    - `anyOf: [<scalar or array schema>, {type: 'null'}]` (what pydantic, FastAPI and FastStream
+      emit for `Optional[...]`) becomes `type: [<type>, 'null']`, so a constrained optional field
+      is `Annotated[int | None, Field(ge=0)]`, not a RootModel wrapper a handler cannot compare;
+    - an object without properties says `additionalProperties: true` (as JSON Schema means it),
+      so a free-form payload keeps its data instead of validating to an empty model.
+    """
+    if isinstance(node, list):
+        return [_prepare(item) for item in node]
+    if not isinstance(node, dict):
+        return node
+    node = {key: _prepare(value) for key, value in node.items()}
+    for key in ("anyOf", "oneOf"):
+        folded = _fold_null(node, key)
+        if folded is not None:
+            return folded
+    if node.get("type") == "object" and not any(k in node for k in (*SHAPING_KEYS, *COMBINATORS)):
+        return {**node, "additionalProperties": True}
+    return node
+
+
+def _fold_null(node: dict[str, Any], key: str) -> dict[str, Any] | None:
+    branches = node.get(key)
+    if not isinstance(branches, list) or len(branches) != 2 or {"type": "null"} not in branches:
+        return None
+    (other,) = [b for b in branches if b != {"type": "null"}]
+    simple = isinstance(other, dict) and other.get("type") in NULLABLE_TYPES
+    if not simple or "enum" in other or any(k in other for k in (*COMBINATORS, "$ref")):
+        return None
+    rest = {k: v for k, v in node.items() if k != key}
+    return {**other, **rest, "type": [other["type"], "null"]}
 
 
 def _generate(document: str, base_class: str, header: str, source: str) -> str:

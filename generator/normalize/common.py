@@ -50,8 +50,9 @@ class Context:
             Diagnostic(message, node.doc.location(node.pointer, key=key), node.pointer)
         )
 
-    def warn(self, message: str, node: Node) -> None:
-        self.diagnostics.append(Diagnostic(message, node.location, node.pointer, Level.WARNING))
+    def warn(self, message: str, node: Node, *, key: bool = False) -> None:
+        location = node.doc.location(node.pointer, key=key) if key else node.location
+        self.diagnostics.append(Diagnostic(message, location, node.pointer, Level.WARNING))
 
 
 def new_context(ws: Workspace, version: str) -> Context:
@@ -186,19 +187,47 @@ def check_address_params(
     for name in declared_names:
         if name not in names and declared is not None:
             child = declared.child(name)
-            ctx.error(
-                f"parameter {name!r} does not appear in the address {address.template!r}",
+            ctx.warn(
+                f"parameter {name!r} does not appear in the address {address.template!r};"
+                " it is ignored",
                 child,
                 key=True,
             )
+        elif name in names and declared is not None:
+            child = declared.child(name)
+            default = _declared_default(child)
+            if default is not None and not usable_default(default):
+                ctx.warn(
+                    f"parameter {name!r} has the default {default!r}, which cannot be a topic"
+                    " level; the send methods make it a required argument",
+                    child,
+                    key=True,
+                )
+
+
+def _declared_default(node: Node) -> str | None:
+    """A parameter's default, where 2.x (`schema.default`) or 3.x (`default`) keeps it."""
+    schema = node.get("schema")
+    source = schema if schema is not None else node
+    value = source.value if isinstance(source.value, dict) else {}
+    default = value.get("default")
+    return None if default is None else str(default)
+
+
+def usable_default(default: str) -> bool:
+    """Whether a default can stand as one topic level (the same rule the send methods check)."""
+    return bool(default) and not any(ch in default for ch in "/+#\x00")
 
 
 def parameter(name: str, node: Node, schema: Node | None) -> Parameter:
-    """A channel parameter; 2.x keeps enum/pattern/default in `schema`, 3.x on the object."""
+    """A channel parameter; 2.x keeps enum/pattern/default in `schema`, 3.x on the object.
+    A default that cannot be a topic level is dropped (and warned about by the address check)."""
     source = schema if schema is not None else node
     value = source.value if isinstance(source.value, dict) else {}
     enum = tuple(str(v) for v in value.get("enum", []) if v is not None)
     default = value.get("default")
+    if default is not None and not usable_default(str(default)):
+        default = None
     pattern = value.get("pattern")
     return Parameter(
         name=name,

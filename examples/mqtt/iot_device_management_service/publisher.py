@@ -37,9 +37,10 @@ def user_properties(headers: BaseModel | None) -> dict[str, str] | None:
 
 
 def encode(payload: BaseModel | bytes | str) -> bytes:
-    """JSON with the wire (alias) names and without unset optional fields; bytes and str as is."""
+    """JSON with the wire (alias) names; optional fields nobody set are left out (see
+    `WireModel`), nulls that were set are sent; bytes and str as they are."""
     if isinstance(payload, BaseModel):
-        return payload.model_dump_json(by_alias=True, exclude_none=True).encode("utf-8")
+        return payload.model_dump_json(by_alias=True).encode("utf-8")
     if isinstance(payload, str):
         return payload.encode("utf-8")
     return payload

@@ -3,8 +3,30 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict
+from typing import Any
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    SerializationInfo,
+    SerializerFunctionWrapHandler,
+    model_serializer,
+)
 
 
 class WireModel(BaseModel):
     model_config = ConfigDict(populate_by_name=True, serialize_by_alias=True)
+
+    @model_serializer(mode="wrap")
+    def _leave_out_unset_nulls(
+        self, handler: SerializerFunctionWrapHandler, info: SerializationInfo
+    ) -> Any:
+        """An optional field nobody set is left out; a null that was set (a required nullable
+        field, or one received as null) is sent as null, so the model reads its own output."""
+        data = handler(self)
+        if not isinstance(data, dict):
+            return data
+        for name, field in type(self).model_fields.items():
+            if name not in self.model_fields_set and getattr(self, name, None) is None:
+                data.pop(field.alias or name if info.by_alias else name, None)
+        return data
