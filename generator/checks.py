@@ -28,8 +28,8 @@ def check_servers(api: Api, source: str) -> list[Diagnostic]:
         return []
     listed = ", ".join(f"{s.name!r} ({s.protocol})" for s in others)
     text = (
-        f"the generated service speaks MQTT only; these servers are not served: {listed}. "
-        "Models and handlers are generated all the same."
+        f"the generated service speaks MQTT only; these servers are not served: {listed}; "
+        "channels that list no servers are served over MQTT all the same"
     )
     return [Diagnostic(text, others[0].location or Location(source), None, Level.WARNING)]
 

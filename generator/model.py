@@ -110,6 +110,7 @@ class Channel:
     messages: tuple[Message, ...]
     description: str = ""
     location: Location | None = None
+    servers: tuple[str, ...] = ()  # the servers the channel is available on; empty: all
 
     @property
     def title(self) -> str:

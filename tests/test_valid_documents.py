@@ -73,3 +73,13 @@ def test_an_empty_parameter_default_makes_the_argument_required(modules) -> None
 
 def test_the_project_type_checks(project: Path) -> None:
     assert_type_checks(project, PACKAGE)
+
+
+def test_a_channel_only_on_a_kafka_server_is_not_served_over_mqtt() -> None:
+    result = build(REPO / "tests" / "unsupported" / "kafka-only-channel.yaml", "mixed")
+    assert "mixed/handlers/readings.py" in result.files
+    assert "mixed/handlers/audit.py" not in result.files
+    assert "send_audit" not in result.files["mixed/publisher.py"]
+    assert "audit" not in result.files["mixed/routes.py"]
+    assert any("only on servers the MQTT service does not speak" in d.message
+               for d in result.diagnostics)  # fmt: skip

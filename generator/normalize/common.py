@@ -8,9 +8,10 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
-from generator.errors import Diagnostic, Level
+from generator.errors import Diagnostic, Level, Location
 from generator.loader import split_pointer
 from generator.model import (
+    MQTT_PROTOCOLS,
     Address,
     Api,
     Channel,
@@ -50,6 +51,10 @@ class Context:
             Diagnostic(message, node.doc.location(node.pointer, key=key), node.pointer)
         )
 
+    def warn_at(self, message: str, location: Location | None) -> None:
+        where = location or Location(self.ws.root.display)
+        self.diagnostics.append(Diagnostic(message, where, None, Level.WARNING))
+
     def warn(self, message: str, node: Node, *, key: bool = False) -> None:
         location = node.doc.location(node.pointer, key=key) if key else node.location
         self.diagnostics.append(Diagnostic(message, location, node.pointer, Level.WARNING))
@@ -69,6 +74,7 @@ def assemble(
 ) -> Api:
     """The finished model; clashes and schema adjustments noted on the way become warnings."""
     collect_bundle_notes(ctx)
+    operations = served_operations(ctx, servers, channels, operations)
     info = ctx.ws.root_node().child("info")
     title = text(info.get("title"))
     return Api(
@@ -83,6 +89,26 @@ def assemble(
         schemas=ctx.bundle.schemas,
         discriminators=ctx.bundle.discriminators,
     )
+
+
+def served_operations(
+    ctx: Context, servers: list[Server], channels: list[Channel], operations: list[Operation]
+) -> list[Operation]:
+    """Operations of channels available only on servers the MQTT runtime does not speak (a Kafka
+    channel next to MQTT ones) get no subscription, handler or send method."""
+    protocols = {s.name: s.protocol.lower() for s in servers}
+    unserved = set()
+    for channel in channels:
+        known = [protocols[name] for name in channel.servers if name in protocols]
+        if known and not any(protocol in MQTT_PROTOCOLS for protocol in known):
+            unserved.add(channel.key)
+            names = ", ".join(repr(name) for name in channel.servers)
+            ctx.warn_at(
+                f"channel {channel.key!r} is only on servers the MQTT service does not speak"
+                f" ({names}): no subscription, handler or send method is generated for it",
+                channel.location,
+            )
+    return [op for op in operations if op.channel.key not in unserved]
 
 
 def senders(name: str, messages: tuple[Message, ...], taken: set[str]) -> tuple[Sender, ...]:

@@ -71,7 +71,14 @@ def _channel(ctx: common.Context, key: str, node: Node) -> Channel:
         messages=tuple(messages),
         description=common.text(node.get("description")),
         location=node.doc.location(node.pointer, key=True),
+        servers=_server_names(node),
     )
+
+
+def _server_names(node: Node) -> tuple[str, ...]:
+    listed = node.get("servers")
+    values = listed.value if listed is not None and isinstance(listed.value, list) else []
+    return tuple(str(name) for name in values)
 
 
 def _operation(

@@ -55,7 +55,26 @@ def _channel(ctx: common.Context, key: str, node: Node) -> Channel:
         messages=tuple(messages),
         description=common.text(node.get("description")),
         location=node.location,
+        servers=_server_names(ctx, node),
     )
+
+
+def _server_names(ctx: common.Context, node: Node) -> tuple[str, ...]:
+    """The names of the root servers a channel's `servers` references point at."""
+    base = node.deref()
+    raw = base.raw_child("servers")
+    names: list[str] = []
+    for index, item in enumerate(raw if isinstance(raw, list) else []):
+        where = Node(node.ws, base.doc, f"{base.pointer}/servers/{index}", item)
+        tokens = _ref_tokens(where)
+        if len(tokens) == 2 and tokens[0] == "servers":
+            names.append(tokens[1])
+        else:
+            ref = item.get(REF) if isinstance(item, dict) else item
+            ctx.error(
+                f"channel server {ref!r} must reference a server under the root 'servers'", where
+            )
+    return tuple(names)
 
 
 def _ref_tokens(node: Node) -> list[str]:
