@@ -9,9 +9,16 @@ LINE_LENGTH = 100
 
 
 def format_python(source: str, name: str) -> str:
-    """Formatted source; a bug that yields invalid Python is reported, not hidden."""
+    """Formatted source, compiled once to be sure: black parses, but a duplicate argument or a
+    misplaced `return` only fails at compile time. A bug is reported, never written."""
     key = (fingerprint("black"), str(LINE_LENGTH), source)
-    return cached("black", key, lambda: _format(source, name))
+    formatted = cached("black", key, lambda: _format(source, name))
+    try:
+        compile(formatted, name, "exec", dont_inherit=True)
+    except SyntaxError as exc:
+        text = f"internal error: generated {name} does not compile: {exc.msg} (line {exc.lineno})"
+        raise Failed([Diagnostic(text, Location(name))]) from None
+    return formatted
 
 
 def _format(source: str, name: str) -> str:

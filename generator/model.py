@@ -117,6 +117,16 @@ class Channel:
         return self.address.template if self.address is not None else self.key
 
     @property
+    def const_name(self) -> str:
+        """Its `TopicTemplate` in `topics.py` (module names are unique, so these are too)."""
+        return self.py_name.upper()
+
+    @property
+    def route_name(self) -> str:
+        """Its dispatch function in `routes.py`; handler modules never start with `_`."""
+        return f"_{self.py_name}"
+
+    @property
     def rules(self) -> tuple[Parameter, ...]:
         """Parameters whose values are restricted (enum or pattern), checked on every topic."""
         return tuple(p for p in self.parameters if p.enum or p.pattern)

@@ -17,6 +17,16 @@ _WORD = re.compile(r"[A-Z]+(?=[A-Z][a-z0-9])|[A-Z]?[a-z0-9]+|[A-Z]+|[^\W_]+", re
 _RESERVED = frozenset(keyword.kwlist) | frozenset(keyword.softkwlist) | frozenset(dir(builtins))
 # Names generated code uses for itself; a spec name equal to one gets a trailing underscore.
 _GENERATED = frozenset({"self", "cls", "context", "ctx", "message", "payload", "topic", "logger"})
+# Per namespace, what the generated code defines there itself. Channel names become handler
+# modules imported into `routes.py` (beside its own helpers and imports); parameter names become
+# keyword arguments of handlers and send methods (beside their own arguments and locals).
+MODULE_NAMES = frozenset(
+    {"topics", "json", "logging", "raw_bytes", "utf8_text", "by_tag", "answer", "read"}
+    | {"subscriptions", "routes", "models", "service", "settings", "context", "publisher"}
+)
+PARAMETER_NAMES = frozenset(
+    {"headers", "timeout", "params", "properties", "correlation", "reply", "reply_topic", "send"}
+)
 # Names the models module imports or the model generator treats specially; a class named like one
 # of these (or like a builtin) gets a `Model` suffix instead.
 _CLASS_RESERVED = _RESERVED | frozenset(
@@ -86,13 +96,14 @@ def _safe_identifier(name: str, fallback: str) -> str:
     return name
 
 
-def snake(text: str, *, fallback: str = "value") -> str:
-    """`deviceTelemetry` -> `device_telemetry`; keywords and builtins get a trailing `_`."""
+def snake(text: str, *, fallback: str = "value", reserved: frozenset[str] = frozenset()) -> str:
+    """`deviceTelemetry` -> `device_telemetry`; keywords, builtins and the `reserved` names of the
+    target namespace get a trailing `_`."""
     name = "_".join(words(text))
     if name[:1].isdigit():
         name = f"{fallback}_{name}"
     name = _safe_identifier(_bounded(name, text), fallback)
-    if name in _RESERVED or name in _GENERATED:
+    if name in _RESERVED or name in _GENERATED or name in reserved:
         name += "_"
     return name
 

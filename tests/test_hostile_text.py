@@ -8,6 +8,7 @@ import enum
 import itertools
 import json
 import keyword
+import re
 from pathlib import Path
 
 from hypothesis import HealthCheck, given, settings
@@ -60,21 +61,32 @@ texts = st.lists(
     st.one_of(st.sampled_from(FRAGMENTS), st.text(max_size=12)), min_size=1, max_size=5
 ).map("".join)
 names = st.one_of(
-    st.sampled_from([*keyword.kwlist, "model_config", "mro", "1st", "a-b", "ü"]), texts
+    st.sampled_from(
+        [
+            *keyword.kwlist,
+            *("model_config", "mro", "1st", "a-b", "ü"),
+            # names the generated project uses itself, per namespace
+            *("topics", "rawBytes", "raw_bytes", "subscriptions", "headers", "timeout", "topic"),
+            *("message", "ctx", "params", "reply", "properties", "send", "payload", "self"),
+        ]
+    ),
+    texts,
 )
+# the schema allows [A-Za-z0-9_-] in parameter names
+param_names = names.filter(lambda n: n != "id" and re.fullmatch(r"[A-Za-z0-9_\-]+", n) is not None)
 address_text = texts.map(lambda t: "".join(ch for ch in t if ch not in "{}+#\x00") or "x")
 
 
-def document(title, description, prop, enum_values, default, address, channel, message):
+def document(title, description, prop, enum_values, default, address, channel, message, param):
     enum_values = list(dict.fromkeys(enum_values))
     return {
         "asyncapi": "3.0.0",
         "info": {"title": title, "version": "1.0.0", "description": description},
         "channels": {
             channel: {
-                "address": f"{address}/{{id}}",
+                "address": f"{address}/{{id}}/{{{param}}}",
                 "description": description,
-                "parameters": {"id": {"description": description}},
+                "parameters": {"id": {"description": description}, param: {}},
                 "messages": {
                     "m": {
                         "name": message,
@@ -123,12 +135,22 @@ counter = itertools.count()
     address=address_text,
     channel=names,
     message=names,
+    param=param_names,
 )
 def test_hostile_text_round_trips(
-    tmp_path_factory, title, description, prop, enum_values, default, address, channel, message
+    tmp_path_factory,
+    title,
+    description,
+    prop,
+    enum_values,
+    default,
+    address,
+    channel,
+    message,
+    param,
 ) -> None:
     root = tmp_path_factory.mktemp("hostile")
-    doc = document(title, description, prop, enum_values, default, address, channel, message)
+    doc = document(title, description, prop, enum_values, default, address, channel, message, param)
     spec = root / "spec.json"  # JSON escapes every character; YAML folds some (U+0085) to spaces
     spec.write_text(json.dumps(doc))
     package = f"hostile_{next(counter)}"
@@ -152,5 +174,5 @@ def test_hostile_text_round_trips(
     assert issubclass(enum_class, enum.Enum)
     assert [member.value for member in enum_class] == list(dict.fromkeys(enum_values))
     (template,) = [v for v in vars(topics).values() if isinstance(v, topics.TopicTemplate)]
-    assert template.template == f"{address}/{{id}}"
-    assert template.match(f"{address}/abc") == {"id": "abc"}
+    assert template.template == f"{address}/{{id}}/{{{param}}}"
+    assert template.match(f"{address}/abc/def") == {"id": "abc", param: "def"}

@@ -11,6 +11,8 @@ from types import ModuleType
 import pytest
 from pydantic import ValidationError
 
+from generator.errors import Failed
+from generator.format import format_python
 from generator.pipeline import build
 from tests.support import REPO, assert_type_checks, import_modules, write_files
 
@@ -83,3 +85,25 @@ def test_a_channel_only_on_a_kafka_server_is_not_served_over_mqtt() -> None:
     assert "audit" not in result.files["mixed/routes.py"]
     assert any("only on servers the MQTT service does not speak" in d.message
                for d in result.diagnostics)  # fmt: skip
+
+
+def test_names_the_generated_project_uses_itself_are_decided_away(tmp_path: Path) -> None:
+    """Channels named `topics`, `rawBytes`, `subscriptions`; parameters named `headers`,
+    `timeout`, `topic`, `message`, `params` on channels with headers and replies."""
+    result = build(REPO / "tests" / "specs" / "clash-names-3.0.yaml", "clashing")
+    write_files(result.files, tmp_path)
+    service, topics = import_modules(tmp_path, "clashing.service", "clashing.topics")
+    assert service.SUBSCRIPTIONS
+    handlers = sorted(p for p in result.files if p.startswith("clashing/handlers/"))
+    assert "clashing/handlers/topics_.py" in handlers
+    params = inspect.signature(service.Publisher.send_topics).parameters
+    assert {"headers_", "timeout_", "topic_", "message_", "headers"} <= set(params)
+    assert topics.TOPICS_.build({"headers": "h", "timeout": "t", "topic": "x", "message": "m"}) == (
+        "t/h/t/x/m"
+    )
+    assert_type_checks(tmp_path, "clashing")
+
+
+def test_generated_code_that_would_not_compile_is_an_error_not_a_file() -> None:
+    with pytest.raises(Failed, match="does not compile: duplicate argument"):
+        format_python("def f(a, a):\n    pass\n", "pkg/broken.py")

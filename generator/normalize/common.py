@@ -24,7 +24,7 @@ from generator.model import (
     Will,
     payload_type,
 )
-from generator.names import pascal, snake, unique
+from generator.names import MODULE_NAMES, PARAMETER_NAMES, pascal, snake, unique
 from generator.refs import Node, Workspace
 from generator.schemas_bundle import SchemaBundle
 
@@ -257,7 +257,7 @@ def parameter(name: str, node: Node, schema: Node | None) -> Parameter:
     pattern = value.get("pattern")
     return Parameter(
         name=name,
-        py_name=snake(name, fallback="param"),
+        py_name=snake(name, fallback="param", reserved=PARAMETER_NAMES),
         description=text(node.get("description")),
         enum=enum,
         pattern=pattern if isinstance(pattern, str) else None,
@@ -266,7 +266,7 @@ def parameter(name: str, node: Node, schema: Node | None) -> Parameter:
 
 
 def channel_name(ctx: Context, key: str, node: Node) -> tuple[str, str]:
-    wanted = snake(key, fallback="channel")
+    wanted = snake(key, fallback="channel", reserved=MODULE_NAMES)
     py_name = unique(wanted, ctx.channel_names)
     if py_name != wanted:
         message = f"channel {key!r} is named {py_name} in Python ({wanted} is taken)"
