@@ -120,7 +120,9 @@ def generate(
         plan = writer.plan(result, output, previous, force or check or diff)
         _print(result.diagnostics)
         if check or diff:
-            _preview(plan, writer.unified_diff(plan) if diff else None)
+            drifted = drift.report(output, plan, previous)
+            _print(drifted)
+            _preview(plan, writer.unified_diff(plan) if diff else None, drifted, strict)
             return
         backups = writer.apply(plan)
         drifted = drift.report(output, plan, previous)
@@ -137,15 +139,22 @@ def generate(
         raise typer.Exit(1)
 
 
-def _preview(plan: Plan, diff_text: str | None) -> None:
-    """--check and --diff: list or show the changes, exit 1 if there are any."""
+def _preview(
+    plan: Plan, diff_text: str | None, drifted: list[Diagnostic], strict: bool
+) -> None:
+    """--check and --diff: list or show the changes, exit 1 if there are any (or, with
+    --strict, if handlers drifted from the spec)."""
     if diff_text is not None:
         typer.echo(diff_text, nl=False)
     for relative in plan.changes:
         typer.echo(f"would {plan.verb(relative)} {plan.output / relative}", err=True)
     if plan.changes:
         raise typer.Exit(1)
-    typer.echo(f"{plan.output}: up to date")
+    problems = f" but {len(drifted)} handler problem(s)" if drifted else ""
+    typer.echo(f"{plan.output}: up to date{problems}")
+    if strict and drifted:
+        typer.echo(f"{len(drifted)} handler problem(s) and --strict: exit 1", err=True)
+        raise typer.Exit(1)
 
 
 def _kept_notes(output: Path, plan: Plan, backups: list[Path]) -> list[Diagnostic]:

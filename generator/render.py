@@ -55,6 +55,31 @@ def _where(locator: Locator | None) -> str:
     return repr(("header" if locator.in_header else "payload", tuple(locator.path)))
 
 
+_PLAIN_ENV = re.compile(r"[A-Za-z0-9._:/@+\-]*")
+
+
+def _env_line(value: Any, name: str) -> str:
+    """`NAME=value` for `.env.example`, quoted as python-dotenv reads it back unchanged; a
+    value that cannot be written so (a quote with `${`, a control character) is left as a
+    comment: the setting's default is the same value anyway."""
+    text = str(value)
+    if _PLAIN_ENV.fullmatch(text):
+        return f"{name}={text}"
+    if "'" not in text and text.isprintable():
+        return f"{name}='{text}'"  # single quotes: no escapes, no ${} expansion
+    simple = text.replace("\n", "").replace("\r", "").replace("\t", "")
+    if "${" not in text and simple.isprintable():
+        escaped = text.replace("\\", "\\\\").replace('"', '\\"')
+        escaped = escaped.replace("\n", "\\n").replace("\r", "\\r").replace("\t", "\\t")
+        return f'{name}="{escaped}"'
+    return f"# {name}: the document's value cannot be written here; it is the default"
+
+
+def printable(text: str) -> str:
+    """Text for a one-line comment: control characters as escapes, so none ends the line."""
+    return "".join(ch if ch.isprintable() else repr(ch)[1:-1] for ch in text)
+
+
 def _markdown(value: Any) -> str:
     return re.sub(r"\s+", " ", str(value)).replace("|", "\\|").replace("`", "'").strip()
 
@@ -81,6 +106,7 @@ def _environment() -> jinja2.Environment:
         toml=lambda v: json.dumps(str(v), ensure_ascii=False),
         md=_markdown,
         md_block=_markdown_block,
+        envline=_env_line,
     )
     return env
 
@@ -320,6 +346,7 @@ def render_project(
     shape each handler is expected to have (for the drift report)."""
     env = _environment()
     pkg = api.package
+    source = printable(source)  # a file name with a newline must not end the header comment
     header = HEADER.format(source=source)
     models = generate_models(api.schemas, f"{pkg}.wire.WireModel", header, source)
     _check_classes(api, models, source)

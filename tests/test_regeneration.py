@@ -273,3 +273,16 @@ def test_output_that_cannot_be_a_folder_is_a_clear_error(tmp_path: Path) -> None
     assert result.returncode == 1
     assert "cannot write the project" in result.stderr and "Traceback" not in result.stderr
     assert blocker.read_text() == "a file, not a folder"
+
+
+def test_check_reports_handler_drift_and_strict_fails_on_it(project) -> None:
+    spec, out = project
+    handler = out / PKG / "handlers" / "device_status.py"
+    handler.write_text(handler.read_text().replace("device_id: str", "serial: str"))
+    checked = generate(spec, out, "--check")
+    assert checked.returncode == 0, checked.stderr
+    assert "no longer match channel devices/{deviceId}/status" in checked.stderr
+    assert "up to date but 1 handler problem(s)" in checked.stdout
+    strict = generate(spec, out, "--check", "--strict")
+    assert strict.returncode == 1
+    assert "--strict: exit 1" in strict.stderr
