@@ -34,6 +34,26 @@ def check_servers(api: Api, source: str) -> list[Diagnostic]:
     return [Diagnostic(text, others[0].location or Location(source), None, Level.WARNING)]
 
 
+def check_ambiguous_addresses(api: Api, source: str) -> list[Diagnostic]:
+    """Receive channels whose addresses match exactly the same topics: only the first gets them."""
+    first: dict[tuple[tuple[str, bool], ...], str] = {}
+    warnings = []
+    for channel in api.receive_channels:
+        if channel.address is None:
+            continue
+        shape = channel.address.shape
+        if shape in first:
+            text = (
+                f"channel {channel.key!r} ({channel.title}) receives the same topics as channel "
+                f"{first[shape]!r}, which comes first and gets them all"
+            )
+            location = channel.location or Location(source)
+            warnings.append(Diagnostic(text, location, None, Level.WARNING))
+        else:
+            first[shape] = channel.key
+    return warnings
+
+
 def check_examples(api: Api, source: str) -> list[Diagnostic]:
     warnings: list[Diagnostic] = []
     seen: set[str] = set()

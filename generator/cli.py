@@ -139,9 +139,7 @@ def generate(
         raise typer.Exit(1)
 
 
-def _preview(
-    plan: Plan, diff_text: str | None, drifted: list[Diagnostic], strict: bool
-) -> None:
+def _preview(plan: Plan, diff_text: str | None, drifted: list[Diagnostic], strict: bool) -> None:
     """--check and --diff: list or show the changes, exit 1 if there are any (or, with
     --strict, if handlers drifted from the spec)."""
     if diff_text is not None:

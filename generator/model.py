@@ -66,6 +66,19 @@ class Address:
             levels.append("+" if _PARAM.search(level) else level)
         return "/".join(levels)
 
+    @property
+    def specificity(self) -> tuple[int, int]:
+        """Orders overlapping addresses: `user/{id}.signedup` before `user/{id}` (more literal
+        text first, then fewer parameters)."""
+        literal = sum(len(s.text) for s in self.segments if not s.is_param)
+        params = sum(1 for s in self.segments if s.is_param)
+        return literal, -params
+
+    @property
+    def shape(self) -> tuple[tuple[str, bool], ...]:
+        """The address with parameter names left out: equal shapes match the same topics."""
+        return tuple(("" if s.is_param else s.text, s.is_param) for s in self.segments)
+
 
 @dataclass(frozen=True)
 class Message:

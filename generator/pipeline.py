@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from generator import validate
-from generator.checks import check_examples, check_servers
+from generator.checks import check_ambiguous_addresses, check_examples, check_servers
 from generator.errors import Diagnostic, Failed, Level
 from generator.model import Api
 from generator.normalize import normalize
@@ -50,7 +50,9 @@ def analyse(
     diagnostics += more
     if any(d.level is Level.ERROR for d in diagnostics):
         raise Failed(diagnostics)
-    diagnostics += check_servers(api, ws.root.display) + check_examples(api, ws.root.display)
+    display = ws.root.display
+    diagnostics += check_servers(api, display) + check_examples(api, display)
+    diagnostics += check_ambiguous_addresses(api, display)
     api.sources = tuple(doc.path for doc in ws.docs.values() if doc.url is None)
     return api, diagnostics
 

@@ -199,6 +199,10 @@ def _routes(api: Api) -> list[Route]:
             continue
         receiving.add(reply.channel.key)
         routes.append(Route(reply.channel, reply.messages, 1, resolves=True))
+    # A topic goes to the first route that matches it: the most specific address first.
+    routes.sort(
+        key=lambda r: r.channel.address.specificity if r.channel.address else (0, 0), reverse=True
+    )  # stable: equal addresses keep the document's order
     return routes
 
 
