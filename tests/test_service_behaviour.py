@@ -84,7 +84,7 @@ def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def running(project: Path, broker: Broker):
     proc = service(project, PACKAGE, broker, MAX_CONCURRENT_HANDLERS="4")
     try:
-        proc.wait_for(r"connected to .*subscribed to user/\+, sensors/\+/reading")
+        proc.wait_for(r"connected to .*subscribed to (?=.*user/\+)(?=.*sensors/\+/reading)")
         yield proc
     finally:
         proc.kill()
