@@ -46,14 +46,14 @@ def _print(diagnostics: list[Diagnostic]) -> None:
         typer.echo(diagnostic.render(), err=True)
 
 
-def _fail(exc: Exception, debug: bool) -> None:
+def _fail(exc: Exception, debug: bool, outcome: str = "nothing was generated") -> None:
     """Print what went wrong and exit 1; a traceback only with --debug."""
     if debug:
         raise exc
     if isinstance(exc, Failed):
         _print(exc.diagnostics)
         errors = len({d for d in exc.diagnostics if d.level is Level.ERROR})
-        typer.echo(f"{errors} error(s); nothing was generated", err=True)
+        typer.echo(f"{errors} error(s); {outcome}", err=True)
     elif isinstance(exc, OSError):
         where = f" ({exc.filename})" if exc.filename else ""
         typer.echo(f"cannot write the project: {exc.strerror or exc}{where}", err=True)
@@ -80,7 +80,7 @@ def validate(spec: Spec, allow_remote_refs: Remote = False, debug: Debug = False
     try:
         api, diagnostics = analyse(spec, None, str(spec), allow_remote_refs)
     except Exception as exc:
-        _fail(exc, debug)
+        _fail(exc, debug, "the document is not valid")
         return
     _print(diagnostics)
     counts = f"{len(api.channels)} channels, {len(api.operations)} operations"
