@@ -193,8 +193,14 @@ def parse(text: str, path: Path, display: str) -> Document:
     return Document(path, display, data, builder.positions, builder.key_positions)
 
 
+# Prose that documents `$ref` for their descriptions (70 times in one public spec): the value is
+# the file's text, as other AsyncAPI tools read it.
+TEXT_SUFFIXES = frozenset({".md", ".markdown", ".txt", ".rst", ".adoc", ".html", ".htm"})
+
+
 def load(path: Path, display: str | None = None) -> Document:
-    """Read and parse a file; unreadable files are reported like any other error."""
+    """Read and parse a file; unreadable files are reported like any other error. A referenced
+    prose file (`TEXT_SUFFIXES`) is one string."""
     shown = display if display is not None else str(path)
     try:
         raw = path.read_bytes()
@@ -206,4 +212,6 @@ def load(path: Path, display: str | None = None) -> Document:
     except UnicodeDecodeError as exc:
         message = f"file is not UTF-8 text (byte {exc.start})"
         raise Failed([Diagnostic(message, Location(shown))]) from None
+    if path.suffix.lower() in TEXT_SUFFIXES:
+        return Document(path, shown, text, {"": (1, 1)})
     return parse(text, path, shown)

@@ -174,3 +174,11 @@ def test_overlapping_addresses_route_to_the_most_specific_at_the_highest_qos(
     assert dict(service.SUBSCRIPTIONS) == {"user/+": 2}
     assert any("receives the same topics as channel 'user'" in d.message
                for d in result.diagnostics)  # fmt: skip
+
+
+def test_descriptions_referenced_from_prose_files_are_their_text() -> None:
+    result = build(REPO / "tests" / "specs" / "prose" / "asyncapi.yaml", "prose")
+    text = (REPO / "tests" / "specs" / "prose" / "doc.md").read_text()
+    assert result.api.description == text.strip() or result.api.description == text
+    assert result.api.channels[0].description.startswith("# Hello")
+    assert not [d for d in result.diagnostics if "doc.md" in d.render()]

@@ -74,6 +74,7 @@ def assemble(
 ) -> Api:
     """The finished model; clashes and schema adjustments noted on the way become warnings."""
     collect_bundle_notes(ctx)
+    check_unique_tags(ctx)
     operations = served_operations(ctx, servers, channels, operations)
     info = ctx.ws.root_node().child("info")
     title = text(info.get("title"))
@@ -89,6 +90,46 @@ def assemble(
         schemas=ctx.bundle.schemas,
         discriminators=ctx.bundle.discriminators,
     )
+
+
+# Keys under which user data (schemas, examples) sits: a `tags` there is not a Tag list.
+_DATA_KEYS = frozenset(
+    {"payload", "headers", "schema", "schemas", "examples", "properties", "items"}
+)
+
+
+def check_unique_tags(ctx: Context) -> None:
+    """Tag names are unique within each `tags` list (root, operations, messages, traits), a
+    rule other AsyncAPI tools enforce."""
+    for doc in ctx.ws.docs.values():
+        for pointer, tags in _tag_lists(doc.data, ""):
+            seen: set[str] = set()
+            for index, tag in enumerate(tags):
+                name = tag.get("name") if isinstance(tag, dict) else None
+                if isinstance(name, str) and name in seen:
+                    where = f"{pointer}/{index}/name"
+                    ctx.diagnostics.append(
+                        Diagnostic(f"tag {name!r} is listed twice", doc.location(where), where)
+                    )
+                elif isinstance(name, str):
+                    seen.add(name)
+
+
+def _tag_lists(data: Any, pointer: str) -> list[tuple[str, list[Any]]]:
+    found: list[tuple[str, list[Any]]] = []
+    if isinstance(data, dict):
+        for key, value in data.items():
+            if key in _DATA_KEYS or str(key).startswith("x-"):
+                continue
+            here = f"{pointer}/{str(key).replace('~', '~0').replace('/', '~1')}"
+            if key == "tags" and isinstance(value, list):
+                found.append((here, value))
+            else:
+                found += _tag_lists(value, here)
+    elif isinstance(data, list):
+        for index, value in enumerate(data):
+            found += _tag_lists(value, f"{pointer}/{index}")
+    return found
 
 
 def served_operations(

@@ -8,7 +8,7 @@ from generator.model import Action, Address, Api, Channel, Message, Operation, S
 from generator.names import snake, unique
 from generator.normalize import common
 from generator.normalize.bindings import mqtt_operation_settings
-from generator.refs import Node, Workspace
+from generator.refs import REF, Node, Workspace
 
 _ACTIONS: tuple[tuple[str, Action], ...] = (("publish", "receive"), ("subscribe", "send"))
 
@@ -26,6 +26,12 @@ def normalize(ws: Workspace, version: str, package: str | None) -> tuple[Api, li
         channels.append(channel)
         for field, action in _ACTIONS:
             op_node = node.get(field)
+            base = node.deref()
+            raw = base.raw_child(field)
+            if isinstance(raw, dict) and REF in raw:
+                where = Node(base.ws, base.doc, f"{base.pointer}/{field}", raw)
+                ctx.error(f"in AsyncAPI 2.x, {field} cannot be a $ref", where)
+                continue
             if op_node is not None:
                 operations.append(_operation(ctx, channel, op_node, action, op_ids, send_names))
     return common.assemble(ctx, package, servers, channels, operations), ctx.diagnostics
@@ -47,7 +53,21 @@ def _operation_messages(ctx: common.Context, op: Node, fallback: str) -> list[Me
     return [common.message(ctx, message, fallback)]
 
 
+def _check_binding_topic(ctx: common.Context, key: str, node: Node) -> None:
+    """FastStream's 2.6 export keys channels by name and puts the topic in the MQTT binding."""
+    bindings = node.get("bindings")
+    mqtt = bindings.get("mqtt") if bindings is not None else None
+    topic = mqtt.get("topic") if mqtt is not None else None
+    if topic is not None and isinstance(topic.value, str) and topic.value != key:
+        ctx.warn(
+            f"the MQTT binding names the topic {topic.value!r}, but in AsyncAPI 2.x the channel"
+            f" key is the topic: the service uses {key!r}",
+            topic,
+        )
+
+
 def _channel(ctx: common.Context, key: str, node: Node) -> Channel:
+    _check_binding_topic(ctx, key, node)
     address = Address.parse(key)
     common.check_address_params(ctx, node, address, node.get("parameters"), key=True)
     params = tuple(

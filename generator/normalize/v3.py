@@ -22,6 +22,9 @@ def normalize(ws: Workspace, version: str, package: str | None) -> tuple[Api, li
         op = _operation(ctx, key, node, channels, send_names)
         if op is not None:
             operations.append(op)
+    components = root.get("components")
+    for key, node in common.entries(components, "operations") if components else []:
+        _check_component_operation(ctx, key, node)
     api = common.assemble(ctx, package, servers, list(channels.values()), operations)
     return api, ctx.diagnostics
 
@@ -98,6 +101,25 @@ def _channel_key(ctx: common.Context, op: Node, channels: dict[str, Channel]) ->
         )
         return None
     return tokens[1]
+
+
+def _check_component_operation(ctx: common.Context, key: str, op: Node) -> None:
+    """An operation under `components` is not generated, but its messages must still belong to
+    the channel it references (as for root operations)."""
+    base = op.deref()
+    raw = base.raw_child("channel")
+    channel = _ref_tokens(Node(op.ws, base.doc, base.pointer + "/channel", raw))
+    listed = base.raw_child("messages")
+    for index, item in enumerate(listed if isinstance(listed, list) and channel else []):
+        where = Node(op.ws, base.doc, f"{base.pointer}/messages/{index}", item)
+        tokens = _ref_tokens(where)
+        if tokens[:-1] != [*channel, "messages"]:
+            ref = item.get(REF) if isinstance(item, dict) else item
+            ctx.error(
+                f"operation message {ref!r} is not a message of its channel"
+                f" {'/'.join(channel)!r} (components operation {key!r})",
+                where,
+            )
 
 
 def _operation(
