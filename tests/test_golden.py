@@ -6,6 +6,8 @@ Regenerate it with `asyncapi-pygen generate examples/mqtt/asyncapi.yaml --output
 
 from __future__ import annotations
 
+import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -14,7 +16,7 @@ import pytest
 
 from generator.manifest import MANIFEST_NAME
 from generator.pipeline import build
-from tests.support import EXAMPLE, EXAMPLE_PACKAGE, EXAMPLE_SPEC, REPO, run_cli
+from tests.support import EXAMPLE, EXAMPLE_PACKAGE, EXAMPLE_SPEC, REPO, run_cli, write_files
 
 HINT = "regenerate: asyncapi-pygen generate examples/mqtt/asyncapi.yaml --output examples/mqtt"
 
@@ -91,8 +93,6 @@ def test_example_project_passes(command: list[str]) -> None:
 
 
 def test_cache_off_and_on_give_the_same_bytes(tmp_path: Path) -> None:
-    import os
-
     outputs = []
     for name, cache in (
         ("off", "off"),
@@ -120,3 +120,37 @@ def test_cache_off_and_on_give_the_same_bytes(tmp_path: Path) -> None:
         outputs.append({p.relative_to(out): p.read_bytes() for p in out.rglob("*") if p.is_file()})
     assert outputs[0] == outputs[1] == outputs[2]
     assert any((tmp_path / "c").rglob("*")), "the cache was used"
+
+
+# A second golden record: one kitchen-sink document that takes every template branch (headers,
+# request/reply, a discriminated multi-message channel, `address: null`, traits, names the project
+# uses itself, nullable and free-form payloads, TLS and a last will), checked in whole, user-zone
+# stubs included, so that any change to generated code shows up as a reviewable diff.
+# Update it with `UPDATE_GOLDEN=1 .venv/bin/python -m pytest tests/test_golden.py`.
+SINK = REPO / "tests" / "golden" / "kitchen-sink"
+SINK_PROJECT = SINK / "project"
+
+
+def test_kitchen_sink_matches_byte_for_byte() -> None:
+    files = build(SINK / "asyncapi.yaml").files
+    if os.environ.get("UPDATE_GOLDEN"):
+        shutil.rmtree(SINK_PROJECT, ignore_errors=True)
+        write_files(files, SINK_PROJECT)
+    on_disk = {
+        p.relative_to(SINK_PROJECT).as_posix(): p.read_text(encoding="utf-8")
+        for p in SINK_PROJECT.rglob("*")
+        if p.is_file() and "__pycache__" not in p.parts and ".mypy_cache" not in p.parts
+    }
+    hint = "update: UPDATE_GOLDEN=1 .venv/bin/python -m pytest tests/test_golden.py"
+    assert sorted(on_disk) == sorted(files), hint
+    for relative, content in files.items():
+        assert on_disk[relative] == content, f"{relative} differs; {hint}"
+
+
+def test_kitchen_sink_passes_mypy_strict_and_ruff() -> None:
+    for command in (
+        [sys.executable, "-m", "mypy", "--strict", "--cache-dir", "/dev/null", "kitchen_sink"],
+        [sys.executable, "-m", "ruff", "check", "--no-cache", "."],
+    ):
+        result = subprocess.run(command, cwd=SINK_PROJECT, capture_output=True, text=True)
+        assert result.returncode == 0, result.stdout + result.stderr
