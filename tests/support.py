@@ -219,6 +219,24 @@ class Subscriber(Process):
         return found.group(1), found.group(2)
 
 
+class CliResult:
+    """What an in-process CLI run printed, shaped like `subprocess.CompletedProcess`."""
+
+    def __init__(self, returncode: int, stdout: str, stderr: str) -> None:
+        self.returncode, self.stdout, self.stderr = returncode, stdout, stderr
+
+
+def cli(*args: str) -> CliResult:
+    """The CLI in this process (typer's runner): the same code path as `run_cli`, without
+    starting an interpreter, for tests where a subprocess adds nothing."""
+    from typer.testing import CliRunner
+
+    from generator.cli import app
+
+    result = CliRunner().invoke(app, list(args), catch_exceptions=False)
+    return CliResult(result.exit_code, result.stdout, result.stderr)
+
+
 def run_cli(*args: str, cwd: Path = REPO) -> subprocess.CompletedProcess[str]:
     """The CLI exactly as a user runs it."""
     return subprocess.run(

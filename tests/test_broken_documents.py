@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support import REPO, run_cli
+from tests.support import REPO, cli
 
 BROKEN = REPO / "tests" / "broken"
 DOCUMENTS = sorted(p for p in BROKEN.iterdir() if p.suffix in (".yaml", ".json"))
@@ -26,7 +26,7 @@ def test_there_are_enough_broken_documents() -> None:
 @pytest.mark.parametrize("document", DOCUMENTS, ids=lambda p: p.name)
 def test_error_output(document: Path) -> None:
     relative = document.relative_to(REPO).as_posix()
-    result = run_cli("validate", relative)
+    result = cli("validate", relative)
     assert result.returncode == 1
     assert "Traceback" not in result.stderr
     assert result.stdout == ""
@@ -41,7 +41,7 @@ def test_error_output(document: Path) -> None:
 @pytest.mark.parametrize("document", UNSUPPORTED, ids=lambda p: p.name)
 def test_warning_output(document: Path) -> None:
     relative = document.relative_to(REPO).as_posix()
-    result = run_cli("validate", relative)
+    result = cli("validate", relative)
     assert result.returncode == 0, result.stderr
     assert ": warning: " in result.stderr and "Traceback" not in result.stderr
     snapshot = document.with_suffix(".expected")
@@ -52,12 +52,12 @@ def test_warning_output(document: Path) -> None:
 
 def test_generate_reports_the_same_errors_and_writes_nothing(tmp_path: Path) -> None:
     out = tmp_path / "out"
-    result = run_cli("generate", "tests/broken/undeclared-param.yaml", "--output", str(out))
+    result = cli("generate", "tests/broken/undeclared-param.yaml", "--output", str(out))
     assert result.returncode == 1
     assert "undeclared-param.yaml:7:14: address parameter {deviceId}" in result.stderr
     assert not out.exists()
 
 
 def test_wrong_usage_exits_2() -> None:
-    assert run_cli("generate").returncode == 2
-    assert run_cli("frobnicate").returncode == 2
+    assert cli("generate").returncode == 2
+    assert cli("frobnicate").returncode == 2

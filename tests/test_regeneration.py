@@ -11,14 +11,14 @@ import pytest
 import yaml
 
 from generator.manifest import MANIFEST_NAME
-from tests.support import EXAMPLE_PACKAGE, EXAMPLE_SPEC, Broker, run_cli, service
+from tests.support import EXAMPLE_PACKAGE, EXAMPLE_SPEC, Broker, cli, service
 
 PKG = EXAMPLE_PACKAGE
 MARK = "    logger.info('MY EDIT saw %s', device_id)\n"
 
 
 def generate(spec: Path, out: Path, *flags: str):
-    return run_cli("generate", str(spec), "--output", str(out), *flags)
+    return cli("generate", str(spec), "--output", str(out), *flags)
 
 
 def snapshot(folder: Path) -> dict[str, tuple[bytes, int]]:
