@@ -10,10 +10,9 @@ from __future__ import annotations
 
 import ast
 from pathlib import Path
-from typing import Any
 
 from generator.errors import Diagnostic, Level, Location
-from generator.manifest import Manifest
+from generator.manifest import HandlerShape, Manifest
 from generator.writer import Plan
 
 
@@ -37,11 +36,11 @@ def _parse(path: Path) -> ast.Module | Diagnostic:
         return _warn(path, 1, f"cannot read this handler: {exc}")
 
 
-def _check_handler(path: Path, expected: dict[str, Any]) -> list[Diagnostic]:
+def _check_handler(path: Path, expected: HandlerShape) -> list[Diagnostic]:
     tree = _parse(path)
     if isinstance(tree, Diagnostic):
         return [tree]
-    name, channel = expected.get("function", "handle"), expected.get("channel", "?")
+    name, channel = expected.function, expected.channel
     function = _function(tree, name)
     if function is None:
         return [_warn(path, 1, f"no function {name}() for channel {channel}: messages will fail")]
@@ -55,7 +54,7 @@ def _check_handler(path: Path, expected: dict[str, Any]) -> list[Diagnostic]:
     else:
         annotation = positional[0].annotation
         written = ast.unparse(annotation) if annotation is not None else None
-        wanted = expected.get("message")
+        wanted = expected.message
         if written is not None and wanted and written.replace(" ", "") != wanted.replace(" ", ""):
             found.append(
                 _warn(
@@ -71,7 +70,7 @@ def _check_handler(path: Path, expected: dict[str, Any]) -> list[Diagnostic]:
         for a, d in zip(function.args.kwonlyargs, function.args.kw_defaults, strict=True)
         if d is None
     ]
-    wanted_params = list(expected.get("params", []))
+    wanted_params = list(expected.params)
     missing = [p for p in wanted_params if p not in have and function.args.kwarg is None]
     unknown = [p for p in required if p not in wanted_params]
     if missing or unknown:
@@ -99,8 +98,8 @@ def report(output: Path, plan: Plan, previous: Manifest | None) -> list[Diagnost
         found += _check_handler(path, expected)
     for relative in plan.orphaned:
         path = output / relative
-        old = previous.handlers.get(relative, {}) if previous is not None else {}
-        what = f"channel {old['channel']}" if "channel" in old else "this file's channel"
+        old = previous.handlers.get(relative) if previous is not None else None
+        what = f"channel {old.channel}" if old is not None else "this file's channel"
         tree = _parse(path)
         function = _function(tree, "handle") if isinstance(tree, ast.Module) else None
         line = function.lineno if function is not None else 1

@@ -8,6 +8,17 @@ from generator.errors import Diagnostic, Failed, Location
 LINE_LENGTH = 100
 
 
+def format_files(files: dict[str, str]) -> dict[str, str]:
+    """Every generated Python file formatted; the static runtime is formatted in this repository
+    already and copied as it is."""
+    return {
+        path: (
+            format_python(text, path) if path.endswith(".py") and "/_runtime/" not in path else text
+        )
+        for path, text in files.items()
+    }
+
+
 def format_python(source: str, name: str) -> str:
     """Formatted source, compiled once to be sure: black parses, but a duplicate argument or a
     misplaced `return` only fails at compile time. A bug is reported, never written."""

@@ -31,10 +31,38 @@ class Entry:
     sha256: str
 
 
+@dataclass(frozen=True)
+class HandlerShape:
+    """What a handler module must define for its channel: checked on later runs (drift)."""
+
+    channel: str
+    message: str
+    params: tuple[str, ...] = ()
+    function: str = "handle"
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "channel": self.channel,
+            "function": self.function,
+            "message": self.message,
+            "params": list(self.params),
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> HandlerShape:
+        params = data.get("params")
+        return cls(
+            channel=str(data.get("channel", "?")),
+            message=str(data.get("message", "")),
+            params=tuple(str(p) for p in params) if isinstance(params, list) else (),
+            function=str(data.get("function", "handle")),
+        )
+
+
 @dataclass
 class Manifest:
     files: dict[str, Entry] = field(default_factory=dict)
-    handlers: dict[str, dict[str, Any]] = field(default_factory=dict)  # path -> expected shape
+    handlers: dict[str, HandlerShape] = field(default_factory=dict)  # path -> expected shape
 
     def to_json(self) -> str:
         data = {
@@ -44,7 +72,7 @@ class Manifest:
             "files": {
                 p: {"zone": e.zone, "sha256": e.sha256} for p, e in sorted(self.files.items())
             },
-            "handlers": {p: self.handlers[p] for p in sorted(self.handlers)},
+            "handlers": {p: self.handlers[p].to_json() for p in sorted(self.handlers)},
         }
         return json.dumps(data, indent=2, sort_keys=False) + "\n"
 
@@ -71,7 +99,11 @@ def load(output: Path) -> Manifest | None:
     files, handlers = data.get("files"), data.get("handlers", {})
     if not isinstance(files, dict) or not isinstance(handlers, dict):
         raise _corrupt(path, "'files' and 'handlers' must be objects")
-    manifest = Manifest(handlers={str(k): v for k, v in handlers.items() if isinstance(v, dict)})
+    manifest = Manifest(
+        handlers={
+            str(k): HandlerShape.from_json(v) for k, v in handlers.items() if isinstance(v, dict)
+        }
+    )
     for relative, entry in files.items():
         if not _valid_entry(relative, entry):
             raise _corrupt(path, f"bad entry for {relative!r}")

@@ -241,6 +241,43 @@ class Will:
     retain: bool = False
 
 
+@dataclass(frozen=True)
+class Decoder:
+    """How a received payload becomes the handler's message: raw bytes, UTF-8 text, or a model
+    (several messages: the first model that validates, or the one a discriminator names)."""
+
+    kind: Literal["bytes", "text", "model"]
+    type: str = ""  # the model type, a union for several messages
+    union: bool = False
+    tag_property: str | None = None
+    tags: tuple[tuple[str, str], ...] = ()  # discriminator value -> model class
+
+
+@dataclass(frozen=True)
+class Route:
+    """One channel the service subscribes to, and what happens to its messages."""
+
+    channel: Channel
+    messages: tuple[Message, ...]
+    qos: int
+    decoder: Decoder
+    answers: Operation | None = None  # a receive operation whose handler returns its reply
+    resolves: bool = False  # a reply channel: its messages answer this service's requests
+
+    @property
+    def payload_type(self) -> str:
+        return payload_type(self.messages)
+
+    @property
+    def headers_class(self) -> str | None:
+        classes = {m.headers_class for m in self.messages if m.headers_class}
+        return classes.pop() if len(classes) == 1 and not self.resolves else None
+
+    @property
+    def correlation(self) -> Locator | None:
+        return next((m.correlation for m in self.messages if m.correlation), None)
+
+
 @dataclass
 class Api:
     asyncapi_version: str
@@ -255,6 +292,7 @@ class Api:
     schemas: dict[str, Any] = field(default_factory=dict)
     discriminators: dict[str, str] = field(default_factory=dict)  # class -> property
     sources: tuple[Path, ...] = ()  # every document read, the spec first
+    routes: tuple[Route, ...] = ()  # what the service subscribes to, most specific first
 
     @property
     def receive_channels(self) -> list[Channel]:

@@ -8,11 +8,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from generator import validate
 from generator.checks import check_ambiguous_addresses, check_examples, check_servers
 from generator.errors import Diagnostic, Failed, Level
+from generator.manifest import HandlerShape
 from generator.model import Api
 from generator.normalize import normalize
 from generator.refs import Workspace
@@ -25,7 +25,7 @@ class Build:
     api: Api
     files: dict[str, str] = field(default_factory=dict)  # relative path -> content
     user_files: frozenset[str] = frozenset()  # the paths of `files` that belong to the user
-    handlers: dict[str, dict[str, Any]] = field(default_factory=dict)  # path -> expected shape
+    handlers: dict[str, HandlerShape] = field(default_factory=dict)  # path -> expected shape
     diagnostics: list[Diagnostic] = field(default_factory=list)
 
 
@@ -61,9 +61,15 @@ def build(
     spec: Path, package: str | None = None, display: str | None = None, allow_remote: bool = False
 ) -> Build:
     """The whole project in memory: rendered, formatted, not yet written."""
-    from generator.render import render_project
+    from generator import payload_models
+    from generator.format import format_files
+    from generator.render import printable, render_project
 
     api, diagnostics = analyse(spec, package, display, allow_remote)
-    source = spec.name
-    files, user_files, handlers = render_project(api, source)
-    return Build(api, files, user_files, handlers, diagnostics)
+    source = printable(spec.name)  # a file name with a newline must not end a header comment
+    header = payload_models.HEADER.format(source=source)
+    base = f"{api.package}.wire.WireModel"
+    models = payload_models.generate_models(api.schemas, base, header, source)
+    models, notes = payload_models.complete(api, models, source)
+    files, user_files, handlers = render_project(api, models, source, header)
+    return Build(api, format_files(files), user_files, handlers, diagnostics + notes)

@@ -15,11 +15,8 @@ from typing import Any
 import jinja2
 
 from generator.cache import directory
-from generator.errors import Diagnostic, Failed, Location
-from generator.format import format_python
-from generator.model import Api, Channel, Locator, Message, Operation, payload_type
-from generator.models import HEADER, generate_models
-from generator.normalize.dispatch import discriminate
+from generator.manifest import HandlerShape
+from generator.model import Api, Channel, Locator, Message, Route, payload_type
 
 GENERATED_TEMPLATES = {
     "{pkg}/__init__.py": "package/__init__.py.jinja",
@@ -112,98 +109,12 @@ def _environment() -> jinja2.Environment:
 
 
 @dataclass(frozen=True)
-class Route:
-    channel: Channel
-    messages: tuple[Message, ...]
-    qos: int
-    answers: Operation | None = None  # a receive operation whose handler returns its reply
-    resolves: bool = False  # a reply channel: its messages answer this service's requests
-
-    @property
-    def payload_type(self) -> str:
-        return payload_type(self.messages)
-
-    @property
-    def headers_class(self) -> str | None:
-        classes = {m.headers_class for m in self.messages if m.headers_class}
-        return classes.pop() if len(classes) == 1 and not self.resolves else None
-
-    discriminated: tuple[str, dict[str, str]] | None = None
-
-    @property
-    def decoder(self) -> str:
-        union = _decoder(self.messages)
-        if self.discriminated is None:
-            return union
-        prop, table = self.discriminated
-        choices = ", ".join(
-            f"{tag!r}: TypeAdapter[{cls}]({cls}).validate_python" for tag, cls in table.items()
-        )
-        return f"by_tag({prop!r}, {{{choices}}}, {union})"
-
-
-@dataclass(frozen=True)
 class ChannelRow:
     address: str
     direction: str
     message: str
     target: str
     qos: int
-
-
-def _decoder(messages: tuple[Message, ...]) -> str:
-    """How a channel's payload is decoded; several messages: the first model that validates."""
-    kind = payload_type(messages)
-    if kind == "bytes":
-        return "raw_bytes"
-    if kind == "str":
-        return "utf8_text"
-    if "|" in kind:
-        union = f'Annotated[{kind}, Field(union_mode="left_to_right")]'
-        return f"TypeAdapter[{kind}]({union}).validate_json"
-    return f"TypeAdapter[{kind}]({kind}).validate_json"
-
-
-def _answers(api: Api, channel: Channel) -> Operation | None:
-    """The receive operation on `channel` whose reply the service can address, if any."""
-    for op in api.receive_operations(channel):
-        reply = op.reply
-        if reply is None or not reply.messages:
-            continue
-        if reply.address is not None:
-            return op
-        needed = {p.name for p in reply.channel.parameters} if reply.channel else {""}
-        if (
-            reply.channel
-            and reply.channel.address
-            and needed <= {p.name for p in channel.parameters}
-        ):
-            return op
-    return None
-
-
-def _routes(api: Api) -> list[Route]:
-    routes = []
-    receiving = {c.key for c in api.receive_channels}
-    for channel in api.receive_channels:
-        messages = api.received_messages(channel)
-        qos = max(op.qos for op in api.receive_operations(channel))
-        answers = _answers(api, channel)
-        discriminated = discriminate(api.schemas, api.discriminators, messages)
-        routes.append(Route(channel, messages, qos, answers, discriminated=discriminated))
-    for op in api.send_operations:
-        reply = op.reply
-        if op.request_py_name is None or reply is None or reply.channel is None:
-            continue
-        if reply.channel.key in receiving:
-            continue
-        receiving.add(reply.channel.key)
-        routes.append(Route(reply.channel, reply.messages, 1, resolves=True))
-    # A topic goes to the first route that matches it: the most specific address first.
-    routes.sort(
-        key=lambda r: r.channel.address.specificity if r.channel.address else (0, 0), reverse=True
-    )  # stable: equal addresses keep the document's order
-    return routes
 
 
 def _rows(api: Api) -> list[ChannelRow]:
@@ -241,18 +152,7 @@ def _dist_version(version: str) -> str:
     return version if re.fullmatch(r"\d+(\.\d+){0,3}", version) else "0.1.0"
 
 
-def _check_classes(api: Api, models: str, source: str) -> None:
-    """Every payload class the service imports must exist in the generated models."""
-    defined = set(re.findall(r"^class (\w+)\b", models, re.MULTILINE))
-    for channel in api.channels:
-        for message in channel.messages:
-            if message.class_name is not None and message.class_name not in defined:
-                missing = f"model class {message.class_name} for message {message.name!r}"
-                text = f"internal error: {missing} was not generated"
-                raise Failed([Diagnostic(text, channel.location or Location(source))])
-
-
-def _imports(api: Api, routes: list[Route]) -> dict[str, Any]:
+def _imports(api: Api, routes: tuple[Route, ...]) -> dict[str, Any]:
     """What each generated module must import: exactly what it uses (ruff checks the output)."""
     send_messages = tuple(m for op in api.send_operations for m in op.messages) + tuple(
         m
@@ -273,9 +173,9 @@ def _imports(api: Api, routes: list[Route]) -> dict[str, Any]:
     return {
         "send_types": sorted(set(_model_types(send_messages)) | send_headers),
         "receive_types": sorted(set(_model_types(route_messages)) | route_headers),
-        "adapter_types": any("TypeAdapter" in r.decoder for r in routes),
-        "union_routes": any("union_mode" in r.decoder for r in routes),
-        "tagged_routes": any(r.discriminated for r in routes),
+        "adapter_types": any(r.decoder.kind == "model" for r in routes),
+        "union_routes": any(r.decoder.union for r in routes),
+        "tagged_routes": any(r.decoder.tags for r in routes),
         "has_replies": requests or resolving or answering,
         "resolving": resolving,
         "routes_replies_imports": [name for name, used in replies_in_routes if used],
@@ -284,7 +184,7 @@ def _imports(api: Api, routes: list[Route]) -> dict[str, Any]:
 
 
 def _context(api: Api, models: str, source: str, header: str) -> dict[str, Any]:
-    routes = _routes(api)
+    routes = api.routes
     return {
         "api": api,
         "pkg": api.package,
@@ -306,10 +206,10 @@ def _context(api: Api, models: str, source: str, header: str) -> dict[str, Any]:
 
 def _handler(
     env: jinja2.Environment, api: Api, channel: Channel, context: dict[str, Any]
-) -> tuple[str, dict[str, Any]]:
+) -> tuple[str, HandlerShape]:
     """A handler stub, and the shape the drift report expects of it."""
     messages = api.received_messages(channel)
-    answers = _answers(api, channel)
+    answers = next((r.answers for r in api.routes if r.channel.key == channel.key), None)
     replies = answers.reply.messages if answers and answers.reply else ()
     headers = api.headers_class(messages)
     ops = api.receive_operations(channel)
@@ -324,13 +224,8 @@ def _handler(
         ),
         summary=next((op.summary for op in ops if op.summary), channel.description),
     )
-    shape = {
-        "channel": channel.title,
-        "function": "handle",
-        "message": payload_type(messages),
-        "params": [p.py_name for p in channel.parameters] + (["headers"] if headers else []),
-    }
-    return text, shape
+    params = tuple(p.py_name for p in channel.parameters) + (("headers",) if headers else ())
+    return text, HandlerShape(channel.title, payload_type(messages), params)
 
 
 def _runtime_files(pkg: str, header: str) -> dict[str, str]:
@@ -344,16 +239,13 @@ def _runtime_files(pkg: str, header: str) -> dict[str, str]:
 
 
 def render_project(
-    api: Api, source: str
-) -> tuple[dict[str, str], frozenset[str], dict[str, dict[str, Any]]]:
-    """Every file of the project (path -> content), which of them belong to the user, and the
-    shape each handler is expected to have (for the drift report)."""
+    api: Api, models: str, source: str, header: str
+) -> tuple[dict[str, str], frozenset[str], dict[str, HandlerShape]]:
+    """Every file of the project (path -> unformatted content), which of them belong to the
+    user, and the shape each handler is expected to have (for the drift report). A view of the
+    model: nothing is decided here."""
     env = _environment()
     pkg = api.package
-    source = printable(source)  # a file name with a newline must not end the header comment
-    header = HEADER.format(source=source)
-    models = generate_models(api.schemas, f"{pkg}.wire.WireModel", header, source)
-    _check_classes(api, models, source)
     context = _context(api, models, source, header)
     files = {
         path.format(pkg=pkg): env.get_template(t).render(context)
@@ -366,11 +258,10 @@ def render_project(
     user = {path.format(pkg=pkg) for path in USER_TEMPLATES}
     for path, template in USER_TEMPLATES.items():
         files[path.format(pkg=pkg)] = env.get_template(template).render(context)
-    handlers: dict[str, dict[str, Any]] = {}
+    handlers: dict[str, HandlerShape] = {}
     for channel in api.receive_channels:
         path = f"{pkg}/handlers/{channel.py_name}.py"
         files[path], handlers[path] = _handler(env, api, channel, context)
         user.add(path)
-    formatted = {p: format_python(c, p) if p.endswith(".py") else c for p, c in files.items()}
-    formatted.update(_runtime_files(pkg, header))  # black-formatted in this repository already
-    return formatted, frozenset(user), handlers
+    files.update(_runtime_files(pkg, header))
+    return files, frozenset(user), handlers

@@ -13,9 +13,10 @@ from types import ModuleType
 import pytest
 from pydantic import ValidationError
 
+from generator import payload_models
 from generator.errors import Failed
 from generator.format import format_python
-from generator.pipeline import build
+from generator.pipeline import analyse, build
 from tests.support import REPO, assert_type_checks, import_modules, write_files
 
 SPEC = REPO / "tests" / "specs" / "nulls-3.0.yaml"
@@ -182,3 +183,16 @@ def test_descriptions_referenced_from_prose_files_are_their_text() -> None:
     assert result.api.description == text.strip() or result.api.description == text
     assert result.api.channels[0].description.startswith("# Hello")
     assert not [d for d in result.diagnostics if "doc.md" in d.render()]
+
+
+def test_a_payload_class_the_library_did_not_emit_is_reported_not_a_crash() -> None:
+    api, _ = analyse(SPEC, "nulls_fallback")
+    header = "# generated\n\nfrom __future__ import annotations\n"
+    models, notes = payload_models.complete(
+        api, header + "\n\nclass AnythingPayload:\n    pass\n", "x"
+    )
+    compile(models, "models.py", "exec")
+    assert "ReadingPayload: _typing.TypeAlias = _typing.Any" in models
+    assert "AnythingPayload: _typing" not in models
+    [note] = notes
+    assert "could not be modelled as ReadingPayload" in note.message

@@ -25,6 +25,7 @@ from generator.model import (
     payload_type,
 )
 from generator.names import MODULE_NAMES, PARAMETER_NAMES, pascal, snake, unique
+from generator.normalize.routes import build_routes
 from generator.refs import Node, Workspace
 from generator.schemas_bundle import SchemaBundle
 
@@ -78,7 +79,7 @@ def assemble(
     operations = served_operations(ctx, servers, channels, operations)
     info = ctx.ws.root_node().child("info")
     title = text(info.get("title"))
-    return Api(
+    api = Api(
         asyncapi_version=ctx.version,
         title=title,
         version=text(info.get("version")),
@@ -90,6 +91,8 @@ def assemble(
         schemas=ctx.bundle.schemas,
         discriminators=ctx.bundle.discriminators,
     )
+    api.routes = build_routes(api)
+    return api
 
 
 # Keys under which user data (schemas, examples) sits: a `tags` there is not a Tag list.
