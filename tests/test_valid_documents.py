@@ -172,7 +172,7 @@ def test_overlapping_addresses_route_to_the_most_specific_at_the_highest_qos(
     assert (route.channel, params) == ("signedUp", {"id": "alice"})
     route, _ = service._route_for("user/alice")
     assert route.channel == "user"
-    assert dict(service.SUBSCRIPTIONS) == {"user/+": 2}
+    assert [tuple(s) for s in service.SUBSCRIPTIONS] == [("user/+", 2, True)]
     assert any("receives the same topics as channel 'user'" in d.message
                for d in result.diagnostics)  # fmt: skip
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, NamedTuple, TypeVar
 
 from pydantic import TypeAdapter
 
@@ -26,6 +26,13 @@ class Route(Generic[T]):
     decode: Callable[[bytes], T]
     call: Callable[[T, Context, Mapping[str, str]], Awaitable[None]]
     headers: Callable[[Mapping[str, str]], Any] | None = None
+    shared: bool = True  # False: replies to this instance's own requests, never shared
+
+
+class Subscription(NamedTuple):
+    topic_filter: str
+    qos: int
+    shared: bool  # may go through MQTT_SHARED_GROUP
 
 
 def raw_bytes(payload: bytes) -> bytes:
@@ -64,12 +71,16 @@ ROUTES: tuple[Route[Any], ...] = (
 )
 
 
-def _subscriptions() -> tuple[tuple[str, int], ...]:
-    """One subscription per topic filter, at the highest QoS any of its channels asks for."""
-    qos: dict[str, int] = {}
+def _subscriptions() -> tuple[Subscription, ...]:
+    """One subscription per topic filter, at the highest QoS any of its channels asks for;
+    shareable only if none of its channels carries replies to this instance's requests."""
+    found: dict[str, Subscription] = {}
     for route in ROUTES:
-        qos[route.topic.topic_filter] = max(qos.get(route.topic.topic_filter, 0), route.qos)
-    return tuple(qos.items())
+        seen = found.get(route.topic.topic_filter)
+        qos = max(seen.qos, route.qos) if seen else route.qos
+        shared = seen.shared and route.shared if seen else route.shared
+        found[route.topic.topic_filter] = Subscription(route.topic.topic_filter, qos, shared)
+    return tuple(found.values())
 
 
 SUBSCRIPTIONS = _subscriptions()

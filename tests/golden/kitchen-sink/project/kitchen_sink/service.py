@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import signal
 import socket
 import sys
@@ -86,7 +87,7 @@ def client_config(settings: Settings) -> ClientConfig:
     service subscribes at QoS 1 or 2, so what arrives while it is down waits in the broker."""
     clean = settings.mqtt_clean_session
     if clean is None:
-        clean = not any(qos > 0 for _, qos in SUBSCRIPTIONS)
+        clean = not any(s.qos > 0 for s in SUBSCRIPTIONS)
     s = settings
     tls = None
     if s.mqtt_tls:
@@ -98,7 +99,7 @@ def client_config(settings: Settings) -> ClientConfig:
     return ClientConfig(
         host=s.mqtt_host,
         port=s.mqtt_port,
-        client_id=s.mqtt_client_id.replace("{hostname}", socket.gethostname()),
+        client_id=client_id(s.mqtt_client_id),
         username=s.mqtt_username,
         password=s.mqtt_password.get_secret_value() if s.mqtt_password is not None else None,
         protocol=s.mqtt_protocol,
@@ -115,9 +116,25 @@ def client_config(settings: Settings) -> ClientConfig:
     )
 
 
+def client_id(pattern: str) -> str:
+    """`{hostname}` and `{pid}` filled in: one pattern for every instance of a fleet. Keep it
+    stable across restarts (`{hostname}` in a StatefulSet) so the persistent session is found."""
+    return pattern.replace("{hostname}", socket.gethostname()).replace("{pid}", str(os.getpid()))
+
+
+def subscriptions(settings: Settings) -> list[tuple[str, int]]:
+    """What to subscribe to; with MQTT_SHARED_GROUP the broker spreads each shareable filter's
+    messages over the group's instances (`$share/<group>/<filter>`)."""
+    group = settings.mqtt_shared_group
+    return [
+        (f"$share/{group}/{s.topic_filter}" if group and s.shared else s.topic_filter, s.qos)
+        for s in SUBSCRIPTIONS
+    ]
+
+
 def warn_about(config: ClientConfig) -> None:
     """Say at start-up what would otherwise only show as lost messages or leaked secrets."""
-    if config.clean_start and any(qos > 0 for _, qos in SUBSCRIPTIONS):
+    if config.clean_start and any(s.qos > 0 for s in SUBSCRIPTIONS):
         logger.warning(
             "MQTT_CLEAN_SESSION is on: QoS 1/2 messages sent while the service is down are lost"
         )
@@ -134,7 +151,7 @@ class Service:
         self.state: dict[str, Any] = {}
         self.mqtt = MqttClient(
             client_config(self.settings),
-            SUBSCRIPTIONS,
+            subscriptions(self.settings),
             self._on_message,
             max_concurrent=self.settings.max_concurrent_handlers,
         )

@@ -16,7 +16,8 @@ class Settings(BaseSettings):
 
     mqtt_host: str = "broker.example"
     mqtt_port: int = Field(default=8883, ge=1, le=65535)
-    mqtt_client_id: str = "kitchen-sink"
+    mqtt_client_id: str = "kitchen-sink"  # {hostname}, {pid} are filled in
+    mqtt_shared_group: str = Field(default="", pattern=r"^[^/+#]*$")
     mqtt_keep_alive: int = Field(default=30, ge=0)
     mqtt_clean_session: bool | None = None
     mqtt_session_expiry: int = Field(default=3600, ge=0)
