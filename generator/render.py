@@ -28,6 +28,7 @@ GENERATED_TEMPLATES = {
     "{pkg}/context.py": "package/context.py.jinja",
     "{pkg}/routes.py": "package/routes.py.jinja",
     "{pkg}/service.py": "package/service.py.jinja",
+    "{pkg}/cli.py": "package/cli.py.jinja",
     "{pkg}/handlers/__init__.py": "package/handlers/__init__.py.jinja",
     "pyproject.toml": "pyproject.toml.jinja",
     "README.md": "README.md.jinja",

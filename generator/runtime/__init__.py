@@ -4,6 +4,7 @@ Nothing here depends on the AsyncAPI document. Imports are relative, so the pack
 any name; `VERSION` says which runtime a project carries.
 """
 
+from . import http
 from .client import MqttClient
 from .config import ClientConfig, TlsConfig, WillConfig
 from .errors import ConnectError, ConnectionLost, MqttError, PublishError
@@ -26,4 +27,5 @@ __all__ = [
     "TlsConfig",
     "WillConfig",
     "check_topic",
+    "http",
 ]

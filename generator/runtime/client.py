@@ -106,6 +106,15 @@ class MqttClient:
         except PublishError as exc:
             raise PublishError(f"not sent to {message.topic!r}: {exc}") from None
 
+    async def check(self) -> str | None:
+        """Connect and subscribe once, then disconnect: None when it worked, else why not."""
+        try:
+            connection = await self._connect()
+        except Exception as exc:
+            return _why(exc)
+        await _abandon(connection)
+        return None
+
     async def stop(self, timeout: float) -> int:
         """Stop gracefully; returns how many received messages were left unhandled."""
         self._stopping = True

@@ -25,7 +25,14 @@ class RateLimitedLog:
         self._clock = clock
         self._windows: dict[str, list[float]] = {}  # reason -> [window start, written, held]
 
-    def log(self, level: int, reason: str, message: str, *args: object) -> None:
+    def log(
+        self,
+        level: int,
+        reason: str,
+        message: str,
+        *args: object,
+        extra: dict[str, object] | None = None,
+    ) -> None:
         now = self._clock()
         window = self._windows.get(reason)
         if window is None or now - window[0] >= self._interval:
@@ -40,6 +47,6 @@ class RateLimitedLog:
             window = self._windows[reason] = [now, 0, 0]
         if window[1] < self._burst:
             window[1] += 1
-            self._logger.log(level, message, *args)
+            self._logger.log(level, message, *args, extra=extra)
         else:
             window[2] += 1

@@ -25,7 +25,7 @@ __all__ = ["Publisher", "PublishError"]
 
 
 class Transport(Protocol):
-    async def publish(self, message: Outgoing) -> None: ...
+    async def publish(self, message: Outgoing, channel: str = "") -> None: ...
 
 
 def user_properties(headers: BaseModel | None) -> dict[str, str] | None:
@@ -62,10 +62,12 @@ class Publisher:
         content_type: str | None = None,
         response_topic: str | None = None,
         correlation_data: bytes | None = None,
+        channel: str = "",
     ) -> None:
         """Send to any topic; prefer the typed methods below, which build and check the topic.
         `headers` and `properties` go out as MQTT 5 user properties; the last three are the MQTT 5
-        properties of those names (left out under MQTT 3.1.1). Raises `PublishError`."""
+        properties of those names (left out under MQTT 3.1.1); `channel` labels the metrics.
+        Raises `PublishError`."""
         carried = {**(user_properties(headers) or {}), **(properties or {})}
         message = Outgoing(
             topic,
@@ -77,7 +79,7 @@ class Publisher:
             correlation_data,
             content_type,
         )
-        await self._transport.publish(message)
+        await self._transport.publish(message, channel)
         logger.debug("sent to %r", topic)
 
     async def send_command(self, payload: CommandPayload, *, device_id: str) -> None:
@@ -86,7 +88,14 @@ class Publisher:
         Topic devices/{deviceId}/commands, QoS 1.
         """
         topic = topics.DEVICE_COMMANDS.build({"deviceId": device_id})
-        await self.publish(topic, payload, qos=1, retain=False, content_type="application/json")
+        await self.publish(
+            topic,
+            payload,
+            qos=1,
+            retain=False,
+            content_type="application/json",
+            channel="deviceCommands",
+        )
 
     async def send_critical_alert(self, payload: CriticalAlertPayload) -> None:
         """Publish a critical system alert.
@@ -94,7 +103,14 @@ class Publisher:
         Topic alerts/critical, QoS 1.
         """
         topic = topics.CRITICAL_ALERTS.build({})
-        await self.publish(topic, payload, qos=1, retain=False, content_type="application/json")
+        await self.publish(
+            topic,
+            payload,
+            qos=1,
+            retain=False,
+            content_type="application/json",
+            channel="criticalAlerts",
+        )
 
     async def send_heartbeat(self, payload: HeartbeatPayload) -> None:
         """Publish the service's heartbeat.
@@ -102,4 +118,11 @@ class Publisher:
         Topic system/heartbeat, QoS 0.
         """
         topic = topics.SYSTEM_HEARTBEAT.build({})
-        await self.publish(topic, payload, qos=0, retain=False, content_type="application/json")
+        await self.publish(
+            topic,
+            payload,
+            qos=0,
+            retain=False,
+            content_type="application/json",
+            channel="systemHeartbeat",
+        )

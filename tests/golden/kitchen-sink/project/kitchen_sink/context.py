@@ -20,7 +20,7 @@ class Context(Publisher):
         incoming: Incoming,
         headers: Any = None,
     ) -> None:
-        super().__init__(service.mqtt, service.requests)
+        super().__init__(service, service.requests)
         self.service = service
         self.message = incoming  # as received: topic, payload bytes, qos, retain, MQTT 5 properties
         self.topic = incoming.topic

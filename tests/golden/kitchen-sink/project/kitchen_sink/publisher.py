@@ -30,7 +30,7 @@ __all__ = ["Publisher", "PublishError"]
 
 
 class Transport(Protocol):
-    async def publish(self, message: Outgoing) -> None: ...
+    async def publish(self, message: Outgoing, channel: str = "") -> None: ...
 
 
 def user_properties(headers: BaseModel | None) -> dict[str, str] | None:
@@ -68,10 +68,12 @@ class Publisher:
         content_type: str | None = None,
         response_topic: str | None = None,
         correlation_data: bytes | None = None,
+        channel: str = "",
     ) -> None:
         """Send to any topic; prefer the typed methods below, which build and check the topic.
         `headers` and `properties` go out as MQTT 5 user properties; the last three are the MQTT 5
-        properties of those names (left out under MQTT 3.1.1). Raises `PublishError`."""
+        properties of those names (left out under MQTT 3.1.1); `channel` labels the metrics.
+        Raises `PublishError`."""
         carried = {**(user_properties(headers) or {}), **(properties or {})}
         message = Outgoing(
             topic,
@@ -83,7 +85,7 @@ class Publisher:
             correlation_data,
             content_type,
         )
-        await self._transport.publish(message)
+        await self._transport.publish(message, channel)
         logger.debug("sent to %r", topic)
 
     async def send_order(
@@ -100,7 +102,13 @@ class Publisher:
         """
         topic = topics.TOPICS_.build({"region": region, "headers": headers_})
         await self.publish(
-            topic, payload, qos=1, retain=False, headers=headers, content_type="application/json"
+            topic,
+            payload,
+            qos=1,
+            retain=False,
+            headers=headers,
+            content_type="application/json",
+            channel="topics",
         )
 
     async def send_pet_dog(self, payload: Dog, *, pet_id: str) -> None:
@@ -109,7 +117,9 @@ class Publisher:
         Topic pets/{petId}, QoS 2, retained.
         """
         topic = topics.PETS.build({"petId": pet_id})
-        await self.publish(topic, payload, qos=2, retain=True, content_type="application/json")
+        await self.publish(
+            topic, payload, qos=2, retain=True, content_type="application/json", channel="pets"
+        )
 
     async def send_pet_cat(self, payload: Cat, *, pet_id: str) -> None:
         """Send on pets/{petId}
@@ -117,7 +127,9 @@ class Publisher:
         Topic pets/{petId}, QoS 2, retained.
         """
         topic = topics.PETS.build({"petId": pet_id})
-        await self.publish(topic, payload, qos=2, retain=True, content_type="application/json")
+        await self.publish(
+            topic, payload, qos=2, retain=True, content_type="application/json", channel="pets"
+        )
 
     async def ask_ping(self, payload: PingPayload, *, node: str) -> None:
         """Send on ping/{node}
@@ -125,7 +137,9 @@ class Publisher:
         Topic ping/{node}, QoS 1.
         """
         topic = topics.PING.build({"node": node})
-        await self.publish(topic, payload, qos=1, retain=False, content_type="application/json")
+        await self.publish(
+            topic, payload, qos=1, retain=False, content_type="application/json", channel="ping"
+        )
 
     async def send_note(self, payload: NotePayload, *, topic: str) -> None:
         """Send on anywhere
@@ -133,7 +147,9 @@ class Publisher:
         The channel has no address: `topic` says where to send. QoS 1.
         """
         topics.check_topic(topic)
-        await self.publish(topic, payload, qos=1, retain=False, content_type="application/json")
+        await self.publish(
+            topic, payload, qos=1, retain=False, content_type="application/json", channel="anywhere"
+        )
 
     async def ask_ping_and_wait(
         self, payload: PingPayload, *, node: str, timeout: float = 10.0
@@ -156,6 +172,7 @@ class Publisher:
                 properties=properties,
                 content_type="application/json",
                 response_topic=reply_topic,
+                channel="ping",
                 correlation_data=None if correlation is None else correlation.encode("utf-8"),
             )
 

@@ -102,6 +102,7 @@ async def _ping(message: PingPayload, ctx: Context, params: Mapping[str, str]) -
         retain=False,
         properties=properties,
         correlation_data=ctx.message.correlation_data,
+        channel="pong",
     )
 
 

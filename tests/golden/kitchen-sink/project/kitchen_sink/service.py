@@ -15,7 +15,7 @@ import logging
 import os
 import signal
 import socket
-import sys
+import time
 from collections.abc import Coroutine
 from dataclasses import dataclass
 from typing import Any
@@ -27,14 +27,21 @@ from kitchen_sink.lifecycle import lifespan
 from kitchen_sink.publisher import Publisher
 from kitchen_sink.replies import Requests
 from kitchen_sink.routes import ROUTES, SUBSCRIPTIONS, Route
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.exposition import CONTENT_TYPE_LATEST
+
 from kitchen_sink._runtime import (
     ClientConfig,
     Incoming,
     MqttClient,
+    Outgoing,
+    PublishError,
     RateLimitedLog,
     TlsConfig,
     WillConfig,
+    http,
 )
+from kitchen_sink._runtime.metrics import Gauges, Metrics
 from kitchen_sink.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -155,8 +162,16 @@ class Service:
             self._on_message,
             max_concurrent=self.settings.max_concurrent_handlers,
         )
+        self.metrics = Metrics()
+        dispatcher = self.mqtt.dispatcher
+        self.metrics.gauges = Gauges(
+            lambda: self.mqtt.is_connected,
+            lambda: self.mqtt.connections,
+            lambda: dispatcher.running,
+            lambda: dispatcher.pending,
+        )
         self.requests = Requests()
-        self.publisher = Publisher(self.mqtt, self.requests)
+        self.publisher = Publisher(self, self.requests)
         self._stop = asyncio.Event()
         self._background: set[asyncio.Task[Any]] = set()
         self._routes: dict[str, Found] = {}  # topic -> its route: devices repeat their topics
@@ -179,6 +194,7 @@ class Service:
                 loop.add_signal_handler(sig, self.request_stop)
         warn_about(self.mqtt.config)
         serving = asyncio.create_task(self.mqtt.serve(), name="mqtt")
+        web = await self._start_http()
         left = 0
         try:
             async with lifespan(self):
@@ -187,17 +203,64 @@ class Service:
                 stopping.cancel()
                 left = await self.mqtt.stop(self.settings.shutdown_timeout)
         finally:
+            if web is not None:
+                web.close()
             await self._cancel_background()
             if not serving.done():
                 await self.mqtt.stop(0)
             await serving
             logger.info("stopped; %d received message(s) left for redelivery; %s", left, self.stats)
 
+    async def publish(self, message: Outgoing, channel: str = "") -> None:
+        """Send through the MQTT client, counted per channel (the publisher's transport)."""
+        counts = self.metrics.channel(channel or "(other)")
+        try:
+            await self.mqtt.publish(message)
+        except PublishError:
+            counts.publish_failures += 1
+            raise
+        counts.sent += 1
+
+    async def _start_http(self) -> asyncio.Server | None:
+        port = self.settings.server_port
+        if port is None:
+            return None
+        registry = CollectorRegistry(auto_describe=True)
+        registry.register(self.metrics)
+
+        def ready() -> http.Response:
+            if self.mqtt.is_connected:
+                return 200, "text/plain", b"ready\n"
+            return 503, "text/plain", b"not connected to the broker\n"
+
+        endpoints: dict[str, http.Endpoint] = {
+            "/healthz": lambda: (200, "text/plain", b"ok\n"),
+            "/readyz": ready,
+            "/metrics": lambda: (200, CONTENT_TYPE_LATEST, generate_latest(registry)),
+        }
+        return await http.start(self.settings.server_host, port, endpoints)
+
     async def _on_message(self, incoming: Incoming) -> None:
         self.stats.received += 1
+        found = self._route(incoming.topic)
+        if found is None:
+            self.stats.unknown_topic += 1
+            self.metrics.channel("(unknown)").rejected["unknown_topic"] += 1
+            rejections.log(
+                logging.WARNING,
+                "unknown topic",
+                "dropped message on %r: no channel has this address",
+                incoming.topic,
+                extra={"topic": incoming.topic},
+            )
+            return
+        route, params = found
+        counts = self.metrics.channel(route.channel)
+        counts.received += 1
         limit = self.settings.max_payload_bytes
         if limit and len(incoming.payload) > limit:
             self.stats.too_large += 1
+            counts.rejected["too_large"] += 1
             rejections.log(
                 logging.WARNING,
                 "too large",
@@ -205,22 +268,12 @@ class Service:
                 incoming.topic,
                 len(incoming.payload),
                 limit,
+                extra={"topic": incoming.topic, "channel": route.channel},
             )
             return
         if incoming.retain and not incoming.payload:
             self.stats.retained_clears += 1  # someone cleared a retained message: nothing to do
             return
-        found = self._route(incoming.topic)
-        if found is None:
-            self.stats.unknown_topic += 1
-            rejections.log(
-                logging.WARNING,
-                "unknown topic",
-                "dropped message on %r: no channel has this address",
-                incoming.topic,
-            )
-            return
-        route, params = found
         try:
             message = route.decode(incoming.payload)
             headers = route.headers(incoming.user_properties) if route.headers else None
@@ -230,6 +283,7 @@ class Service:
                 self.stats.invalid_json += 1
             else:
                 self.stats.invalid_payload += 1
+            counts.rejected["invalid_json" if bad_json else "invalid_payload"] += 1
             kind = "invalid JSON" if bad_json else "invalid payload"
             rejections.log(
                 logging.WARNING,
@@ -238,26 +292,39 @@ class Service:
                 incoming.topic,
                 kind,
                 reason,
+                extra={"topic": incoming.topic, "channel": route.channel},
             )
             return
         except UnicodeDecodeError as exc:
             self.stats.invalid_payload += 1
+            counts.rejected["invalid_payload"] += 1
             rejections.log(
                 logging.WARNING,
                 "not UTF-8",
                 "rejected message on %r: not UTF-8 text: %s",
                 incoming.topic,
                 exc.reason,
+                extra={"topic": incoming.topic, "channel": route.channel},
             )
             return
+        started = time.perf_counter()
         try:
             context = Context(self, incoming, headers)
             await route.call(message, context, params)
         except Exception:
             self.stats.handler_errors += 1
-            logger.exception("handler for %s failed on %r", route.channel, incoming.topic)
+            counts.handler_errors += 1
+            logger.exception(
+                "handler for %s failed on %r",
+                route.channel,
+                incoming.topic,
+                extra={"topic": incoming.topic, "channel": route.channel},
+            )
             return
+        finally:
+            counts.observe(time.perf_counter() - started)
         self.stats.handled += 1
+        counts.handled += 1
 
     def _route(self, topic: str) -> Found:
         if topic not in self._routes:
@@ -282,18 +349,3 @@ class Service:
             _, pending = await asyncio.wait(pending, timeout=0.2)
         for task in pending:
             logger.error("background task %s ignored cancellation", task.get_name())
-
-
-def main() -> None:
-    """Run the service until SIGINT/SIGTERM; exit 0 after a clean stop."""
-    try:
-        settings = Settings()
-    except ValidationError as exc:
-        print(f"invalid settings: {exc}", file=sys.stderr)
-        sys.exit(2)
-    logging.basicConfig(
-        level=settings.log_level,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
-    with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(Service(settings).run())

@@ -33,7 +33,10 @@ class Settings(BaseSettings):
     mqtt_will_payload: str = "gone"
     mqtt_will_qos: int = Field(default=1, ge=0, le=2)
     mqtt_will_retain: bool = True
-    log_level: str = "INFO"
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
+    log_format: Literal["text", "json"] = "text"
+    server_host: str = "0.0.0.0"  # the HTTP side: /healthz, /readyz, /metrics
+    server_port: int | None = Field(default=None, ge=0, le=65535)  # unset: no HTTP side
     max_concurrent_handlers: int = Field(default=16, ge=1)
     max_pending_messages: int = Field(default=1000, ge=1, le=65535)
     max_payload_bytes: int = Field(default=1_048_576, ge=0)
@@ -43,7 +46,12 @@ class Settings(BaseSettings):
     publish_timeout: float = Field(default=10.0, gt=0)
     shutdown_timeout: float = Field(default=30.0, gt=0)
 
-    @field_validator("log_level")
+    @field_validator("log_level", mode="before")
     @classmethod
-    def _upper(cls, value: str) -> str:
-        return value.upper()
+    def _upper(cls, value: object) -> object:
+        return value.upper() if isinstance(value, str) else value
+
+    @field_validator("log_format", mode="before")
+    @classmethod
+    def _lower(cls, value: object) -> object:
+        return value.lower() if isinstance(value, str) else value

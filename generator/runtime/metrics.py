@@ -1,0 +1,109 @@
+"""Counters of what the service did, kept as plain numbers on the message path and turned into
+Prometheus metrics only when scraped, so measuring costs the handlers next to nothing."""
+
+from __future__ import annotations
+
+from bisect import bisect_left
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+
+from prometheus_client.core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    HistogramMetricFamily,
+    Metric,
+)
+
+BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+REASONS = ("invalid_json", "invalid_payload", "unknown_topic", "too_large")
+
+
+@dataclass
+class ChannelCounts:
+    received: int = 0
+    handled: int = 0
+    handler_errors: int = 0
+    sent: int = 0
+    publish_failures: int = 0
+    rejected: dict[str, int] = field(default_factory=lambda: dict.fromkeys(REASONS, 0))
+    buckets: list[int] = field(default_factory=lambda: [0] * (len(BUCKETS) + 1))
+    duration_sum: float = 0.0
+
+    def observe(self, seconds: float) -> None:
+        self.buckets[bisect_left(BUCKETS, seconds)] += 1
+        self.duration_sum += seconds
+
+
+@dataclass
+class Gauges:
+    """Read at scrape time from the live runtime."""
+
+    connected: Callable[[], bool]
+    connections: Callable[[], int]
+    in_flight: Callable[[], int]
+    pending: Callable[[], int]
+
+
+class Metrics:
+    def __init__(self) -> None:
+        self.channels: dict[str, ChannelCounts] = {}
+        self.gauges: Gauges | None = None
+
+    def channel(self, name: str) -> ChannelCounts:
+        counts = self.channels.get(name)
+        if counts is None:
+            counts = self.channels[name] = ChannelCounts()
+        return counts
+
+    def collect(self) -> Iterator[Metric]:
+        """The prometheus-client collector protocol."""
+        yield from self._counters()
+        yield self._durations()
+        if self.gauges is not None:
+            g = self.gauges
+            yield _gauge("mqtt_connected", "1 while connected and subscribed", int(g.connected()))
+            reconnects = CounterMetricFamily("mqtt_reconnects", "Connections after the first")
+            reconnects.add_metric([], max(0, g.connections() - 1))
+            yield reconnects
+            yield _gauge("messages_in_flight", "Messages being handled now", g.in_flight())
+            yield _gauge("messages_pending", "Received messages not yet handled", g.pending())
+
+    def _counters(self) -> Iterator[Metric]:
+        names = sorted(self.channels)
+        for metric, text in (
+            ("received", "Messages received"),
+            ("handled", "Messages whose handler returned"),
+            ("handler_errors", "Messages whose handler raised"),
+            ("sent", "Messages sent"),
+            ("publish_failures", "Messages that could not be sent"),
+        ):
+            family = CounterMetricFamily(f"messages_{metric}", text, labels=["channel"])
+            for name in names:
+                family.add_metric([name], getattr(self.channels[name], metric))
+            yield family
+        rejected = CounterMetricFamily(
+            "messages_rejected", "Messages rejected, by reason", labels=["channel", "reason"]
+        )
+        for name in names:
+            for reason, count in self.channels[name].rejected.items():
+                rejected.add_metric([name, reason], count)
+        yield rejected
+
+    def _durations(self) -> Metric:
+        family = HistogramMetricFamily(
+            "handler_duration_seconds", "Time spent in handlers", labels=["channel"]
+        )
+        for name in sorted(self.channels):
+            counts = self.channels[name]
+            cumulative, buckets = 0, []
+            for bound, count in zip((*map(str, BUCKETS), "+Inf"), counts.buckets, strict=True):
+                cumulative += count
+                buckets.append((bound, cumulative))
+            family.add_metric([name], buckets, counts.duration_sum)
+        return family
+
+
+def _gauge(name: str, text: str, value: float) -> Metric:
+    family = GaugeMetricFamily(name, text)
+    family.add_metric([], value)
+    return family
