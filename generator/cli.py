@@ -10,10 +10,11 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from generator import __version__
+from generator.errors import Diagnostic, Failed, Level, Location
 
 if TYPE_CHECKING:
+    from generator.pipeline import Build
     from generator.writer import Plan
-from generator.errors import Diagnostic, Failed, Level, Location
 
 app = typer.Typer(
     pretty_exceptions_enable=False,
@@ -120,12 +121,12 @@ def generate(
         plan = writer.plan(result, output, previous, force or check or diff)
         _print(result.diagnostics)
         if check or diff:
-            drifted = drift.report(output, plan, previous)
+            drifted = drift.report(output, plan, previous) + _dependencies(output, result)
             _print(drifted)
             _preview(plan, writer.unified_diff(plan) if diff else None, drifted, strict)
             return
         backups = writer.apply(plan)
-        drifted = drift.report(output, plan, previous)
+        drifted = drift.report(output, plan, previous) + _dependencies(output, result)
     except (typer.Exit, KeyboardInterrupt):
         raise
     except Exception as exc:  # an unwritable folder, a full disk: reported, not a traceback
@@ -137,6 +138,14 @@ def generate(
     if strict and drifted:
         typer.echo(f"{len(drifted)} handler problem(s) and --strict: exit 1", err=True)
         raise typer.Exit(1)
+
+
+def _dependencies(output: Path, result: Build) -> list[Diagnostic]:
+    from generator import drift
+
+    if not (output / "pyproject.toml").is_file():
+        return []
+    return drift.check_dependencies(output, result.requirements)
 
 
 def _preview(plan: Plan, diff_text: str | None, drifted: list[Diagnostic], strict: bool) -> None:

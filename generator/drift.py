@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ast
 from pathlib import Path
+from typing import Any
 
 from generator.errors import Diagnostic, Level, Location
 from generator.manifest import HandlerShape, Manifest
@@ -112,3 +113,68 @@ def report(output: Path, plan: Plan, previous: Manifest | None) -> list[Diagnost
             )
         )
     return found
+
+
+def check_dependencies(output: Path, required: tuple[str, ...]) -> list[Diagnostic]:
+    """The user owns pyproject.toml: each dependency the generated code needs must still be
+    listed there with a version range that allows what the code was generated for."""
+    import tomllib
+
+    from packaging.requirements import InvalidRequirement, Requirement
+    from packaging.utils import canonicalize_name
+
+    path = output / "pyproject.toml"
+    try:
+        text = path.read_text(encoding="utf-8")
+        listed = tomllib.loads(text).get("project", {}).get("dependencies", [])
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        return [_warn(path, 1, f"cannot check the dependencies: {exc}")]
+    have: dict[str, Requirement] = {}
+    for item in listed if isinstance(listed, list) else []:
+        try:
+            requirement = Requirement(str(item))
+        except InvalidRequirement:
+            continue
+        have[canonicalize_name(requirement.name)] = requirement
+    found = []
+    for wanted in map(Requirement, required):
+        name = canonicalize_name(wanted.name)
+        line = _line_of(text, wanted.name)
+        if name not in have:
+            found.append(
+                _warn(path, line, f"dependency {wanted} is missing: the generated code needs it")
+            )
+        elif not _compatible(have[name], wanted):
+            found.append(
+                _warn(
+                    path,
+                    line,
+                    f"dependency {have[name]} does not allow {wanted},"
+                    " which the generated code needs",
+                )
+            )
+    return found
+
+
+def _compatible(have: Any, wanted: Any) -> bool:
+    """Whether some version satisfies both ranges (tried at each range's lower bounds)."""
+    bounds = [
+        s.version
+        for s in [*have.specifier, *wanted.specifier]
+        if s.operator in (">=", "==", "~=", ">")
+    ]
+    candidates = bounds or ["0"]
+    for candidate in candidates:
+        for version in (candidate, candidate + ".post0", candidate + ".1", candidate + ".99"):
+            if have.specifier.contains(version, prereleases=True) and wanted.specifier.contains(
+                version, prereleases=True
+            ):
+                return True
+    return not have.specifier
+
+
+def _line_of(text: str, name: str) -> int:
+    for number, line in enumerate(text.splitlines(), start=1):
+        if name in line:
+            return number
+    return 1

@@ -27,6 +27,7 @@ class Build:
     user_files: frozenset[str] = frozenset()  # the paths of `files` that belong to the user
     handlers: dict[str, HandlerShape] = field(default_factory=dict)  # path -> expected shape
     diagnostics: list[Diagnostic] = field(default_factory=list)
+    requirements: tuple[str, ...] = ()  # what the generated code needs installed
 
 
 def load_and_validate(
@@ -63,7 +64,7 @@ def build(
     """The whole project in memory: rendered, formatted, not yet written."""
     from generator import payload_models
     from generator.format import format_files
-    from generator.render import printable, render_project
+    from generator.render import printable, render_project, requirements
 
     api, diagnostics = analyse(spec, package, display, allow_remote)
     source = printable(spec.name)  # a file name with a newline must not end a header comment
@@ -72,4 +73,5 @@ def build(
     models = payload_models.generate_models(api.schemas, base, header, source)
     models, notes = payload_models.complete(api, models, source)
     files, user_files, handlers = render_project(api, models, source, header)
-    return Build(api, format_files(files), user_files, handlers, diagnostics + notes)
+    needs = tuple(requirements(models))
+    return Build(api, format_files(files), user_files, handlers, diagnostics + notes, needs)

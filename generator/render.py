@@ -30,11 +30,24 @@ GENERATED_TEMPLATES = {
     "{pkg}/service.py": "package/service.py.jinja",
     "{pkg}/cli.py": "package/cli.py.jinja",
     "{pkg}/handlers/__init__.py": "package/handlers/__init__.py.jinja",
-    "pyproject.toml": "pyproject.toml.jinja",
     "README.md": "README.md.jinja",
     ".env.example": "env.example.jinja",
 }
-USER_TEMPLATES = {"{pkg}/lifecycle.py": "package/lifecycle.py.jinja"}
+USER_TEMPLATES = {
+    "{pkg}/lifecycle.py": "package/lifecycle.py.jinja",
+    "pyproject.toml": "pyproject.toml.jinja",
+    ".gitignore": "gitignore.jinja",
+    "Dockerfile": "Dockerfile.jinja",
+    ".dockerignore": "dockerignore.jinja",
+}
+# What the generated code imports; the user's pyproject.toml is checked against it on every run.
+REQUIREMENTS = (
+    "pydantic>=2.11,<3",
+    "pydantic-settings>=2.2,<3",
+    "mqtt5>=0.8,<0.9",
+    "paho-mqtt>=2.1,<3",
+    "prometheus-client>=0.20,<1",
+)
 HANDLER_TEMPLATE = "package/handlers/handler.py.jinja"
 
 
@@ -149,6 +162,10 @@ def _settings(api: Api) -> dict[str, Any]:
     }
 
 
+def requirements(models: str) -> list[str]:
+    return [*REQUIREMENTS, *(["email-validator>=2"] if "EmailStr" in models else [])]
+
+
 def _dist_version(version: str) -> str:
     return version if re.fullmatch(r"\d+(\.\d+){0,3}", version) else "0.1.0"
 
@@ -200,7 +217,7 @@ def _context(api: Api, models: str, source: str, header: str) -> dict[str, Any]:
         "other_servers": api.other_servers,
         "dist_name": api.package.replace("_", "-"),
         "dist_version": _dist_version(api.version),
-        "extra_dependencies": ["email-validator>=2"] if "EmailStr" in models else [],
+        "requirements": requirements(models),
         **_imports(api, routes),
     }
 

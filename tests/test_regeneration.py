@@ -295,3 +295,28 @@ def test_check_reports_handler_drift_and_strict_fails_on_it(project) -> None:
     strict = generate(spec, out, "--check", "--strict")
     assert strict.returncode == 1
     assert "--strict: exit 1" in strict.stderr
+
+
+def test_the_user_owns_pyproject_and_missing_dependencies_are_reported(tmp_path: Path) -> None:
+    out = tmp_path / "owned"
+    assert generate(EXAMPLE_SPEC, out).returncode == 0
+    pyproject = out / "pyproject.toml"
+    edited = pyproject.read_text().replace(
+        "dependencies = [\n", 'dependencies = [\n    "asyncpg>=0.29",\n'
+    )
+    pyproject.write_text(edited)
+    again = generate(EXAMPLE_SPEC, out)
+    assert again.returncode == 0, again.stderr
+    assert pyproject.read_text() == edited, "the user's pyproject.toml must survive"
+    assert "dependency" not in again.stderr
+    broken = edited.replace('    "mqtt5>=0.8,<0.9",\n', "").replace(
+        '"pydantic>=2.11,<3"', '"pydantic<2"'
+    )
+    pyproject.write_text(broken)
+    checked = generate(EXAMPLE_SPEC, out, "--strict")
+    assert "pyproject.toml:" in checked.stderr
+    assert "dependency mqtt5<0.9,>=0.8 is missing" in checked.stderr
+    assert "dependency pydantic<2 does not allow pydantic<3,>=2.11" in checked.stderr
+    assert checked.returncode == 1
+    assert (out / ".gitignore").read_text().startswith("# Created by asyncapi-pygen")
+    assert ".env\n" in (out / ".gitignore").read_text()
