@@ -1,0 +1,130 @@
+"""Operating the generated example: HTTP health and metrics against a real broker, JSON logs,
+the service's own command line."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import urllib.error
+import urllib.request
+
+from prometheus_client.parser import text_string_to_metric_families
+
+from tests.support import EXAMPLE, EXAMPLE_PACKAGE, Broker, free_port, service, wait_until
+from tests.test_example_service import SEED_TELEMETRY, telemetry
+
+
+def get(port: int, path: str) -> tuple[int, str]:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=5) as response:
+            return response.status, response.read().decode()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read().decode()
+
+
+def samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    found = {}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            found[(sample.name, tuple(sorted(sample.labels.items())))] = sample.value
+    return found
+
+
+def test_readyz_follows_the_broker_and_metrics_count_what_was_published(broker: Broker) -> None:
+    port = free_port()
+    proc = service(EXAMPLE, EXAMPLE_PACKAGE, broker, SERVER_PORT=str(port), SERVER_HOST="127.0.0.1")
+    try:
+        proc.wait_for("connected to mqtt://")
+        wait_until(lambda: get(port, "/readyz")[0] == 200, 10, "/readyz to say ready")
+        assert get(port, "/healthz") == (200, "ok\n")
+        for device in ("m1", "m2", "m3"):
+            broker.publish(f"devices/{device}/telemetry", telemetry(device, 20.0))
+        broker.publish("devices/m4/telemetry", "not JSON")
+        proc.wait_for("rejected message on 'devices/m4/telemetry'")
+        wait_until(
+            lambda: samples(get(port, "/metrics")[1]).get(
+                ("messages_handled_total", (("channel", "deviceTelemetry"),))
+            )
+            == 3,
+            10,
+            "3 handled messages in /metrics",
+        )
+        found = samples(get(port, "/metrics")[1])
+        telemetry_label = (("channel", "deviceTelemetry"),)
+        assert found[("messages_received_total", telemetry_label)] == 4
+        bad = (("channel", "deviceTelemetry"), ("reason", "invalid_json"))
+        assert found[("messages_rejected_total", bad)] == 1
+        assert found[("handler_duration_seconds_count", telemetry_label)] == 3
+        assert found[("mqtt_connected", ())] == 1
+        broker.stop()
+        wait_until(lambda: get(port, "/readyz")[0] == 503, 10, "/readyz to say 503")
+        assert get(port, "/healthz")[0] == 200
+        broker.start()
+        wait_until(lambda: get(port, "/readyz")[0] == 200, 20, "/readyz ready again")
+        assert samples(get(port, "/metrics")[1])[("mqtt_reconnects_total", ())] >= 1
+    finally:
+        proc.kill()
+
+
+def test_json_logs_parse_line_by_line(broker: Broker) -> None:
+    proc = service(EXAMPLE, EXAMPLE_PACKAGE, broker, LOG_FORMAT="json")
+    try:
+        proc.wait_for('"connected to mqtt://')
+        broker.publish("devices/j1/telemetry", "not JSON")
+        proc.wait_for("rejected message")
+        broker.publish("devices/j1/telemetry", SEED_TELEMETRY.replace("sensor001", "j1"))
+        proc.wait_for("telemetry from j1")
+    finally:
+        proc.kill()
+    lines = [json.loads(line) for line in proc.lines if line.strip()]
+    assert all({"time", "level", "logger", "message"} <= set(line) for line in lines)
+    [rejected] = [line for line in lines if "rejected message" in line["message"]]
+    assert rejected["topic"] == "devices/j1/telemetry"
+    assert rejected["channel"] == "deviceTelemetry"
+    assert rejected["level"] == "WARNING"
+
+
+def run_service(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", EXAMPLE_PACKAGE, *args],
+        cwd=EXAMPLE,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={"PATH": "/usr/bin:/bin", "MQTT_HOST": "127.0.0.1", **env},
+    )
+
+
+def test_help_and_version_exit_0_without_connecting() -> None:
+    unreachable = {"MQTT_PORT": str(free_port())}
+    helped = run_service("--help", **unreachable)
+    assert helped.returncode == 0 and "check-config" in helped.stdout
+    version = run_service("--version", **unreachable)
+    assert version.returncode == 0 and "1.0.0 (runtime" in version.stdout
+    assert "connecting" not in helped.stderr + version.stderr
+
+
+def test_bad_settings_are_clear_errors() -> None:
+    result = run_service(LOG_LEVEL="verbose", LOG_FORMAT="xml")
+    assert result.returncode == 2
+    assert "invalid setting LOG_LEVEL: Input should be 'DEBUG'" in result.stderr
+    assert "invalid setting LOG_FORMAT: Input should be 'text' or 'json'" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_check_config_tries_the_broker_once(broker: Broker) -> None:
+    good = run_service("check-config", MQTT_PORT=str(broker.port), CONNECT_TIMEOUT="5")
+    assert good.returncode == 0, good.stderr
+    assert "connected to mqtt://127.0.0.1" in good.stdout
+    bad = run_service("check-config", MQTT_PORT=str(free_port()), CONNECT_TIMEOUT="5")
+    assert bad.returncode == 1
+    assert "cannot connect to mqtt://127.0.0.1" in bad.stderr
+
+
+def test_unknown_settings_in_the_environment_are_warned_about(broker: Broker) -> None:
+    proc = service(EXAMPLE, EXAMPLE_PACKAGE, broker, MQTT_HSOT="typo")
+    try:
+        proc.wait_for("unknown setting MQTT_HSOT in the environment: ignored")
+    finally:
+        proc.kill()
