@@ -116,7 +116,7 @@ def generate(
 
     started = time.perf_counter()
     try:
-        result = build(spec, package, str(spec), allow_remote_refs)
+        result = build(spec, package, str(spec), allow_remote_refs, output)
         previous = manifest.load(output)
         plan = writer.plan(result, output, previous, force or check or diff)
         _print(result.diagnostics)

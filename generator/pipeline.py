@@ -59,10 +59,15 @@ def analyse(
 
 
 def build(
-    spec: Path, package: str | None = None, display: str | None = None, allow_remote: bool = False
+    spec: Path,
+    package: str | None = None,
+    display: str | None = None,
+    allow_remote: bool = False,
+    output: Path | None = None,
 ) -> Build:
-    """The whole project in memory: rendered, formatted, not yet written."""
-    from generator import payload_models
+    """The whole project in memory: rendered, formatted, not yet written. With `output`, the
+    user's own settings there (`app_settings.py`) are listed in README.md and .env.example."""
+    from generator import payload_models, user_settings
     from generator.format import format_files
     from generator.render import printable, render_project, requirements
 
@@ -72,6 +77,7 @@ def build(
     base = f"{api.package}.wire.WireModel"
     models = payload_models.generate_models(api.schemas, base, header, source)
     models, notes = payload_models.complete(api, models, source)
-    files, user_files, handlers = render_project(api, models, source, header)
+    own = user_settings.read(output / api.package / "app_settings.py") if output else ()
+    files, user_files, handlers = render_project(api, models, source, header, own)
     needs = tuple(requirements(models))
     return Build(api, format_files(files), user_files, handlers, diagnostics + notes, needs)

@@ -17,6 +17,7 @@ import jinja2
 from generator.cache import directory
 from generator.manifest import HandlerShape
 from generator.model import Api, Channel, Locator, Message, Route, payload_type
+from generator.user_settings import UserSetting
 
 GENERATED_TEMPLATES = {
     "{pkg}/__init__.py": "package/__init__.py.jinja",
@@ -35,6 +36,7 @@ GENERATED_TEMPLATES = {
 }
 USER_TEMPLATES = {
     "{pkg}/lifecycle.py": "package/lifecycle.py.jinja",
+    "{pkg}/app_settings.py": "package/app_settings.py.jinja",
     "pyproject.toml": "pyproject.toml.jinja",
     ".gitignore": "gitignore.jinja",
     "Dockerfile": "Dockerfile.jinja",
@@ -257,14 +259,18 @@ def _runtime_files(pkg: str, header: str) -> dict[str, str]:
 
 
 def render_project(
-    api: Api, models: str, source: str, header: str
+    api: Api,
+    models: str,
+    source: str,
+    header: str,
+    app_settings: tuple[UserSetting, ...] = (),
 ) -> tuple[dict[str, str], frozenset[str], dict[str, HandlerShape]]:
     """Every file of the project (path -> unformatted content), which of them belong to the
     user, and the shape each handler is expected to have (for the drift report). A view of the
     model: nothing is decided here."""
     env = _environment()
     pkg = api.package
-    context = _context(api, models, source, header)
+    context = {**_context(api, models, source, header), "app_settings": app_settings}
     files = {
         path.format(pkg=pkg): env.get_template(t).render(context)
         for path, t in GENERATED_TEMPLATES.items()

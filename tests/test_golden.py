@@ -23,7 +23,7 @@ HINT = "regenerate: asyncapi-pygen generate examples/mqtt/asyncapi.yaml --output
 
 @pytest.fixture(scope="module")
 def fresh():
-    return build(EXAMPLE_SPEC)
+    return build(EXAMPLE_SPEC, output=EXAMPLE)
 
 
 def test_generated_zone_matches_byte_for_byte(fresh) -> None:

@@ -79,7 +79,7 @@ def test_edit_add_channel_and_field_then_run(project, broker: Broker) -> None:
     edit_spec(spec, add_events_channel)
     result = generate(spec, out)
     assert result.returncode == 0, result.stderr
-    assert "1 created, 4 updated" in result.stdout and "3 kept (user)" in result.stdout
+    assert "1 created, 4 updated" in result.stdout and "8 kept (user)" in result.stdout
     assert status.read_text() == edited
     assert (out / PKG / "handlers" / "device_events.py").is_file()
     assert "device_events.handle(" in (out / PKG / "routes.py").read_text()
@@ -177,7 +177,7 @@ def test_files_no_longer_generated_are_deleted_user_files_kept(project) -> None:
     assert (out / PKG / "handlers" / "device_telemetry.py").is_file()
     assert (out / PKG / "lifecycle.py").is_file()
     assert not (out / PKG / "handlers" / "__init__.py").exists()
-    assert f"{stale} deleted" in result.stdout and "3 orphaned" in result.stdout
+    assert f"{stale} deleted" in result.stdout and "4 orphaned" in result.stdout
     assert (out / "renamed_service" / "_runtime" / "client.py").is_file()
 
 
@@ -222,7 +222,7 @@ def test_unchanged_spec_touches_nothing(project) -> None:
     assert again.returncode == 0
     built = build(spec)
     generated = len(set(built.files) - built.user_files)
-    summary = f"0 created, 0 updated, {generated} unchanged, 0 deleted, 3 kept (user), 0 orphaned"
+    summary = f"0 created, 0 updated, {generated} unchanged, 0 deleted, 8 kept (user), 0 orphaned"
     assert summary in again.stdout
     assert snapshot(out) == before
 

@@ -17,9 +17,6 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING
 
-from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
-
 from iot_device_management_service.models import (
     HeartbeatPayload,
     HeartbeatPayloadMetrics,
@@ -35,13 +32,6 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 DEGRADED_ERROR_RATE = 0.1
-
-
-class ExampleSettings(BaseSettings):
-    model_config = SettingsConfigDict(env_file=".env", env_ignore_empty=True, extra="ignore")
-
-    heartbeat_interval: float = Field(default=30.0, gt=0)
-    active_window: float = Field(default=300.0, gt=0, description="Seconds a device stays active")
 
 
 @dataclass
@@ -107,7 +97,7 @@ async def _send_heartbeat(publisher: Publisher, payload: HeartbeatPayload) -> No
 @contextlib.asynccontextmanager
 async def lifespan(service: Service) -> AsyncIterator[None]:
     """Set up the fleet state and start the heartbeat; it is cancelled at shutdown."""
-    settings = ExampleSettings()
+    settings = service.app_settings
     service.state["fleet"] = Fleet(active_window=settings.active_window)
     service.start_background(_heartbeat(service, settings.heartbeat_interval), name="heartbeat")
     yield

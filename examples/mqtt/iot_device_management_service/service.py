@@ -22,6 +22,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from iot_device_management_service.app_settings import AppSettings
 from iot_device_management_service.context import Context
 from iot_device_management_service.lifecycle import lifespan
 from iot_device_management_service.publisher import Publisher
@@ -151,8 +152,11 @@ def warn_about(config: ClientConfig) -> None:
 
 
 class Service:
-    def __init__(self, settings: Settings | None = None) -> None:
+    def __init__(
+        self, settings: Settings | None = None, app_settings: AppSettings | None = None
+    ) -> None:
         self.settings = settings if settings is not None else Settings()
+        self.app_settings = app_settings if app_settings is not None else AppSettings()
         self.stats = Stats()
         self.state: dict[str, Any] = {}
         self.mqtt = MqttClient(

@@ -15,6 +15,7 @@ from pydantic import ValidationError
 from kitchen_sink._runtime import VERSION as RUNTIME_VERSION
 from kitchen_sink._runtime import MqttClient
 from kitchen_sink._runtime.logs import configure
+from kitchen_sink.app_settings import AppSettings
 from kitchen_sink.service import Service, client_config, subscriptions
 from kitchen_sink.settings import Settings
 
@@ -23,20 +24,28 @@ SETTING_PREFIXES = ("MQTT_", "SERVER_")
 logger = logging.getLogger(__name__)
 
 
-def load_settings() -> Settings:
-    """The settings, or a clear message per bad value and exit status 2."""
-    try:
-        return Settings()
-    except ValidationError as exc:
-        for error in exc.errors(include_url=False):
-            name = "_".join(str(part) for part in error["loc"]).upper()
-            print(f"invalid setting {name}: {error['msg']}", file=sys.stderr)
+def load_settings() -> tuple[Settings, AppSettings]:
+    """The generated and your own settings, or a clear message per bad value and exit 2."""
+    errors = []
+    loaded: list[Settings | AppSettings] = []
+    for kind in (Settings, AppSettings):
+        try:
+            loaded.append(kind())
+        except ValidationError as exc:
+            errors += exc.errors(include_url=False)
+    for error in errors:
+        name = "_".join(str(part) for part in error["loc"]).upper()
+        print(f"invalid setting {name}: {error['msg']}", file=sys.stderr)
+    if errors:
         sys.exit(2)
+    settings, app_settings = loaded
+    assert isinstance(settings, Settings) and isinstance(app_settings, AppSettings)
+    return settings, app_settings
 
 
 def warn_unknown_settings() -> None:
     """A misspelt MQTT_/SERVER_ variable would otherwise be ignored without a word."""
-    known = {name.upper() for name in Settings.model_fields}
+    known = {name.upper() for name in (*Settings.model_fields, *AppSettings.model_fields)}
     for name in sorted(os.environ):
         if name.startswith(SETTING_PREFIXES) and name not in known:
             logger.warning("unknown setting %s in the environment: ignored", name)
@@ -74,10 +83,10 @@ def main(argv: list[str] | None = None) -> None:
         help="run the service (default), or check the settings and the broker once (exit 0/1)",
     )
     args = parser.parse_args(argv)
-    settings = load_settings()
+    settings, app_settings = load_settings()
     configure(settings.log_level, settings.log_format)
     warn_unknown_settings()
     if args.command == "check-config":
         sys.exit(asyncio.run(check(settings)))
     with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(Service(settings).run())
+        asyncio.run(Service(settings, app_settings).run())

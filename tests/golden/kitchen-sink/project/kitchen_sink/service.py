@@ -22,6 +22,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from kitchen_sink.app_settings import AppSettings
 from kitchen_sink.context import Context
 from kitchen_sink.lifecycle import lifespan
 from kitchen_sink.publisher import Publisher
@@ -152,8 +153,11 @@ def warn_about(config: ClientConfig) -> None:
 
 
 class Service:
-    def __init__(self, settings: Settings | None = None) -> None:
+    def __init__(
+        self, settings: Settings | None = None, app_settings: AppSettings | None = None
+    ) -> None:
         self.settings = settings if settings is not None else Settings()
+        self.app_settings = app_settings if app_settings is not None else AppSettings()
         self.stats = Stats()
         self.state: dict[str, Any] = {}
         self.mqtt = MqttClient(
