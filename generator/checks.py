@@ -22,6 +22,14 @@ def payload_validator(api: Api, class_name: str) -> Any:
     return jsonschema.Draft7Validator(schema)
 
 
+def valid_example(api: Api, message: Message) -> Any | None:
+    """The first of the message's examples that matches its payload schema, if any."""
+    if message.class_name is None or not message.is_json:
+        return None
+    validator = payload_validator(api, message.class_name)
+    return next((e for e in message.examples if validator.is_valid(e)), None)
+
+
 def check_servers(api: Api, source: str) -> list[Diagnostic]:
     others = api.other_servers
     if not others:

@@ -130,6 +130,19 @@ class Channel:
         return self.address.template if self.address is not None else self.key
 
     @property
+    def example_topic(self) -> str | None:
+        """A topic on this channel for tests: each parameter's first enum value, else its
+        default, else `example`; None when a pattern restricts a parameter without an enum."""
+        if self.address is None:
+            return None
+        values = {}
+        for p in self.parameters:
+            if p.pattern and not p.enum:
+                return None
+            values[p.name] = p.enum[0] if p.enum else p.default or "example"
+        return "".join(values[s.text] if s.is_param else s.text for s in self.address.segments)
+
+    @property
     def const_name(self) -> str:
         """Its `TopicTemplate` in `topics.py` (module names are unique, so these are too)."""
         return self.py_name.upper()

@@ -15,6 +15,7 @@ from typing import Any
 import jinja2
 
 from generator.cache import directory
+from generator.checks import valid_example
 from generator.manifest import HandlerShape
 from generator.model import Api, Channel, Locator, Message, Route, payload_type
 from generator.user_settings import UserSetting
@@ -30,6 +31,8 @@ GENERATED_TEMPLATES = {
     "{pkg}/routes.py": "package/routes.py.jinja",
     "{pkg}/service.py": "package/service.py.jinja",
     "{pkg}/cli.py": "package/cli.py.jinja",
+    "{pkg}/testing.py": "package/testing.py.jinja",
+    "{pkg}/simulate.py": "package/simulate.py.jinja",
     "{pkg}/handlers/__init__.py": "package/handlers/__init__.py.jinja",
     "README.md": "README.md.jinja",
     ".env.example": "env.example.jinja",
@@ -49,8 +52,10 @@ REQUIREMENTS = (
     "mqtt5>=0.8,<0.9",
     "paho-mqtt>=2.1,<3",
     "prometheus-client>=0.20,<1",
+    "polyfactory>=2.16,<4",
 )
 HANDLER_TEMPLATE = "package/handlers/handler.py.jinja"
+HANDLER_TEST_TEMPLATE = "tests/handler_test.py.jinja"
 
 
 def _docstring(value: Any) -> str:
@@ -203,9 +208,43 @@ def _imports(api: Api, routes: tuple[Route, ...]) -> dict[str, Any]:
     }
 
 
+def _simulated(api: Api) -> list[dict[str, Any]]:
+    """What the simulator sends: every channel the service receives on, with its models and
+    the document's examples that match them."""
+    found = []
+    for route in api.routes:
+        if route.resolves or route.channel.address is None:
+            continue
+        models = [m.class_name for m in route.messages if m.class_name and m.is_json]
+        examples = [
+            json.dumps(e, sort_keys=True)
+            for m in route.messages
+            if (e := valid_example(api, m)) is not None
+        ]
+        headers = route.headers_class
+        found.append(
+            {
+                "channel": route.channel,
+                "qos": route.qos,
+                "models": models,
+                "examples": examples,
+                "headers": headers,
+            }
+        )
+    return found
+
+
 def _context(api: Api, models: str, source: str, header: str) -> dict[str, Any]:
     routes = api.routes
+    simulated = _simulated(api)
+    sent = {op.channel.key: op.channel for op in api.send_operations if op.channel.address}
     return {
+        "simulated": simulated,
+        "simulated_types": sorted(
+            {c for s in simulated for c in s["models"]}
+            | {s["headers"] for s in simulated if s["headers"]}
+        ),
+        "sent_channels": list(sent.values()),
         "api": api,
         "pkg": api.package,
         "header": header,
@@ -248,6 +287,22 @@ def _handler(
     return text, HandlerShape(channel.title, payload_type(messages), params)
 
 
+def _handler_test(
+    env: jinja2.Environment, api: Api, channel: Channel, context: dict[str, Any]
+) -> str:
+    """An example test per receive channel, on the harness (the user's from then on)."""
+    messages = api.received_messages(channel)
+    first = messages[0] if messages else None
+    example = valid_example(api, first) if first is not None and not first.headers_class else None
+    return env.get_template(HANDLER_TEST_TEMPLATE).render(
+        context,
+        channel=channel,
+        topic=channel.example_topic,
+        example=None if example is None else json.dumps(example, sort_keys=True),
+        is_json=first is not None and first.is_json and first.class_name is not None,
+    )
+
+
 def _runtime_files(pkg: str, header: str) -> dict[str, str]:
     """The static runtime, copied verbatim (headed as generated) into `<pkg>/_runtime/`."""
     runtime = resources.files("generator.runtime")
@@ -286,6 +341,8 @@ def render_project(
     for channel in api.receive_channels:
         path = f"{pkg}/handlers/{channel.py_name}.py"
         files[path], handlers[path] = _handler(env, api, channel, context)
-        user.add(path)
+        test = f"tests/test_{channel.py_name}.py"
+        files[test] = _handler_test(env, api, channel, context)
+        user |= {path, test}
     files.update(_runtime_files(pkg, header))
     return files, frozenset(user), handlers

@@ -81,7 +81,7 @@ def test_regenerating_keeps_hand_edits(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     "command",
     [
-        [sys.executable, "-m", "mypy", "--strict", EXAMPLE_PACKAGE],
+        [sys.executable, "-m", "mypy", "--strict", EXAMPLE_PACKAGE, "tests"],
         [sys.executable, "-m", "ruff", "check", "."],
         [sys.executable, "-m", "black", "--check", "."],
     ],

@@ -76,18 +76,32 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--version", action="version", version=f"%(prog)s {VERSION} (runtime {RUNTIME_VERSION})"
     )
-    parser.add_argument(
-        "command",
-        nargs="?",
-        default="run",
-        choices=("run", "check-config"),
-        help="run the service (default), or check the settings and the broker once (exit 0/1)",
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    commands.add_parser("run", help="run the service (the default)")
+    commands.add_parser("check-config", help="check the settings, connect once; exit 0 or 1")
+    simulating = commands.add_parser(
+        "simulate", help="play the devices: publish valid messages to every receive channel"
     )
+    simulating.add_argument("--count", type=int, default=100, help="messages (default 100)")
+    simulating.add_argument("--rate", type=float, default=0.0, help="per second (0: no limit)")
+    simulating.add_argument("--devices", type=int, default=10, help="distinct devices (10)")
+    simulating.add_argument("--seed", type=int, default=0, help="same seed, same messages (0)")
+    simulating.add_argument("--channel", default=None, help="only this channel (its key)")
     args = parser.parse_args(argv)
     settings, app_settings = load_settings()
     configure(settings.log_level, settings.log_format)
     warn_unknown_settings()
     if args.command == "check-config":
         sys.exit(asyncio.run(check(settings)))
+    if args.command == "simulate":
+        from iot_device_management_service.simulate import (
+            simulate,
+        )  # polyfactory is only needed here
+
+        sys.exit(
+            asyncio.run(
+                simulate(settings, args.count, args.rate, args.devices, args.seed, args.channel)
+            )
+        )
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(Service(settings, app_settings).run())

@@ -162,7 +162,7 @@ class Service:
         self.mqtt = MqttClient(
             client_config(self.settings),
             subscriptions(self.settings),
-            self._on_message,
+            self.handle_message,
             max_concurrent=self.settings.max_concurrent_handlers,
         )
         self.metrics = Metrics()
@@ -207,7 +207,7 @@ class Service:
         finally:
             if web is not None:
                 web.close()
-            await self._cancel_background()
+            await self.stop_background()
             if not serving.done():
                 await self.mqtt.stop(0)
             await serving
@@ -242,7 +242,8 @@ class Service:
         }
         return await http.start(self.settings.server_host, port, endpoints)
 
-    async def _on_message(self, incoming: Incoming) -> None:
+    async def handle_message(self, incoming: Incoming) -> None:
+        """The whole path of one received message: route, check, decode, call, count."""
         self.stats.received += 1
         found = self._route(incoming.topic)
         if found is None:
@@ -340,7 +341,7 @@ class Service:
         if not task.cancelled() and task.exception() is not None:
             logger.error("background task %s failed", task.get_name(), exc_info=task.exception())
 
-    async def _cancel_background(self) -> None:
+    async def stop_background(self) -> None:
         """Cancel background tasks, again if one swallowed its cancellation (a library's
         `asyncio.wait_for` can, before Python 3.12), giving up after the shutdown timeout."""
         pending = set(self._background)

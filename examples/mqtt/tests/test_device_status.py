@@ -1,0 +1,34 @@
+"""Tests of the handler for devices/{deviceId}/status, without a broker (iot_device_management_service/testing.py).
+
+Yours to edit: asyncapi-pygen created this file once and never overwrites it. Run with `pytest`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+from iot_device_management_service.testing import harness
+
+TOPIC = "devices/example/status"
+EXAMPLE = json.loads(
+    '{"deviceId": "sensor001", "health": {"cpu": 45.2, "disk": 23.1, "memory": 67.8, "uptime": 86400}, "lastSeen": "2024-01-15T10:30:00Z", "status": "online"}'
+)  # from the document's examples
+
+
+def test_the_documents_example_is_handled() -> None:
+    async def scenario() -> None:
+        async with harness() as h:
+            outcome = await h.publish(TOPIC, EXAMPLE)
+            assert outcome.handled, outcome
+
+    asyncio.run(scenario())
+
+
+def test_a_message_that_is_not_json_is_rejected() -> None:
+    async def scenario() -> None:
+        async with harness() as h:
+            outcome = await h.publish(TOPIC, b"this is not JSON")
+            assert outcome.rejected == "invalid_json", outcome
+
+    asyncio.run(scenario())
