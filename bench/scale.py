@@ -90,10 +90,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as name:
         tmp = Path(name)
         project = generated_project(tmp / "project", SPEC, {f"{PACKAGE}/handlers/jobs.py": HANDLER})
-        broker = Broker(tmp)
-        broker.config.write_text(
-            f"listener {broker.port} 127.0.0.1\nallow_anonymous true\nmax_queued_messages 0\n"
-        )
+        broker = Broker(tmp, "max_queued_messages 0\n")
         broker.start()
         try:
             rates: dict[int, list[float]] = {1: [], 2: [], 3: []}

@@ -130,9 +130,7 @@ def main() -> None:
     parser.add_argument("--trials", type=int, default=3)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
-        broker = Broker(Path(tmp))
-        extra = "max_queued_messages 0\nqueue_qos0_messages true\n"
-        broker.config.write_text(broker.config.read_text() + extra)
+        broker = Broker(Path(tmp), "max_queued_messages 0\nqueue_qos0_messages true\n")
         broker.start()
         try:
             for qos in (0, 1):

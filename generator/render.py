@@ -55,7 +55,7 @@ REQUIREMENTS = (
     "polyfactory>=2.16,<4",
 )
 HANDLER_TEMPLATE = "package/handlers/handler.py.jinja"
-HANDLER_TEST_TEMPLATE = "tests/handler_test.py.jinja"
+HANDLER_TEST_TEMPLATE = "project_tests/handler_test.py.jinja"
 
 
 def _docstring(value: Any) -> str:

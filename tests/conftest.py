@@ -8,11 +8,12 @@ from pathlib import Path
 import pytest
 from hypothesis import Phase, settings
 
-from tests.support import Broker
+from tests.support import Broker, running_broker
 
-# CI runs a few hundred examples of each property; HYPOTHESIS_PROFILE=dev skips shrinking, to find
-# failures fast while developing.
-settings.register_profile("default", max_examples=300)
+# CI runs 100 examples of each property (each one generates, formats and imports a whole project);
+# HYPOTHESIS_PROFILE=long runs 300, HYPOTHESIS_PROFILE=dev skips shrinking to find failures fast.
+settings.register_profile("default", max_examples=100)
+settings.register_profile("long", max_examples=300)
 settings.register_profile("dev", max_examples=300, phases=[Phase.explicit, Phase.generate])
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
 
@@ -37,11 +38,5 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 @pytest.fixture
 def broker(tmp_path: Path) -> Iterator[Broker]:
     """A fresh mosquitto on a free loopback port, stopped after the test."""
-    instance = Broker(tmp_path)
-    instance.start()
-    try:
+    with running_broker(tmp_path) as instance:
         yield instance
-    finally:
-        if instance.process is not None:
-            instance.process.kill()
-            instance.process.wait(10)

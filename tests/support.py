@@ -3,6 +3,7 @@ output can be waited on (never slept on), and the CLI as a user runs it."""
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import os
 import queue
@@ -15,6 +16,7 @@ import sys
 import textwrap
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
 
@@ -60,12 +62,10 @@ def mosquitto_binary() -> str:
 class Broker:
     """A mosquitto of our own on 127.0.0.1; stop() and start() keep the same port."""
 
-    def __init__(self, workdir: Path) -> None:
+    def __init__(self, workdir: Path, extra: str = "persistence false\n") -> None:
         self.port = free_port()
         self.config = workdir / "mosquitto.conf"
-        self.config.write_text(
-            f"listener {self.port} 127.0.0.1\nallow_anonymous true\npersistence false\n"
-        )
+        self.config.write_text(f"listener {self.port} 127.0.0.1\nallow_anonymous true\n{extra}")
         self.process: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
@@ -103,6 +103,19 @@ class Broker:
             check=True,
             timeout=10,
         )
+
+
+@contextlib.contextmanager
+def running_broker(workdir: Path, extra: str = "persistence false\n") -> Iterator[Broker]:
+    """A started broker, killed afterwards whatever happened."""
+    broker = Broker(workdir, extra)
+    broker.start()
+    try:
+        yield broker
+    finally:
+        if broker.process is not None:
+            broker.process.kill()
+            broker.process.wait(10)
 
 
 class Process:

@@ -18,6 +18,7 @@ from tests.support import (
     Subscriber,
     free_port,
     generated_project,
+    running_broker,
     service,
     wait_until,
 )
@@ -54,21 +55,14 @@ def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture
 def broker(tmp_path: Path) -> Iterator[Broker]:
-    """A mosquitto that queues without limit and keeps its state across restarts."""
-    instance = Broker(tmp_path)
-    # `user root`: mosquitto started as root otherwise drops to its own user, which cannot
-    # write under pytest's private temporary folders (ignored when not started as root).
-    instance.config.write_text(
-        f"listener {instance.port} 127.0.0.1\nallow_anonymous true\nuser root\n"
-        f"max_queued_messages 0\npersistence true\npersistence_location {tmp_path}/\n"
+    """A mosquitto that queues without limit and keeps its state across restarts. `user root`:
+    mosquitto started as root otherwise drops to its own user, which cannot write under
+    pytest's private temporary folders (ignored when not started as root)."""
+    extra = (
+        f"user root\nmax_queued_messages 0\npersistence true\npersistence_location {tmp_path}/\n"
     )
-    instance.start()
-    try:
+    with running_broker(tmp_path, extra) as instance:
         yield instance
-    finally:
-        if instance.process is not None:
-            instance.process.kill()
-            instance.process.wait(10)
 
 
 class Jobs:

@@ -79,7 +79,8 @@ def test_edit_add_channel_and_field_then_run(project, broker: Broker) -> None:
     edit_spec(spec, add_events_channel)
     result = generate(spec, out)
     assert result.returncode == 0, result.stderr
-    assert "1 created, 4 updated" in result.stdout and "8 kept (user)" in result.stdout
+    # created: the new channel's handler and its test; the user's files are all kept
+    assert "2 created, 5 updated" in result.stdout and "10 kept (user)" in result.stdout
     assert status.read_text() == edited
     assert (out / PKG / "handlers" / "device_events.py").is_file()
     assert "device_events.handle(" in (out / PKG / "routes.py").read_text()
@@ -155,7 +156,7 @@ def test_removed_channel_keeps_the_handler_and_reports_it_orphaned(project) -> N
         f"{handler}:" in result.stderr
         and "orphaned: channel devices/{deviceId}/status" in result.stderr
     )
-    assert "1 orphaned" in result.stdout
+    assert "2 orphaned" in result.stdout
     assert "device_status" not in (out / PKG / "routes.py").read_text()
     again = generate(spec, out)
     assert "orphaned" in again.stderr, "an orphan is reported until its file is deleted"
@@ -222,7 +223,10 @@ def test_unchanged_spec_touches_nothing(project) -> None:
     assert again.returncode == 0
     built = build(spec)
     generated = len(set(built.files) - built.user_files)
-    summary = f"0 created, 0 updated, {generated} unchanged, 0 deleted, 8 kept (user), 0 orphaned"
+    kept = len(built.user_files)
+    summary = (
+        f"0 created, 0 updated, {generated} unchanged, 0 deleted, {kept} kept (user), 0 orphaned"
+    )
     assert summary in again.stdout
     assert snapshot(out) == before
 

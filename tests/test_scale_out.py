@@ -16,6 +16,7 @@ from tests.support import (
     Process,
     free_port,
     generated_project,
+    running_broker,
     service,
     wait_until,
 )
@@ -36,17 +37,8 @@ def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture
 def broker(tmp_path: Path) -> Iterator[Broker]:
-    instance = Broker(tmp_path)
-    instance.config.write_text(
-        f"listener {instance.port} 127.0.0.1\nallow_anonymous true\nmax_queued_messages 0\n"
-    )
-    instance.start()
-    try:
+    with running_broker(tmp_path, "max_queued_messages 0\n") as instance:
         yield instance
-    finally:
-        if instance.process is not None:
-            instance.process.kill()
-            instance.process.wait(10)
 
 
 class Fleet:
