@@ -15,6 +15,7 @@ import logging
 import random
 import ssl
 from collections.abc import Sequence
+from typing import Any
 
 from .acks import Ack
 from .config import ClientConfig
@@ -150,11 +151,15 @@ class MqttClient:
         return None
 
     async def _connect(self) -> Connection:
+        connection: Connection
         if self.config.protocol == "5":
-            from .v5 import open_connection
-        else:
-            from .v311 import open_connection  # type: ignore[assignment]
-        connection: Connection = await open_connection(self.config, self._session, self._deliver)
+            from .v5 import open_connection as open_v5
+
+            connection = await open_v5(self.config, self._session, self._deliver)
+        else:  # paho is imported only by services that speak MQTT 3.1.1
+            from .v311 import open_connection as open_v311
+
+            connection = await open_v311(self.config, self._session, self._deliver)
         try:
             if self.subscriptions:
                 granted = await connection.subscribe(self.subscriptions)
@@ -180,10 +185,10 @@ class MqttClient:
         filters = ", ".join(f for f, _ in self.subscriptions) or "nothing"
         resumed = " (session resumed)" if connection.session_present else ""
         logger.info("connected to %s%s; subscribed to %s", self.config.where, resumed, filters)
-        closing: asyncio.Future[object] = asyncio.ensure_future(self._closing.wait())
-        lost: asyncio.Future[object] = connection.closed  # type: ignore[assignment]
+        closing = asyncio.ensure_future(self._closing.wait())
+        waiting: set[asyncio.Future[Any]] = {closing, connection.closed}
         try:
-            await asyncio.wait({closing, lost}, return_when=asyncio.FIRST_COMPLETED)
+            await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
         finally:
             closing.cancel()
         self._connected.clear()
