@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The main job, end to end: regenerate the IoT example from its spec (hand-written handlers are
 # kept), start a local broker, run the service, publish the seed's samples plus a hot device, an
-# erroring device and a bad message, print what the service logged and sent, stop everything.
+# erroring device and a bad message, then 200 simulated device messages, print what the service
+# logged and sent, stop everything.
 # Every wait is bounded; on a failure the service's log is printed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -54,8 +55,12 @@ pub devices/pump-3/status '{"deviceId": "pump-3", "status": "error", "lastSeen":
 pub devices/sensor001/telemetry 'this is not JSON'
 wait_for 20 "the reboot command" grep -q "devices/pump-3/commands" "$work/sent.log"
 wait_for 20 "the rejected message" grep -q "rejected" "$work/service.log"
+echo "== python -m iot_device_management_service simulate --count 200 --seed 1 (the devices, simulated)"
+(cd examples/mqtt && MQTT_HOST=127.0.0.1 MQTT_PORT=$port LOG_LEVEL=WARNING \
+  timeout 60 "../../$python" -m iot_device_management_service simulate --count 200 --seed 1)
 heartbeats=$(grep -c system/heartbeat "$work/sent.log" || true)
-wait_for 10 "one more heartbeat" test "$(grep -c system/heartbeat "$work/sent.log")" -gt "$heartbeats"
+more_heartbeats() { [ "$(grep -c system/heartbeat "$work/sent.log")" -gt "$heartbeats" ]; }
+wait_for 10 "one more heartbeat" more_heartbeats
 
 kill -TERM "$service"
 for _ in $(seq 1 300); do kill -0 "$service" 2>/dev/null || break; sleep 0.1; done
