@@ -8,6 +8,7 @@ import re
 import subprocess
 import sys
 import textwrap
+import time
 from pathlib import Path
 
 import pytest
@@ -90,6 +91,7 @@ def test_simulate_300_messages_all_handled_none_rejected(constrained: Path, brok
 def test_simulate_is_deterministic_with_a_seed(constrained: Path) -> None:
     (simulate,) = import_modules(constrained, "constrained_fleet.simulate")
     first = [(c, m.topic, m.payload) for c, m in simulate.plan(20, 11, 5, None)]
+    time.sleep(1.1)  # dates must come from the seed, not from the clock
     again = [(c, m.topic, m.payload) for c, m in simulate.plan(20, 11, 5, None)]
     other = [(c, m.topic, m.payload) for c, m in simulate.plan(20, 12, 5, None)]
     assert first == again and first != other

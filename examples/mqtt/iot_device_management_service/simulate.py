@@ -14,14 +14,15 @@ import json
 import random
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
+from datetime import date, datetime, timedelta, timezone
 from typing import Any
 
 from polyfactory.factories.base import BaseFactory
 from polyfactory.factories.pydantic_factory import ModelFactory
 from polyfactory.value_generators.regex import RegexFactory
-from pydantic import BaseModel
+from pydantic import AwareDatetime, BaseModel
 
 from iot_device_management_service import topics
 from iot_device_management_service._runtime import Incoming, MqttClient, Outgoing
@@ -71,6 +72,28 @@ SENT: tuple[tuple[str, topics.TopicTemplate], ...] = (
 )
 
 
+EPOCH = datetime(2020, 1, 1, tzinfo=timezone.utc)
+
+
+class _Factory(ModelFactory[Any]):
+    """polyfactory with dates drawn from the seeded random, not from the clock (its own draw
+    between a fixed start and now), so one seed gives the same messages whenever it runs."""
+
+    __is_base_factory__ = True
+
+    @classmethod
+    def get_provider_map(cls) -> dict[Any, Callable[[], Any]]:
+        providers = super().get_provider_map()
+
+        def moment() -> datetime:
+            return EPOCH + timedelta(seconds=cls.__random__.randrange(10**9))
+
+        providers[datetime] = lambda: moment().replace(tzinfo=None)
+        providers[AwareDatetime] = moment
+        providers[date] = lambda: moment().date()
+        return providers
+
+
 class Generator:
     """Deterministic messages for the given seed."""
 
@@ -108,7 +131,7 @@ class Generator:
 
     def _factory(self, model: type[BaseModel]) -> type[BaseFactory[Any]]:
         if model not in self._factories:
-            factory = ModelFactory.create_factory(model)
+            factory = _Factory.create_factory(model)
             factory.seed_random(self._seed)
             self._factories[model] = factory
         return self._factories[model]
