@@ -12,15 +12,14 @@ import json
 import re
 from collections.abc import Iterable
 from importlib import resources
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import jsonschema
-from jsonschema.exceptions import ValidationError
-
-from generator.cache import fingerprint, lookup, store
 from generator.errors import Diagnostic, Failed
 from generator.loader import join_pointer
 from generator.refs import REF, Node, Workspace, is_ref
+
+if TYPE_CHECKING:
+    from jsonschema.exceptions import ValidationError
 
 SCHEMA_PACKAGE_VERSION = "6.11.1"
 SUPPORTED_VERSIONS = (
@@ -37,11 +36,27 @@ SUPPORTED_VERSIONS = (
 
 
 @functools.cache
-def _validator(version: str) -> Any:
+def _schema(version: str) -> Any:
     text = resources.files("generator.schemas").joinpath(f"{version}.json").read_text("utf-8")
-    schema = json.loads(text)
-    cls = jsonschema.validators.validator_for(schema)
-    return cls(schema)
+    return json.loads(text)
+
+
+@functools.cache
+def _fast_validator(version: str) -> Any:
+    """The compiled validator (jsonschema-rs): a yes/no answer in milliseconds, where the Python
+    validator takes seconds on a large document. Formats are not asserted, as in `_validator`."""
+    import jsonschema_rs
+
+    return jsonschema_rs.validator_for(_schema(version), validate_formats=False)
+
+
+@functools.cache
+def _validator(version: str) -> Any:
+    """The Python validator: slow, but its errors carry the paths that locate them."""
+    import jsonschema
+
+    schema = _schema(version)
+    return jsonschema.validators.validator_for(schema)(schema)
 
 
 def check_version(ws: Workspace) -> str:
@@ -212,21 +227,23 @@ def _deepest(error: ValidationError) -> ValidationError:
     return max((_deepest(child) for child in error.context), key=rank)
 
 
+def inlined(ws: Workspace, version: str) -> tuple[Any, list[Diagnostic]]:
+    """The document as the schema sees it, and every broken reference met on the way."""
+    inliner = _Inliner(ws, keep_pointer_fields=version.startswith("3."))
+    instance, _ = inliner.inline(ws.root_node(), (), frozenset({(ws.root.key, "")}))
+    return instance, inliner.errors
+
+
 def validate_schema(ws: Workspace, version: str) -> list[Diagnostic]:
     """All schema and reference errors, each at the place the user must edit."""
-    inliner = _Inliner(ws, keep_pointer_fields=version.startswith("3."))
     root = ws.root_node()
-    instance, _ = inliner.inline(root, (), frozenset({(ws.root.key, "")}))
-    errors = list(inliner.errors)
-    # A document already found valid is not validated again (the schema is large and slow).
-    seen = (version, fingerprint("jsonschema"), json.dumps(instance, sort_keys=True, default=str))
-    if lookup("valid", seen) is not None:
+    instance, errors = inlined(ws, version)
+    if _fast_validator(version).is_valid(instance):
         return errors
+    # Only an invalid document pays for the Python validator, which says where and why.
     for error in _validator(version).iter_errors(instance):
         best = _deepest(error)
         message, key = _describe(best)
         located = _locate(root, best.absolute_path, key=key)
         errors.append(Diagnostic(message, located.location, located.pointer))
-    if not errors:
-        store("valid", seen, "")
     return errors
