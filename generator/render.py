@@ -16,6 +16,7 @@ import jinja2
 
 from generator.cache import directory
 from generator.checks import valid_example
+from generator.format import LINE_LENGTH
 from generator.manifest import HandlerShape
 from generator.model import Api, Channel, Locator, Message, Route, payload_type
 from generator.user_settings import UserSetting
@@ -66,11 +67,54 @@ def _docstring(value: Any) -> str:
     return "".join(ch if ch in "\n\t" or ch.isprintable() else repr(ch)[1:-1] for ch in text)
 
 
+def _literal(value: Any) -> str:
+    """A Python literal for a str, int or tuple of them, quoted as black would quote it (double
+    quotes unless that needs more escapes), so black finds the file formatted in one pass."""
+    if isinstance(value, tuple):
+        items = ", ".join(_literal(item) for item in value)
+        return f"({items},)" if len(value) == 1 else f"({items})"
+    text = repr(value)
+    if isinstance(value, str) and text.startswith("'") and '"' not in value:
+        return f'"{text[1:-1]}"'
+    return text
+
+
 def _where(locator: Locator | None) -> str:
     """A runtime expression as the generated code's `Where` literal."""
     if locator is None:
         return "None"
-    return repr(("header" if locator.in_header else "payload", tuple(locator.path)))
+    return _literal(("header" if locator.in_header else "payload", tuple(locator.path)))
+
+
+def _tuple_of(items: Any, indent: int) -> str:
+    """A tuple display of already-rendered items, laid out as black lays out one whose last
+    item has a trailing comma: on one line when it has a single item, else one item a line."""
+    items = list(items)
+    if len(items) < 2:
+        return f"({items[0]},)" if items else "()"
+    inner = " " * (indent + 4)
+    return "".join(["(\n", *(f"{inner}{item},\n" for item in items), " " * indent, ")"])
+
+
+def _call(args: Any, head: str, indent: int) -> str:
+    """`head(arg, ...)` laid out as black lays out a call statement at `indent`: one line if it
+    fits, else the arguments on one line of their own, else one argument a line."""
+    args = list(args)
+    inner, joined = " " * (indent + 4), ", ".join(args)
+    if indent + len(head) + len(joined) + 2 <= LINE_LENGTH:
+        return f"{head}({joined})"
+    if len(inner) + len(joined) <= LINE_LENGTH:
+        return f"{head}(\n{inner}{joined}\n{' ' * indent})"
+    return "".join([f"{head}(\n", *(f"{inner}{arg},\n" for arg in args), " " * indent, ")"])
+
+
+def _import_from(names: Any, module: str) -> str:
+    """`from module import a, b`, one name a line when that is too long (black's layout)."""
+    names = list(names)
+    line = f"from {module} import {', '.join(names)}"
+    if len(line) <= LINE_LENGTH:
+        return line
+    return "".join([f"from {module} import (\n", *(f"    {name},\n" for name in names), ")"])
 
 
 _PLAIN_ENV = re.compile(r"[A-Za-z0-9._:/@+\-]*")
@@ -118,8 +162,11 @@ def _environment() -> jinja2.Environment:
         autoescape=False,
     )
     env.filters.update(
-        pystr=lambda v: repr(str(v)),
+        pystr=lambda v: _literal(str(v)),
         where=_where,
+        import_from=_import_from,
+        tuple_of=_tuple_of,
+        call=_call,
         docstring=_docstring,
         toml=lambda v: json.dumps(str(v), ensure_ascii=False),
         md=_markdown,
