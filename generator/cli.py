@@ -13,7 +13,9 @@ from generator import __version__
 from generator.errors import Diagnostic, Failed, Level, Location
 
 if TYPE_CHECKING:
+    from generator.manifest import Manifest
     from generator.pipeline import Build
+    from generator.replay import Inputs, Outcome
     from generator.writer import Plan
 
 app = typer.Typer(
@@ -111,41 +113,86 @@ def generate(
     debug: Debug = False,
 ) -> None:
     """Generate models and the MQTT service project into OUTPUT, keeping your handlers."""
-    from generator import drift, manifest, writer
+    from generator import drift, manifest, replay, writer
     from generator.pipeline import build
 
     started = time.perf_counter()
+    inputs = replay.Inputs(spec, package, str(spec), output)
     try:
-        result = build(spec, package, str(spec), allow_remote_refs, output)
         previous = manifest.load(output)
+        again = (
+            None if force or check or diff or allow_remote_refs else replay.recall(inputs, previous)
+        )
+        if again is not None and previous is not None:
+            _replay(replay.plan(output, previous, again), again, previous, started, strict)
+            return
+        result = build(spec, package, str(spec), allow_remote_refs, output)
         plan = writer.plan(result, output, previous, force or check or diff)
         _print(result.diagnostics)
         if check or diff:
-            drifted = drift.report(output, plan, previous) + _dependencies(output, result)
+            drifted = drift.report(output, plan, previous) + _dependencies(
+                output, result.requirements
+            )
             _print(drifted)
             _preview(plan, writer.unified_diff(plan) if diff else None, drifted, strict)
             return
         backups = writer.apply(plan)
-        drifted = drift.report(output, plan, previous) + _dependencies(output, result)
+        drifted = drift.report(output, plan, previous) + _dependencies(output, result.requirements)
+        if not allow_remote_refs:
+            _remember(inputs, result)
     except (typer.Exit, KeyboardInterrupt):
         raise
     except Exception as exc:  # an unwritable folder, a full disk: reported, not a traceback
         _fail(exc, debug)
         return
-    _print(drifted + _kept_notes(output, plan, backups))
+    _finish(plan, drifted, _kept_notes(output, plan, backups), started, strict)
+
+
+def _replay(plan: Plan, again: Outcome, previous: Manifest, started: float, strict: bool) -> None:
+    """Nothing changed since the last run: its report again, with today's handler checks."""
+    from generator import drift
+
+    _print(again.diagnostics)
+    drifted = drift.report(plan.output, plan, previous)
+    drifted += _dependencies(plan.output, again.requirements)
+    _finish(plan, drifted, _kept_notes(plan.output, plan, []), started, strict)
+
+
+def _finish(
+    plan: Plan, drifted: list[Diagnostic], notes: list[Diagnostic], started: float, strict: bool
+) -> None:
+    _print(drifted + notes)
     elapsed = time.perf_counter() - started
-    typer.echo(f"{output}: {plan.summary()} in {elapsed:.2f} s")
+    typer.echo(f"{plan.output}: {plan.summary()} in {elapsed:.2f} s")
     if strict and drifted:
         typer.echo(f"{len(drifted)} handler problem(s) and --strict: exit 1", err=True)
         raise typer.Exit(1)
 
 
-def _dependencies(output: Path, result: Build) -> list[Diagnostic]:
+def _remember(inputs: Inputs, result: Build) -> None:
+    """What a re-run would report, kept for `replay` (read back from disk as a re-run would)."""
+    from generator import manifest, replay, writer
+
+    again = writer.plan(result, inputs.output, manifest.load(inputs.output), force=False)
+    outcome = replay.Outcome(
+        package=result.api.package,
+        sources=[str(path.resolve()) for path in result.api.sources],
+        diagnostics=result.diagnostics,
+        requirements=result.requirements,
+        unchanged=again.unchanged,
+        kept=again.kept,
+        orphaned=again.orphaned,
+        stale_edited=again.stale_edited,
+    )
+    replay.remember(inputs, outcome)
+
+
+def _dependencies(output: Path, requirements: tuple[str, ...]) -> list[Diagnostic]:
     from generator import drift
 
     if not (output / "pyproject.toml").is_file():
         return []
-    return drift.check_dependencies(output, result.requirements)
+    return drift.check_dependencies(output, requirements)
 
 
 def _preview(plan: Plan, diff_text: str | None, drifted: list[Diagnostic], strict: bool) -> None:

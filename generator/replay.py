@@ -1,0 +1,167 @@
+"""Regenerate, nothing changed: the daily loop's run, decided from hashes instead of a rebuild.
+
+After a run, the cache keeps (per output folder) a digest of everything that shaped the project
+and what a re-run would report. The next run with the same digest only verifies the files on disk
+against the manifest and reports as before. Anything unsure (a changed input, an edited or missing
+file, remote references, no cache) means a full run: this only ever saves time.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from generator import __version__, cache
+from generator.errors import Diagnostic, Level, Location
+from generator.manifest import MANIFEST_NAME, Manifest, digest
+
+if TYPE_CHECKING:
+    from generator.writer import Plan
+
+# What the generated code depends on besides this package's own files.
+LIBRARIES = ("black", "datamodel_code_generator", "jinja2", "pydantic", "jsonschema_rs")
+
+
+@dataclass(frozen=True)
+class Inputs:
+    spec: Path
+    package: str | None
+    display: str
+    output: Path
+
+
+@dataclass
+class Outcome:
+    """What the last run left for a re-run to report: the same diagnostics and file counts."""
+
+    package: str
+    sources: list[str]
+    diagnostics: list[Diagnostic]
+    requirements: tuple[str, ...]
+    unchanged: list[str]
+    kept: list[str]
+    orphaned: list[str]
+    stale_edited: list[str]
+
+
+def _generator_files() -> list[Path]:
+    root = Path(__file__).parent
+    templates = Path(str(resources.files("generator.templates")))
+    return sorted(p for folder in (root, templates) for p in folder.rglob("*") if p.is_file())
+
+
+def _digest(inputs: Inputs, package: str, sources: list[str]) -> str | None:
+    """Everything that shapes the project, hashed; None if a source cannot be read."""
+    h = hashlib.sha256()
+    parts = [__version__, str(inputs.package), inputs.display, package]
+    parts += [cache.fingerprint(name) for name in LIBRARIES]
+    for path in _generator_files():
+        stat = path.stat()
+        parts.append(f"{path}:{stat.st_size}:{stat.st_mtime_ns}")
+    h.update("\0".join(parts).encode("utf-8"))
+    for name in [*sources, str(inputs.output / package / "app_settings.py")]:
+        try:
+            h.update(b"\0" + hashlib.sha256(Path(name).read_bytes()).digest())
+        except FileNotFoundError:
+            h.update(b"\0-")
+        except OSError:
+            return None
+    return h.hexdigest()
+
+
+def _key(inputs: Inputs) -> tuple[str, ...]:
+    return (str(inputs.output.resolve()), str(inputs.spec.resolve()))
+
+
+def remember(inputs: Inputs, outcome: Outcome) -> None:
+    """Keep the outcome of a run that wrote `inputs.output` as `outcome` says."""
+    state = _digest(inputs, outcome.package, outcome.sources)
+    if state is None:
+        return
+    data = {
+        "inputs": state,
+        "package": outcome.package,
+        "sources": outcome.sources,
+        "diagnostics": [_diagnostic_json(d) for d in outcome.diagnostics],
+        "requirements": list(outcome.requirements),
+        "unchanged": outcome.unchanged,
+        "kept": outcome.kept,
+        "orphaned": outcome.orphaned,
+        "stale_edited": outcome.stale_edited,
+    }
+    cache.store("runs", _key(inputs), json.dumps(data))
+
+
+def recall(inputs: Inputs, manifest: Manifest | None) -> Outcome | None:
+    """The last run's outcome if nothing that shapes the project changed and every file is as
+    that run left it; else None."""
+    text = cache.lookup("runs", _key(inputs))
+    if text is None or manifest is None:
+        return None
+    try:
+        data = json.loads(text)
+        outcome = Outcome(
+            package=str(data["package"]),
+            sources=[str(s) for s in data["sources"]],
+            diagnostics=[_diagnostic(d) for d in data["diagnostics"]],
+            requirements=tuple(str(r) for r in data["requirements"]),
+            **{
+                k: [str(p) for p in data[k]]
+                for k in ("unchanged", "kept", "orphaned", "stale_edited")
+            },
+        )
+    except (ValueError, KeyError, TypeError):
+        return None
+    if data["inputs"] != _digest(inputs, outcome.package, outcome.sources):
+        return None
+    return outcome if _as_left(inputs.output, manifest, outcome) else None
+
+
+def _as_left(output: Path, manifest: Manifest, outcome: Outcome) -> bool:
+    """Generated files hold what the manifest says; the user's files are all still there."""
+    listed = set(outcome.unchanged) | set(outcome.kept) | set(outcome.orphaned)
+    if listed | set(outcome.stale_edited) != set(manifest.files):
+        return False
+    for relative, entry in manifest.files.items():
+        path = output / relative
+        if entry.zone == "user" or relative in outcome.stale_edited:
+            if not path.is_file():
+                return False
+            continue
+        try:
+            if digest(path.read_bytes()) != entry.sha256:
+                return False
+        except OSError:
+            return False
+    return (output / MANIFEST_NAME).is_file()
+
+
+def _diagnostic_json(d: Diagnostic) -> list[Any]:
+    loc = d.location
+    return [d.message, loc.file, loc.line, loc.col, d.pointer, d.level.value]
+
+
+def _diagnostic(data: list[Any]) -> Diagnostic:
+    message, file, line, col, pointer, level = data
+    return Diagnostic(str(message), Location(str(file), int(line), int(col)), pointer, Level(level))
+
+
+def plan(output: Path, manifest: Manifest, outcome: Outcome) -> Plan:
+    """The plan a full run would make: nothing to write, every file where it was."""
+    from generator.writer import Plan
+
+    text = (output / MANIFEST_NAME).read_bytes()
+    return Plan(
+        output,
+        manifest,
+        unchanged=list(outcome.unchanged),
+        kept=list(outcome.kept),
+        orphaned=list(outcome.orphaned),
+        stale_edited=list(outcome.stale_edited),
+        manifest_text=text,
+        manifest_on_disk=text,
+    )

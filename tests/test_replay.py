@@ -1,0 +1,116 @@
+"""Regenerate with nothing changed: the run is decided from hashes (no rebuild), reports what a
+full run would, and falls back to a full run whenever anything that matters changed."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from generator import pipeline
+from tests.support import EXAMPLE_PACKAGE, EXAMPLE_SPEC, cli
+
+PKG = EXAMPLE_PACKAGE
+
+
+def generate(spec: Path, out: Path, *flags: str):
+    return cli("generate", str(spec), "--output", str(out), *flags)
+
+
+@pytest.fixture
+def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Path, Path]:
+    monkeypatch.setenv("ASYNCAPI_PYGEN_CACHE", str(tmp_path / "cache"))
+    spec = tmp_path / "asyncapi.yaml"
+    shutil.copy(EXAMPLE_SPEC, spec)
+    out = tmp_path / "service"
+    assert generate(spec, out).returncode == 0
+    return spec, out
+
+
+@pytest.fixture
+def builds(monkeypatch: pytest.MonkeyPatch) -> list[Path]:
+    """Every full build from here on, counted."""
+    seen: list[Path] = []
+    real = pipeline.build
+
+    def counting(spec: Path, *args, **kwargs):  # type: ignore[no-untyped-def]
+        seen.append(spec)
+        return real(spec, *args, **kwargs)
+
+    monkeypatch.setattr(pipeline, "build", counting)
+    return seen
+
+
+def _summary(output: str) -> str:
+    return output.strip().splitlines()[-1].rsplit(" in ", 1)[0]
+
+
+def test_a_rerun_with_nothing_changed_replays_the_report(project, builds) -> None:
+    spec, out = project
+    shutil.rmtree(spec.parent / "cache" / "runs")  # forgotten: the next run is a full one
+    full = generate(spec, out)
+    replayed = generate(spec, out)
+    assert len(builds) == 1
+    assert replayed.returncode == 0
+    assert _summary(replayed.stdout) == _summary(full.stdout)
+    assert replayed.stderr == full.stderr
+
+
+def test_warnings_are_replayed_too(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, builds) -> None:
+    monkeypatch.setenv("ASYNCAPI_PYGEN_CACHE", str(tmp_path / "cache"))
+    spec = tmp_path / "asyncapi.yaml"
+    text = EXAMPLE_SPEC.read_text()
+    unused = "    parameters:\n      unused:\n        description: not in the address\n"
+    spec.write_text(text.replace("    parameters:\n", unused, 1))
+    out = tmp_path / "service"
+    first = generate(spec, out)
+    second = generate(spec, out)
+    assert len(builds) == 1
+    assert "warning:" in first.stderr
+    assert second.stderr == first.stderr
+
+
+@pytest.mark.parametrize("change", ["spec", "app_settings", "generated", "handler-deleted"])
+def test_any_change_means_a_full_run(project, builds, change: str) -> None:
+    spec, out = project
+    generate(spec, out)  # the replay record now exists
+    builds.clear()
+    if change == "spec":
+        spec.write_text(spec.read_text().replace("title: ", "title: Renamed ", 1))
+    elif change == "app_settings":
+        settings = out / PKG / "app_settings.py"
+        settings.write_text(settings.read_text() + "\n# a comment\n")
+    elif change == "generated":
+        (out / PKG / "topics.py").write_text("# edited\n")
+    else:
+        (out / PKG / "handlers" / "device_status.py").unlink()
+    result = generate(spec, out)
+    assert len(builds) == 1
+    if change == "generated":
+        assert result.returncode == 1
+        assert "edited by hand" in result.stderr
+    else:
+        assert result.returncode == 0, result.stderr
+    if change == "handler-deleted":
+        assert (out / PKG / "handlers" / "device_status.py").is_file()
+
+
+def test_handler_drift_is_checked_on_a_replay(project, builds) -> None:
+    spec, out = project
+    generate(spec, out)
+    handler = out / PKG / "handlers" / "device_status.py"
+    handler.write_text(handler.read_text().replace("device_id: str", "serial: str"))
+    builds.clear()
+    result = generate(spec, out, "--strict")
+    assert builds == []  # a handler is the user's: editing one changes nothing generated
+    assert "no longer match channel devices/{deviceId}/status" in result.stderr
+    assert result.returncode == 1
+
+
+def test_without_a_cache_every_run_is_full(project, builds, monkeypatch) -> None:
+    spec, out = project
+    monkeypatch.setenv("ASYNCAPI_PYGEN_CACHE", "off")
+    generate(spec, out)
+    generate(spec, out)
+    assert len(builds) == 2
