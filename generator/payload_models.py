@@ -8,8 +8,10 @@ formatters are off; the whole project is formatted once by the format stage.
 
 from __future__ import annotations
 
+import io
 import json
 import re
+import tokenize
 import warnings
 from typing import Any
 
@@ -118,7 +120,28 @@ def _generate(document: str, base_class: str, header: str, source: str) -> str:
     except Exception as exc:  # the library raises many kinds; all mean "cannot model this"
         message = f"cannot generate models for the payload schemas: {exc}"
         raise Failed([Diagnostic(message, Location(source))]) from None
-    return str(output)
+    return _double_quoted(str(output).rstrip("\n") + "\n")
+
+
+def _double_quoted(source: str) -> str:
+    """Simple single-quoted strings as double-quoted ones, as black writes them. With its own
+    formatters off the library leaves both to black, which then needs a second pass over the
+    largest file; black still has the last word, so a string left alone here costs only time."""
+    lines = source.splitlines(keepends=True)
+    edits: list[tuple[int, int, int, str]] = []
+    for token in tokenize.generate_tokens(io.StringIO(source).readline):
+        if token.type != tokenize.STRING or token.start[0] != token.end[0]:
+            continue
+        prefix, quote, body = token.string.partition("'")
+        if not quote or '"' in prefix or "f" in prefix.lower() or body.startswith("''"):
+            continue
+        inner = body[:-1]
+        if '"' not in inner and "'" not in inner:  # no quote to escape or unescape
+            (row, start), (_, end) = token.start, token.end
+            edits.append((row - 1, start, end, f'{prefix}"{inner}"'))
+    for row, start, end, text in reversed(edits):
+        lines[row] = lines[row][:start] + text + lines[row][end:]
+    return "".join(lines)
 
 
 def complete(api: Api, models: str, source: str) -> tuple[str, list[Diagnostic]]:
