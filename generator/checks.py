@@ -9,8 +9,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import jsonschema
-
 from generator.errors import Diagnostic, Level, Location
 from generator.model import Api, Message
 from generator.schemas_bundle import REF_PREFIX
@@ -19,6 +17,8 @@ from generator.schemas_bundle import REF_PREFIX
 def payload_validator(api: Api, class_name: str) -> Any:
     """A JSON Schema validator for one bundled payload schema (draft-07, formats not checked)."""
     schema = {"$ref": REF_PREFIX + class_name, "components": {"schemas": api.schemas}}
+    import jsonschema  # only when a document has examples to check
+
     return jsonschema.Draft7Validator(schema)
 
 

@@ -113,8 +113,7 @@ def generate(
     debug: Debug = False,
 ) -> None:
     """Generate models and the MQTT service project into OUTPUT, keeping your handlers."""
-    from generator import drift, manifest, replay, writer
-    from generator.pipeline import build
+    from generator import manifest, replay
 
     started = time.perf_counter()
     inputs = replay.Inputs(spec, package, str(spec), output)
@@ -126,6 +125,9 @@ def generate(
         if again is not None and previous is not None:
             _replay(replay.plan(output, previous, again), again, previous, started, strict)
             return
+        from generator import drift, writer
+        from generator.pipeline import build
+
         result = build(spec, package, str(spec), allow_remote_refs, output)
         plan = writer.plan(result, output, previous, force or check or diff)
         _print(result.diagnostics)

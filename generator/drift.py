@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import ast
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from generator.errors import Diagnostic, Level, Location
 from generator.manifest import HandlerShape, Manifest
-from generator.writer import Plan
+
+if TYPE_CHECKING:
+    from generator.writer import Plan
 
 
 def _warn(path: Path, line: int, message: str) -> Diagnostic:

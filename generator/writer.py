@@ -13,10 +13,13 @@ import os
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from generator.errors import Diagnostic, Failed, Location
 from generator.manifest import MANIFEST_NAME, Entry, Manifest, digest
-from generator.pipeline import Build
+
+if TYPE_CHECKING:
+    from generator.pipeline import Build
 
 
 @dataclass
