@@ -1,46 +1,74 @@
-"""The format stage: black, in-process, on every generated Python file.
+"""The format stage: black on every generated Python file, compiled afterwards to be sure.
 
-Black is most of a large project's generation time, so a large batch is spread over the machine's
-cores: worker processes (black holds the GIL) that run this module, read sources as JSON on stdin
-and write the results to stdout. A large file is cut at its top-level classes so that it too can be
-shared out. Small batches stay in this process: a worker costs a Python start and a black import.
+Black is most of a large project's generation time. On a machine with more than one core the
+files go to worker processes (black holds the GIL) that run this module: sources as JSON on
+stdin, results on stdout. They start as soon as the templates are rendered, so they format
+while this process makes the models; the models are formatted here when they are ready.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import re
 import subprocess
 import sys
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 
 from generator.cache import fingerprint, lookup, store
 from generator.errors import Diagnostic, Failed, Location
 
 LINE_LENGTH = 100
-PARALLEL_BYTES = 256 * 1024  # below this, starting workers costs more than it saves
-CHUNK_BYTES = 48 * 1024
+PARALLEL_BYTES = 256 * 1024  # from this size on, one worker per core
 MAX_WORKERS = 8
 
-# A top-level class, preceded by a blank line: a statement of its own, which black formats the
-# same alone as in its file (two blank lines before it, whatever came before).
-_CLASS_START = re.compile(r"(?<=\n\n)(?=class \w)")
+Result = tuple[bool, str]  # (True, formatted) or (False, why black refused the source)
+
+
+class Formatting:
+    """A batch of files being formatted by workers while the caller goes on."""
+
+    def __init__(
+        self, files: dict[str, str], at_least: int = 0, at_most: int = MAX_WORKERS
+    ) -> None:
+        """`at_least` workers when the caller has work of its own meanwhile (and a core for it);
+        `at_most=0` for none."""
+        self.files = {path: text for path, text in files.items() if needs_black(path)}
+        self.done = {path: lookup("black", _key(text)) for path, text in self.files.items()}
+        self.misses = {path: text for path, text in self.files.items() if self.done[path] is None}
+        workers = _workers(self.misses, at_least, at_most)
+        self.threads = ThreadPoolExecutor(workers) if workers else None
+        self.jobs: list[tuple[list[str], Future[list[Result] | None]]] = []
+        for share in _shares(self.misses, workers):
+            sources = [self.misses[path] for path in share]  # a thread feeds a worker, waits
+            assert self.threads is not None
+            self.jobs.append((share, self.threads.submit(_in_worker, sources)))
+
+    def finish(self, more: dict[str, str] | None = None) -> dict[str, str]:
+        """Every file of the batch and of `more` formatted (`more` in this process, meanwhile)
+        and compiled. A bug in generated code is reported, never written."""
+        later = Formatting(more or {}, at_most=0)
+        local = later.misses | ({} if self.jobs else self.misses)
+        results = {path: _format(text) for path, text in local.items()}
+        for share, future in self.jobs:
+            outputs = future.result()  # None: the worker failed; this process does its work
+            texts = [self.misses[path] for path in share]
+            results.update(zip(share, outputs or [_format(t) for t in texts], strict=True))
+        if self.threads is not None:
+            self.threads.shutdown()
+        sources = self.misses | later.misses
+        formatted = {p: text for p, text in (self.done | later.done).items() if text is not None}
+        for path, result in results.items():
+            formatted[path] = _checked(result, path)
+            store("black", _key(sources[path]), formatted[path])
+        for path, text in formatted.items():
+            _check_compiles(text, path)
+        return formatted
 
 
 def format_files(files: dict[str, str]) -> dict[str, str]:
-    """Every generated Python file formatted; the static runtime is formatted in this repository
-    already and copied as it is. A bug is reported, never written."""
-    todo = {path: text for path, text in files.items() if _needs_black(path)}
-    done = {path: lookup("black", _key(text)) for path, text in todo.items()}
-    misses = {path: text for path, text in todo.items() if done[path] is None}
-    for path, formatted in _format_all(misses).items():
-        store("black", _key(misses[path]), formatted)
-        done[path] = formatted
-    result = {path: done.get(path) or text for path, text in files.items()}
-    for path in todo:
-        _check_compiles(result[path], path)
-    return result
+    """Every file, the Python ones formatted; the static runtime is formatted in this
+    repository already and copied as it is."""
+    return {**files, **Formatting(files).finish()}
 
 
 def format_python(source: str, name: str) -> str:
@@ -48,12 +76,35 @@ def format_python(source: str, name: str) -> str:
     return format_files({name: source})[name]
 
 
-def _needs_black(path: str) -> bool:
+def needs_black(path: str) -> bool:
     return path.endswith(".py") and "/_runtime/" not in path
 
 
 def _key(source: str) -> tuple[str, ...]:
     return (fingerprint("black"), str(LINE_LENGTH), source)
+
+
+def _workers(files: dict[str, str], at_least: int, at_most: int) -> int:
+    """None on one core or with nothing to do; one per core for a large batch."""
+    cores = min(at_most, os.cpu_count() or 1)
+    if (os.cpu_count() or 1) < 2 or cores < 1 or not files:
+        return 0
+    by_size = cores if sum(len(text) for text in files.values()) >= PARALLEL_BYTES else 0
+    return min(max(by_size, at_least), cores)
+
+
+def _shares(files: dict[str, str], count: int) -> list[list[str]]:
+    """The paths dealt into `count` shares of about equal size: longest first, each to the
+    lightest share so far."""
+    if count < 1:
+        return []
+    shares: list[list[str]] = [[] for _ in range(count)]
+    totals = [0] * count
+    for path in sorted(files, key=lambda p: (-len(files[p]), p)):
+        lightest = totals.index(min(totals))
+        shares[lightest].append(path)
+        totals[lightest] += len(files[path])
+    return [share for share in shares if share]
 
 
 def _check_compiles(formatted: str, name: str) -> None:
@@ -65,40 +116,7 @@ def _check_compiles(formatted: str, name: str) -> None:
         raise Failed([Diagnostic(text, Location(name))]) from None
 
 
-def _format_all(files: dict[str, str]) -> dict[str, str]:
-    workers = min(MAX_WORKERS, os.cpu_count() or 1)
-    if workers < 2 or sum(len(text) for text in files.values()) < PARALLEL_BYTES:
-        return {path: _checked(_format(text), path) for path, text in files.items()}
-    pieces = [(path, chunk) for path, text in files.items() for chunk in split(text)]
-    shares = _shares([len(chunk) for _, chunk in pieces], workers)
-    _format("")  # black imported here first: two threads importing it at once can clash
-    with ThreadPoolExecutor(workers - 1) as threads:  # each thread waits on one worker process
-        remote = [threads.submit(_in_worker, [pieces[i][1] for i in share]) for share in shares[1:]]
-        outputs = {i: _format(pieces[i][1]) for i in shares[0]}  # this process takes a share too
-        for share, future in zip(shares[1:], remote, strict=True):
-            results = future.result()  # None: the worker failed, and this process does its work
-            outputs.update(
-                zip(share, results or [_format(pieces[i][1]) for i in share], strict=True)
-            )
-    joined: dict[str, list[str]] = {}
-    for index, (path, _) in enumerate(pieces):
-        joined.setdefault(path, []).append(_checked(outputs[index], path))
-    return {path: join(chunks) for path, chunks in joined.items()}
-
-
-def _shares(sizes: list[int], count: int) -> list[list[int]]:
-    """Indexes of `sizes` dealt into `count` shares of about equal total: longest first, each to
-    the lightest share so far."""
-    shares: list[list[int]] = [[] for _ in range(count)]
-    totals = [0] * count
-    for index in sorted(range(len(sizes)), key=lambda i: -sizes[i]):
-        lightest = totals.index(min(totals))
-        shares[lightest].append(index)
-        totals[lightest] += sizes[index]
-    return [share for share in shares if share] or [[]]
-
-
-def _in_worker(sources: list[str]) -> list[tuple[bool, str]] | None:
+def _in_worker(sources: list[str]) -> list[Result] | None:
     """`_format` of each source in a worker process, or None if the worker failed."""
     try:
         done = subprocess.run(
@@ -115,28 +133,7 @@ def _in_worker(sources: list[str]) -> list[tuple[bool, str]] | None:
     return results if len(results) == len(sources) else None
 
 
-def split(source: str) -> list[str]:
-    """A large module cut before top-level classes into pieces of about CHUNK_BYTES."""
-    if len(source) <= CHUNK_BYTES:
-        return [source]
-    pieces: list[str] = []
-    start = 0
-    for match in _CLASS_START.finditer(source):
-        if match.start() - start >= CHUNK_BYTES:
-            pieces.append(source[start : match.start()])
-            start = match.start()
-    pieces.append(source[start:])
-    return pieces
-
-
-def join(chunks: list[str]) -> str:
-    """Formatted pieces of one module put back together, two blank lines between them."""
-    if len(chunks) == 1:
-        return chunks[0]
-    return "\n\n\n".join(chunk.strip("\n") for chunk in chunks) + "\n"
-
-
-def _checked(result: tuple[bool, str], name: str) -> str:
+def _checked(result: Result, name: str) -> str:
     formatted, text = result
     if not formatted:
         message = f"internal error: generated {name} is not valid Python: {text}"
@@ -144,8 +141,7 @@ def _checked(result: tuple[bool, str], name: str) -> str:
     return text
 
 
-def _format(source: str) -> tuple[bool, str]:
-    """(True, black's output), or (False, why black refused the source)."""
+def _format(source: str) -> Result:
     import black  # only on a cache miss: importing black costs more than the rest of a run
     from black.mode import TargetVersion
     from black.parsing import InvalidInput
@@ -157,5 +153,5 @@ def _format(source: str) -> tuple[bool, str]:
         return False, str(exc)
 
 
-if __name__ == "__main__":  # a worker of `_format_all`
+if __name__ == "__main__":  # a worker of `Formatting`
     json.dump([_format(source) for source in json.load(sys.stdin)], sys.stdout)

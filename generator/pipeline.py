@@ -68,16 +68,20 @@ def build(
     """The whole project in memory: rendered, formatted, not yet written. With `output`, the
     user's own settings there (`app_settings.py`) are listed in README.md and .env.example."""
     from generator import payload_models, user_settings
-    from generator.format import format_files
-    from generator.render import printable, render_project, requirements
+    from generator.format import Formatting
+    from generator.render import Renderer, printable, requirements
 
     api, diagnostics = analyse(spec, package, display, allow_remote)
     source = printable(spec.name)  # a file name with a newline must not end a header comment
     header = payload_models.HEADER.format(source=source)
+    own = user_settings.read(output / api.package / "app_settings.py") if output else ()
+    renderer = Renderer(api, source, header, own)
+    files, user_files, handlers = renderer.project()
+    formatting = Formatting(files, at_least=1)  # workers format these while the models are made
     base = f"{api.package}.wire.WireModel"
     models = payload_models.generate_models(api.schemas, base, header, source)
     models, notes = payload_models.complete(api, models, source)
-    own = user_settings.read(output / api.package / "app_settings.py") if output else ()
-    files, user_files, handlers = render_project(api, models, source, header, own)
+    last = renderer.with_models(models)
+    files |= last | formatting.finish(last)
     needs = tuple(requirements(models))
-    return Build(api, format_files(files), user_files, handlers, diagnostics + notes, needs)
+    return Build(api, files, user_files, handlers, diagnostics + notes, needs)

@@ -41,7 +41,6 @@ GENERATED_TEMPLATES = {
 USER_TEMPLATES = {
     "{pkg}/lifecycle.py": "package/lifecycle.py.jinja",
     "{pkg}/app_settings.py": "package/app_settings.py.jinja",
-    "pyproject.toml": "pyproject.toml.jinja",
     ".gitignore": "gitignore.jinja",
     "Dockerfile": "Dockerfile.jinja",
     ".dockerignore": "dockerignore.jinja",
@@ -55,6 +54,8 @@ REQUIREMENTS = (
     "prometheus-client>=0.20,<1",
     "polyfactory>=2.16,<4",
 )
+PYPROJECT, PYPROJECT_TEMPLATE = "pyproject.toml", "pyproject.toml.jinja"  # user's, made last
+REPLIES_TEMPLATE = "package/replies.py.jinja"
 HANDLER_TEMPLATE = "package/handlers/handler.py.jinja"
 HANDLER_TEST_TEMPLATE = "project_tests/handler_test.py.jinja"
 
@@ -281,7 +282,7 @@ def _simulated(api: Api) -> list[dict[str, Any]]:
     return found
 
 
-def _context(api: Api, models: str, source: str, header: str) -> dict[str, Any]:
+def _context(api: Api, source: str, header: str) -> dict[str, Any]:
     routes = api.routes
     simulated = _simulated(api)
     sent = {op.channel.key: op.channel for op in api.send_operations if op.channel.address}
@@ -305,7 +306,6 @@ def _context(api: Api, models: str, source: str, header: str) -> dict[str, Any]:
         "other_servers": api.other_servers,
         "dist_name": api.package.replace("_", "-"),
         "dist_version": _dist_version(api.version),
-        "requirements": requirements(models),
         **_imports(api, routes),
     }
 
@@ -360,36 +360,48 @@ def _runtime_files(pkg: str, header: str) -> dict[str, str]:
     }
 
 
-def render_project(
-    api: Api,
-    models: str,
-    source: str,
-    header: str,
-    app_settings: tuple[UserSetting, ...] = (),
-) -> tuple[dict[str, str], frozenset[str], dict[str, HandlerShape]]:
-    """Every file of the project (path -> unformatted content), which of them belong to the
-    user, and the shape each handler is expected to have (for the drift report). A view of the
-    model: nothing is decided here."""
-    env = _environment()
-    pkg = api.package
-    context = {**_context(api, models, source, header), "app_settings": app_settings}
-    files = {
-        path.format(pkg=pkg): env.get_template(t).render(context)
-        for path, t in GENERATED_TEMPLATES.items()
-    }
-    files[f"{pkg}/py.typed"] = ""
-    files[f"{pkg}/models.py"] = models
-    if context["has_replies"]:
-        files[f"{pkg}/replies.py"] = env.get_template("package/replies.py.jinja").render(context)
-    user = {path.format(pkg=pkg) for path in USER_TEMPLATES}
-    for path, template in USER_TEMPLATES.items():
-        files[path.format(pkg=pkg)] = env.get_template(template).render(context)
-    handlers: dict[str, HandlerShape] = {}
-    for channel in api.receive_channels:
-        path = f"{pkg}/handlers/{channel.py_name}.py"
-        files[path], handlers[path] = _handler(env, api, channel, context)
-        test = f"tests/test_{channel.py_name}.py"
-        files[test] = _handler_test(env, api, channel, context)
-        user |= {path, test}
-    files.update(_runtime_files(pkg, header))
-    return files, frozenset(user), handlers
+class Renderer:
+    """The project's files from the model: all but two before the payload models exist (so
+    their formatting can start meanwhile), those two after. A view of the model: nothing is
+    decided here."""
+
+    def __init__(
+        self, api: Api, source: str, header: str, app_settings: tuple[UserSetting, ...] = ()
+    ) -> None:
+        self.api = api
+        self.env = _environment()
+        self.context = {**_context(api, source, header), "app_settings": app_settings}
+
+    def project(self) -> tuple[dict[str, str], frozenset[str], dict[str, HandlerShape]]:
+        """Every file but the models and pyproject.toml (path -> unformatted content), which
+        files belong to the user, and the shape each handler is expected to have (for the
+        drift report)."""
+        api, env, context = self.api, self.env, self.context
+        pkg = api.package
+        files = {
+            path.format(pkg=pkg): env.get_template(t).render(context)
+            for path, t in GENERATED_TEMPLATES.items()
+        }
+        files[f"{pkg}/py.typed"] = ""
+        if context["has_replies"]:
+            files[f"{pkg}/replies.py"] = env.get_template(REPLIES_TEMPLATE).render(context)
+        user = {path.format(pkg=pkg) for path in USER_TEMPLATES} | {PYPROJECT}
+        for path, template in USER_TEMPLATES.items():
+            files[path.format(pkg=pkg)] = env.get_template(template).render(context)
+        handlers: dict[str, HandlerShape] = {}
+        for channel in api.receive_channels:
+            path = f"{pkg}/handlers/{channel.py_name}.py"
+            files[path], handlers[path] = _handler(env, api, channel, context)
+            test = f"tests/test_{channel.py_name}.py"
+            files[test] = _handler_test(env, api, channel, context)
+            user |= {path, test}
+        files.update(_runtime_files(pkg, context["header"]))
+        return files, frozenset(user), handlers
+
+    def with_models(self, models: str) -> dict[str, str]:
+        """models.py, and pyproject.toml, whose dependencies depend on what the models use."""
+        template = self.env.get_template(PYPROJECT_TEMPLATE)
+        return {
+            f"{self.api.package}/models.py": models,
+            PYPROJECT: template.render(self.context, requirements=requirements(models)),
+        }

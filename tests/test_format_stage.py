@@ -1,5 +1,5 @@
-"""The format stage shares a large batch among worker processes and cuts a large module at its
-top-level classes; the result must be exactly what black makes of each whole file alone."""
+"""The format stage shares its work among worker processes; the result must be exactly what
+black makes of each file alone, in this process, and a failing worker must cost nothing but time."""
 
 from __future__ import annotations
 
@@ -27,12 +27,22 @@ def _synthetic(tmp_path: Path, channels: int) -> Path:
     return path
 
 
+class _Unformatted:
+    """A format stage that leaves everything as rendered."""
+
+    def __init__(self, files: dict[str, str], **_: int) -> None:
+        pass
+
+    def finish(self, more: dict[str, str] | None = None) -> dict[str, str]:
+        return {}
+
+
 def _unformatted(spec: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
     """The project's files as rendered, before the format stage."""
     with monkeypatch.context() as patch:
-        patch.setattr(fmt, "format_files", lambda files: files)
+        patch.setattr(fmt, "Formatting", _Unformatted)
         files = pipeline.build(spec).files
-    return {path: text for path, text in files.items() if fmt._needs_black(path)}
+    return {path: text for path, text in files.items() if fmt.needs_black(path)}
 
 
 @pytest.fixture()
@@ -52,14 +62,14 @@ def _whole(sources: dict[str, str]) -> dict[str, str]:
     return {path: fmt._checked(fmt._format(text), path) for path, text in sources.items()}
 
 
-def test_workers_and_chunks_give_blacks_own_result(
+def test_workers_give_blacks_own_result(
     sources: dict[str, str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(fmt, "PARALLEL_BYTES", 0)
-    monkeypatch.setattr(fmt, "CHUNK_BYTES", 3000)
-    assert len(fmt.split(sources["synthetic/synthetic_40/models.py"])) > 3  # the cut is exercised
-    monkeypatch.setattr(fmt.os, "cpu_count", lambda: 3)  # two workers besides this process
-    assert fmt.format_files(sources) == _whole(sources)
+    monkeypatch.setattr(fmt.os, "cpu_count", lambda: 3)
+    batch = fmt.Formatting(sources)
+    assert len(batch.jobs) == 3  # three workers really share the work
+    assert batch.finish() == _whole(sources)
 
 
 def test_a_failing_worker_leaves_the_work_to_this_process(
@@ -68,4 +78,6 @@ def test_a_failing_worker_leaves_the_work_to_this_process(
     monkeypatch.setattr(fmt, "PARALLEL_BYTES", 0)
     monkeypatch.setattr(fmt.os, "cpu_count", lambda: 2)
     monkeypatch.setattr(sys, "executable", str(REPO / "no-such-python"))
-    assert fmt.format_files(sources) == _whole(sources)
+    batch = fmt.Formatting(sources)
+    assert batch.jobs
+    assert batch.finish() == _whole(sources)
