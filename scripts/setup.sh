@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what the generator, the example and the tests need on a fresh Debian/Ubuntu machine:
-# the mosquitto broker and clients (the tests start their own broker), then this package with its
+# the mosquitto broker and clients, PostgreSQL (the example stores telemetry there; the tests start
+# their own servers, nothing is left running), then this package with its
 # development extras in a virtualenv of its own, `.venv` (a stock Debian refuses `pip install`
 # into the system Python). Safe to run again.
 set -euo pipefail
@@ -16,6 +17,7 @@ apt_install() {
 packages=()
 command -v mosquitto >/dev/null || [ -x /usr/sbin/mosquitto ] || packages+=(mosquitto)
 command -v mosquitto_pub >/dev/null || packages+=(mosquitto-clients)
+compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || packages+=(postgresql)
 python3 -c 'import ensurepip, venv' 2>/dev/null || packages+=(python3-venv)
 [ ${#packages[@]} -eq 0 ] || apt_install "${packages[@]}"
 

@@ -270,6 +270,8 @@ def service(project: Path, package: str, broker: Broker, **env: str) -> Process:
         "RECONNECT_MIN_DELAY": "0.1",
         "RECONNECT_MAX_DELAY": "0.5",
         "LOG_LEVEL": "INFO",
+        # the example stores telemetry; its default file would land in the project folder
+        "DATABASE_URL": f"sqlite:///{broker.config.parent / f'telemetry-{free_port()}.db'}",
         **env,
     }
     return Process([sys.executable, "-m", package], cwd=project, env=settings)

@@ -2,8 +2,10 @@
 
 Yours to edit: asyncapi-pygen created this file once and never overwrites it.
 
-The IoT example keeps a small in-memory picture of the fleet (who reported last, with which
-status) and publishes a `SystemHeartbeat` with live metrics every `HEARTBEAT_INTERVAL` seconds.
+The IoT example stores telemetry and device state in a database (`storage.Store`, shared with
+handlers as `ctx.state["store"]`), deletes telemetry older than `TELEMETRY_RETENTION`, keeps a
+bounded in-memory picture of recently active devices (`ctx.state["fleet"]`), and publishes a
+`SystemHeartbeat` with live metrics every `HEARTBEAT_INTERVAL` seconds.
 """
 
 from __future__ import annotations
@@ -12,19 +14,20 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections import OrderedDict
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING
 
+from iot_device_management_service.app_settings import seconds
 from iot_device_management_service.models import (
     HeartbeatPayload,
     HeartbeatPayloadMetrics,
     HeartbeatPayloadStatus,
     StatusPayloadStatus,
 )
-from iot_device_management_service.publisher import Publisher
-from iot_device_management_service.publisher import PublishError
+from iot_device_management_service.publisher import Publisher, PublishError
+from iot_device_management_service.storage import Store, keep_telemetry_for
 
 if TYPE_CHECKING:
     from iot_device_management_service.service import Service
@@ -34,20 +37,35 @@ logger = logging.getLogger(__name__)
 DEGRADED_ERROR_RATE = 0.1
 
 
-@dataclass
 class Fleet:
-    """What the service knows about the devices; handlers reach it as `ctx.state["fleet"]`."""
+    """Devices seen within the active window, and their last status: at most `limit` of them,
+    the least recently seen forgotten first. The database keeps every device for good."""
 
-    active_window: float
-    last_seen: dict[str, float] = field(default_factory=dict)
-    statuses: dict[str, StatusPayloadStatus] = field(default_factory=dict)
+    def __init__(self, active_window: float, limit: int) -> None:
+        self.active_window = active_window
+        self.limit = limit
+        self._seen: OrderedDict[str, tuple[float, StatusPayloadStatus | None]] = OrderedDict()
 
-    def seen(self, device_id: str) -> None:
-        self.last_seen[device_id] = time.monotonic()
+    def seen(
+        self, device_id: str, status: StatusPayloadStatus | None = None
+    ) -> StatusPayloadStatus | None:
+        """Note a message from the device; returns the status it had before (None: unknown)."""
+        _, before = self._seen.pop(device_id, (0.0, None))
+        self._seen[device_id] = (time.monotonic(), status or before)
+        self._evict()
+        return before
 
     def active_devices(self) -> int:
+        self._evict()
+        return len(self._seen)
+
+    def _evict(self) -> None:
         horizon = time.monotonic() - self.active_window
-        return sum(1 for moment in self.last_seen.values() if moment >= horizon)
+        while self._seen:
+            oldest = next(iter(self._seen.values()))[0]
+            if oldest >= horizon and len(self._seen) <= self.limit:
+                return
+            self._seen.popitem(last=False)
 
 
 def fleet_of(state: dict[str, object]) -> Fleet:
@@ -56,10 +74,16 @@ def fleet_of(state: dict[str, object]) -> Fleet:
     return fleet
 
 
+def store_of(state: dict[str, object]) -> Store:
+    store = state["store"]
+    assert isinstance(store, Store)
+    return store
+
+
 async def _heartbeat(service: Service, interval: float) -> None:
     """Publish a heartbeat every `interval` seconds, with rates over the last interval."""
     started = time.monotonic()
-    fleet = fleet_of(service.state)
+    fleet, store = fleet_of(service.state), store_of(service.state)
     previous = (started, 0, 0)
     while True:
         now = time.monotonic()
@@ -69,7 +93,7 @@ async def _heartbeat(service: Service, interval: float) -> None:
         received = stats.received - previous[1]
         errors = failed - previous[2]
         error_rate = min(errors / received, 1.0) if received else 0.0
-        healthy = error_rate < DEGRADED_ERROR_RATE
+        healthy = error_rate < DEGRADED_ERROR_RATE and store.flush_lag() < interval
         status = HeartbeatPayloadStatus.HEALTHY if healthy else HeartbeatPayloadStatus.DEGRADED
         payload = HeartbeatPayload(
             service_id=service.settings.mqtt_client_id,
@@ -80,6 +104,9 @@ async def _heartbeat(service: Service, interval: float) -> None:
                 active_devices=fleet.active_devices(),
                 messages_per_second=round(received / elapsed, 3),
                 error_rate=round(error_rate, 4),
+                rows_written=store.rows_written,
+                flush_lag_seconds=round(store.flush_lag(), 3),
+                database_errors=store.errors,
             ),
         )
         previous = (now, stats.received, failed)
@@ -96,8 +123,23 @@ async def _send_heartbeat(publisher: Publisher, payload: HeartbeatPayload) -> No
 
 @contextlib.asynccontextmanager
 async def lifespan(service: Service) -> AsyncIterator[None]:
-    """Set up the fleet state and start the heartbeat; it is cancelled at shutdown."""
+    """Open the database and start its writer, the retention job and the heartbeat. At
+    shutdown (after in-flight handlers finished) rows still waiting are written, then the
+    database is closed; the tasks are cancelled."""
     settings = service.app_settings
-    service.state["fleet"] = Fleet(active_window=settings.active_window)
+    store = Store(
+        settings.database_url, settings.telemetry_batch_rows, settings.telemetry_flush_interval
+    )
+    await store.open()
+    service.state["store"] = store
+    service.state["fleet"] = Fleet(settings.active_window, settings.max_tracked_devices)
+    service.start_background(store.run(), name="database writer")
+    retention = seconds(settings.telemetry_retention)
+    if retention > 0:
+        every = settings.retention_check_interval
+        service.start_background(keep_telemetry_for(store, retention, every), name="retention")
     service.start_background(_heartbeat(service, settings.heartbeat_interval), name="heartbeat")
-    yield
+    try:
+        yield
+    finally:
+        await store.close(service.settings.shutdown_timeout)

@@ -141,6 +141,18 @@ class HeartbeatPayloadMetrics(WireModel):
     """
     Share of messages in the last interval that were rejected or failed.
     """
+    rows_written: Annotated[int | None, Field(alias="rowsWritten", ge=0)] = None
+    """
+    Telemetry rows stored since the service started.
+    """
+    flush_lag_seconds: Annotated[float | None, Field(alias="flushLagSeconds", ge=0.0)] = None
+    """
+    How long the oldest reading not yet stored has waited (0 when none).
+    """
+    database_errors: Annotated[int | None, Field(alias="databaseErrors", ge=0)] = None
+    """
+    Failed attempts to write to or delete from the database since start.
+    """
 
 
 class TelemetryPayload(WireModel):

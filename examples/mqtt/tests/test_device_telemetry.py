@@ -18,7 +18,7 @@ EXAMPLE = json.loads(
 
 def test_the_documents_example_is_handled() -> None:
     async def scenario() -> None:
-        async with harness() as h:
+        async with harness(database_url="sqlite:///:memory:") as h:
             outcome = await h.publish(TOPIC, EXAMPLE)
             assert outcome.handled, outcome
 
@@ -27,7 +27,7 @@ def test_the_documents_example_is_handled() -> None:
 
 def test_a_message_that_is_not_json_is_rejected() -> None:
     async def scenario() -> None:
-        async with harness() as h:
+        async with harness(database_url="sqlite:///:memory:") as h:
             outcome = await h.publish(TOPIC, b"this is not JSON")
             assert outcome.rejected == "invalid_json", outcome
 

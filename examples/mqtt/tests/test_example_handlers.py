@@ -11,6 +11,7 @@ import pytest
 from iot_device_management_service.testing import Harness, harness
 
 QUIET = 3600.0  # no heartbeat during a test unless it asks for one
+IN_MEMORY = "sqlite:///:memory:"  # tests/test_example_storage.py (in the repository) has files
 
 
 def reading(device: str, temperature: float) -> dict[str, Any]:
@@ -23,7 +24,7 @@ def reading(device: str, temperature: float) -> dict[str, Any]:
 
 def run(test: Any) -> None:
     async def scenario() -> None:
-        async with harness(heartbeat_interval=QUIET) as h:
+        async with harness(heartbeat_interval=QUIET, database_url=IN_MEMORY) as h:
             await test(h)
 
     asyncio.run(scenario())
@@ -82,7 +83,7 @@ def test_a_bad_message_is_rejected_with_its_reason() -> None:
 
 def test_the_heartbeat_reports_active_devices_and_error_rate() -> None:
     async def scenario() -> None:
-        async with harness(heartbeat_interval=0.05) as h:
+        async with harness(heartbeat_interval=0.05, database_url=IN_MEMORY) as h:
             for device in ("a", "b"):
                 await h.publish(f"devices/{device}/telemetry", reading(device, 20.0))
             await h.publish("devices/a/telemetry", b"broken")

@@ -2,7 +2,8 @@
 
 Yours to edit: asyncapi-pygen created this file once and never overwrites it.
 
-Tracks each device's last status; a device that reports `error` is sent a high-priority `reboot`.
+Stores each device's last status (and counts its errors); a device that reports `error` is sent a
+high-priority `reboot`.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import uuid
 from datetime import datetime, timezone
 
 from iot_device_management_service.context import Context
-from iot_device_management_service.lifecycle import fleet_of
+from iot_device_management_service.lifecycle import fleet_of, store_of
 from iot_device_management_service.models import (
     CommandPayload,
     CommandType,
@@ -26,10 +27,8 @@ logger = logging.getLogger(__name__)
 
 async def handle(message: StatusPayload, ctx: Context, *, device_id: str) -> None:
     """Monitor device health and status."""
-    fleet = fleet_of(ctx.state)
-    fleet.seen(device_id)
-    previous = fleet.statuses.get(device_id)
-    fleet.statuses[device_id] = message.status
+    previous = fleet_of(ctx.state).seen(device_id, message.status)
+    await store_of(ctx.state).record_status(device_id, message.status.value, message.last_seen)
     if previous != message.status:
         logger.info("device %s is now %s", device_id, message.status.value)
     if message.status is StatusPayloadStatus.ERROR:

@@ -2,7 +2,8 @@
 
 Yours to edit: asyncapi-pygen created this file once and never overwrites it.
 
-Above 80 °C a device gets a `CriticalAlert` on `alerts/critical`; above 60 °C a warning is logged.
+Each reading is stored (the message is acknowledged once its row is committed). Above 80 °C a
+device gets a `CriticalAlert` on `alerts/critical`; above 60 °C a warning is logged.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import uuid
 from datetime import datetime, timezone
 
 from iot_device_management_service.context import Context
-from iot_device_management_service.lifecycle import fleet_of
+from iot_device_management_service.lifecycle import fleet_of, store_of
 from iot_device_management_service.models import (
     CriticalAlertPayload,
     CriticalAlertPayloadSeverity,
@@ -28,6 +29,7 @@ WARNING_TEMPERATURE = 60.0
 async def handle(message: TelemetryPayload, ctx: Context, *, device_id: str) -> None:
     """Receive sensor data from devices."""
     fleet_of(ctx.state).seen(device_id)
+    await store_of(ctx.state).add_telemetry(device_id, message)
     temperature = message.sensors.temperature
     logger.info("telemetry from %s: temperature=%s", device_id, temperature)
     if temperature is None:
