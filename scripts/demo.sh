@@ -2,7 +2,7 @@
 # The main job, end to end: regenerate the IoT example from its spec (hand-written handlers are
 # kept), start a local broker, run the service, publish the seed's samples plus a hot device, an
 # erroring device and a bad message, then 200 simulated device messages, print what the service
-# logged and sent, stop everything.
+# logged, sent and stored (SQLite, the default DATABASE_URL, in a temporary folder), stop everything.
 # Every wait is bounded; on a failure the service's log is printed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -38,7 +38,7 @@ printf 'listener %s 127.0.0.1\nallow_anonymous true\n' "$port" > "$work/mosquitt
 wait_for 10 "mosquitto" mosquitto_pub -h 127.0.0.1 -p "$port" -t demo/ping -n
 
 (cd examples/mqtt && MQTT_HOST=127.0.0.1 MQTT_PORT=$port HEARTBEAT_INTERVAL=1 \
-  exec "../../$python" -m iot_device_management_service) > "$work/service.log" 2>&1 & service=$!
+  DATABASE_URL="sqlite:///$work/telemetry.db" exec "../../$python" -m iot_device_management_service) > "$work/service.log" 2>&1 & service=$!
 pids+=("$service")
 stdbuf -oL mosquitto_sub -h 127.0.0.1 -p "$port" -v -t alerts/critical -t 'devices/+/commands' \
   -t system/heartbeat > "$work/sent.log" & pids+=($!)
@@ -70,3 +70,21 @@ fi
 wait "$service" && echo "(service exited with status 0)"
 echo; echo "== what the service logged"; cat "$work/service.log"
 echo; echo "== what the service sent (mosquitto_sub)"; cat "$work/sent.log"
+echo; echo "== what the service stored ($work/telemetry.db)"
+"$python" - "$work/telemetry.db" <<'PY'
+import sqlite3
+import sys
+
+db = sqlite3.connect(sys.argv[1])
+count, devices = db.execute("SELECT count(*), count(DISTINCT device_id) FROM telemetry").fetchone()
+print(f"telemetry: {count} row(s) from {devices} device(s); the seed's sample and the hot boiler:")
+query = (
+    "SELECT device_id, ts, temperature, humidity, pressure, battery, latitude, longitude"
+    " FROM telemetry WHERE device_id IN ('sensor001', 'boiler-7') ORDER BY ts"
+)
+for row in db.execute(query):
+    print("  ", row)
+print("devices (last status, last seen, errors), those with a status:")
+for row in db.execute("SELECT * FROM devices WHERE last_status IS NOT NULL ORDER BY device_id"):
+    print("  ", row)
+PY

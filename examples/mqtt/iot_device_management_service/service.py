@@ -195,11 +195,12 @@ class Service:
             with contextlib.suppress(NotImplementedError, RuntimeError):
                 loop.add_signal_handler(sig, self.request_stop)
         warn_about(self.mqtt.config)
-        serving = asyncio.create_task(self.mqtt.serve(), name="mqtt")
         web = await self._start_http()
+        serving: asyncio.Task[None] | None = None
         left = 0
         try:
-            async with lifespan(self):
+            async with lifespan(self):  # set up before the first message can arrive
+                serving = asyncio.create_task(self.mqtt.serve(), name="mqtt")
                 stopping = asyncio.create_task(self._stop.wait())
                 await asyncio.wait({stopping, serving}, return_when=asyncio.FIRST_COMPLETED)
                 stopping.cancel()
@@ -208,9 +209,10 @@ class Service:
             if web is not None:
                 web.close()
             await self.stop_background()
-            if not serving.done():
-                await self.mqtt.stop(0)
-            await serving
+            if serving is not None:
+                if not serving.done():
+                    await self.mqtt.stop(0)
+                await serving
             logger.info("stopped; %d received message(s) left for redelivery; %s", left, self.stats)
 
     async def publish(self, message: Outgoing, channel: str = "") -> None:

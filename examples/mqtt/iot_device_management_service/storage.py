@@ -59,6 +59,7 @@ ASYNC_DRIVERS = {
     "postgres": "postgresql+asyncpg",
 }
 BACKOFF_FIRST, BACKOFF_MAX = 0.2, 5.0
+ATTEMPT_TIMEOUT = 30.0  # a database that hangs counts as down
 
 
 class UtcDateTime(TypeDecorator[datetime]):
@@ -140,7 +141,7 @@ class Store:
             event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
         self.batch_rows = batch_rows
         self.flush_interval = flush_interval
-        self.rows_written = 0  # telemetry rows committed since start
+        self.rows_written = 0  # telemetry rows committed since start (repeats not counted)
         self.errors = 0  # failed attempts to write or delete
         self._waiting: list[_Write] = []
         self._arrived = asyncio.Event()
@@ -151,7 +152,7 @@ class Store:
         """Create the tables if they are missing. A database that is down is not fatal: the
         writer creates them before its first batch."""
         try:
-            async with self.engine.begin() as conn:
+            async with asyncio.timeout(ATTEMPT_TIMEOUT), self.engine.begin() as conn:
                 await self._create_schema(conn)
         except Exception as exc:
             if not transient(exc):
@@ -201,7 +202,8 @@ class Store:
             await self._linger()
             batch = self._waiting[: self.batch_rows]
             try:
-                await self._write(batch)
+                async with asyncio.timeout(ATTEMPT_TIMEOUT):
+                    new = await self._write(batch)
             except Exception as exc:
                 if not transient(exc):
                     self._give_up(batch, exc)
@@ -211,6 +213,7 @@ class Store:
                 backoff = min(backoff * 2, BACKOFF_MAX)
                 continue
             backoff = BACKOFF_FIRST
+            self.rows_written += new
             self._done(batch)
 
     async def delete_older_than(self, age: float) -> int:
@@ -236,15 +239,20 @@ class Store:
                 return
             await asyncio.sleep(min(left, 0.01))
 
-    async def _write(self, batch: Sequence[_Write]) -> None:
+    async def _write(self, batch: Sequence[_Write]) -> int:
+        """Commit the batch; how many telemetry rows are new (a reading delivered again is
+        already there and stays as it is)."""
         readings = [w.row for w in batch if w.kind == "telemetry"]
+        new = 0
         async with self.engine.begin() as conn:
             if not self._schema_ready:
                 await self._create_schema(conn)
             if readings:
-                insert = _insert(conn)
-                await conn.execute(insert(telemetry).on_conflict_do_nothing(), readings)
+                stmt = _insert(conn)(telemetry).on_conflict_do_nothing()
+                result = await conn.execute(stmt.returning(telemetry.c.device_id), readings)
+                new = len(result.all())
             await conn.execute(_device_upsert(conn), _device_rows(batch))
+        return new
 
     async def _create_schema(self, conn: AsyncConnection) -> None:
         await conn.run_sync(metadata.create_all)
@@ -254,7 +262,6 @@ class Store:
         del self._waiting[: len(batch)]
         if not self._waiting:
             self._arrived.clear()
-        self.rows_written += sum(1 for w in batch if w.kind == "telemetry")
         for write in batch:
             if not write.done.done():
                 write.done.set_result(None)

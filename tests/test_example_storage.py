@@ -1,0 +1,192 @@
+"""The IoT example stores what it receives, in real databases: SQLite files, and a PostgreSQL
+server the tests start. Messages go in as devices send them (mosquitto_pub through mosquitto to
+`python -m iot_device_management_service`); rows are read back with sqlite3 and psql."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import subprocess
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from tests.postgres import Postgres, binaries
+from tests.support import (
+    EXAMPLE,
+    EXAMPLE_PACKAGE,
+    Broker,
+    Process,
+    Subscriber,
+    free_port,
+    wait_until,
+)
+from tests.support import service as start_service
+
+SEED_READING = {
+    "deviceId": "sensor001",
+    "timestamp": "2024-01-15T10:30:00Z",
+    "sensors": {"temperature": 23.5, "humidity": 65.2, "pressure": 1013.25, "battery": 87.3},
+    "location": {"latitude": 37.7749, "longitude": -122.4194},
+}
+SEED_STATUS = {"deviceId": "sensor001", "status": "online", "lastSeen": "2024-01-15T10:30:00Z"}
+
+
+class Database:
+    """One test's database, and a way to read it as its user would."""
+
+    def __init__(self, url: str, sqlite_file: Path | None, server: Postgres | None) -> None:
+        self.url, self.sqlite_file, self.server = url, sqlite_file, server
+
+    def rows(self, sql: str) -> list[tuple[str, ...]]:
+        """A query's rows, every value as text (None as an empty string)."""
+        if self.sqlite_file is not None:
+            if not self.sqlite_file.exists():
+                return []
+            with sqlite3.connect(self.sqlite_file) as db:
+                found = db.execute(sql).fetchall()
+            return [tuple("" if v is None else str(v) for v in row) for row in found]
+        assert self.server is not None
+        return [tuple(row) for row in self.server.psql(self.url.rsplit("/", 1)[1], sql)]
+
+    def count(self, where: str = "true") -> int:
+        try:
+            return int(self.rows(f"SELECT count(*) FROM telemetry WHERE {where}")[0][0])
+        except (sqlite3.OperationalError, subprocess.CalledProcessError):
+            return 0  # the service has not created the table yet
+
+    def wait_for_count(self, expected: int, where: str = "true", timeout: float = 60) -> None:
+        wait_until(lambda: self.count(where) == expected, timeout, f"{expected} row(s) {where}")
+
+
+@pytest.fixture(scope="module")
+def postgres() -> Iterator[Postgres]:
+    found = binaries()
+    if found is None:
+        pytest.skip("PostgreSQL is not installed (scripts/setup.sh installs it)")
+    server = Postgres(found)
+    try:
+        server.start()
+        yield server
+    finally:
+        server.remove()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database(request: pytest.FixtureRequest, tmp_path: Path) -> Database:
+    if request.param == "sqlite":
+        path = tmp_path / "telemetry.db"
+        return Database(f"sqlite:///{path}", path, None)
+    server: Postgres = request.getfixturevalue("postgres")
+    return Database(server.create_database(f"test_{free_port()}"), None, server)
+
+
+def run(broker: Broker, database: Database, **env: str) -> Process:
+    proc = start_service(EXAMPLE, EXAMPLE_PACKAGE, broker, DATABASE_URL=database.url, **env)
+    proc.wait_for("connected to")
+    return proc
+
+
+def reading(device: str, moment: datetime, temperature: float) -> str:
+    stamp = moment.isoformat().replace("+00:00", "Z")
+    return json.dumps(
+        {"deviceId": device, "timestamp": stamp, "sensors": {"temperature": temperature}}
+    )
+
+
+def publish_many(broker: Broker, topic: str, payloads: list[str]) -> None:
+    """Each payload a QoS 1 message on `topic`, one mosquitto_pub for all (`-l`: a line each)."""
+    subprocess.run(
+        ["mosquitto_pub", "-h", "127.0.0.1", "-p", str(broker.port), "-q", "1", "-t", topic, "-l"],
+        input="\n".join(payloads) + "\n",
+        text=True,
+        check=True,
+        timeout=30,
+    )
+
+
+def test_the_seed_reading_is_stored_with_its_values(broker: Broker, database: Database) -> None:
+    proc = run(broker, database, TELEMETRY_RETENTION="0")  # the seed's reading is from 2024
+    broker.publish("devices/sensor001/telemetry", json.dumps(SEED_READING), 1)
+    broker.publish("devices/sensor001/status", json.dumps(SEED_STATUS), 1)
+    database.wait_for_count(1, "device_id = 'sensor001'")
+    wait_until(
+        lambda: database.rows("SELECT last_status FROM devices") == [("online",)], 30, "status"
+    )
+    columns = "temperature, humidity, pressure, battery, latitude, longitude, altitude"
+    [row] = database.rows(f"SELECT {columns} FROM telemetry")
+    assert [float(v) for v in row[:6]] == [23.5, 65.2, 1013.25, 87.3, 37.7749, -122.4194]
+    assert row[6] == ""  # no altitude in the reading
+    [(seen,)] = database.rows("SELECT last_seen FROM devices")
+    assert seen.startswith("2024-01-15 10:30:00")
+    assert proc.terminate() == 0
+
+
+def test_a_thousand_messages_over_fifty_devices_are_a_thousand_rows_after_a_restart(
+    broker: Broker, database: Database
+) -> None:
+    start = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=1)  # within the retention
+    proc = run(broker, database)
+    for device in range(50):
+        name = f"dev-{device:02d}"
+        payloads = [reading(name, start + timedelta(seconds=i), 20.0 + i) for i in range(20)]
+        publish_many(broker, f"devices/{name}/telemetry", payloads)
+    database.wait_for_count(1000)
+    assert database.rows("SELECT count(*) FROM devices") == [("50",)]
+    [(hottest,)] = database.rows("SELECT max(temperature) FROM telemetry")
+    assert float(hottest) == 39.0
+    assert proc.terminate() == 0
+    again = run(broker, database)
+    assert database.count() == 1000
+    broker.publish(
+        "devices/dev-00/telemetry", reading("dev-00", start - timedelta(hours=1), 1.0), 1
+    )
+    database.wait_for_count(1001)
+    assert again.terminate() == 0
+
+
+def test_telemetry_older_than_the_retention_is_deleted(broker: Broker, database: Database) -> None:
+    proc = run(broker, database, TELEMETRY_RETENTION="7d", RETENTION_CHECK_INTERVAL="0.2")
+    now = datetime.now(UTC).replace(microsecond=0)
+    broker.publish("devices/old/telemetry", reading("old", now - timedelta(days=8), 1.0), 1)
+    broker.publish("devices/new/telemetry", reading("new", now - timedelta(days=6), 2.0), 1)
+    proc.wait_for(r"deleted 1 telemetry row\(s\) older than 604800 s")
+    database.wait_for_count(1)
+    assert database.rows("SELECT device_id FROM telemetry") == [("new",)]
+    assert proc.terminate() == 0
+
+
+def test_with_the_database_down_the_service_counts_it_waits_and_catches_up(
+    broker: Broker, postgres: Postgres
+) -> None:
+    database = Database(postgres.create_database(f"test_{free_port()}"), None, postgres)
+    heartbeats = Subscriber(broker, "system/heartbeat", count=1000)
+    proc = run(broker, database, HEARTBEAT_INTERVAL="0.2")
+    start = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=1)
+    publish_many(
+        broker,
+        "devices/a/telemetry",
+        [reading("a", start + timedelta(seconds=i), 1.0) for i in range(10)],
+    )
+    database.wait_for_count(10)
+    postgres.stop()
+    try:
+        later = [reading("a", start + timedelta(minutes=1, seconds=i), 2.0) for i in range(20)]
+        publish_many(broker, "devices/a/telemetry", later)
+        proc.wait_for("telemetry not written yet; retrying", timeout=30)
+
+        def counted_errors() -> bool:
+            lines = heartbeats.find_all(r"^system/heartbeat (.*)$")
+            return any(
+                json.loads(line.split(" ", 1)[1])["metrics"]["databaseErrors"] > 0 for line in lines
+            )
+
+        wait_until(counted_errors, 30, "a heartbeat counting database errors")
+        assert proc.popen.poll() is None  # still running
+    finally:
+        postgres.start()
+    database.wait_for_count(30)
+    assert proc.terminate() == 0
+    heartbeats.kill()
