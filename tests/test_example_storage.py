@@ -190,3 +190,26 @@ def test_with_the_database_down_the_service_counts_it_waits_and_catches_up(
     database.wait_for_count(30)
     assert proc.terminate() == 0
     heartbeats.kill()
+
+
+def test_a_reading_is_acknowledged_only_once_stored_so_kill_9_loses_none(
+    broker: Broker, postgres: Postgres
+) -> None:
+    """The database is down, readings arrive and wait; kill -9. None was acknowledged, so the
+    broker delivers every one again to the next run, which stores them."""
+    database = Database(postgres.create_database(f"test_{free_port()}"), None, postgres)
+    session = {"MQTT_CLIENT_ID": f"durable-{free_port()}", "MQTT_CLEAN_SESSION": "false"}
+    proc = run(broker, database, **session)
+    start = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=1)
+    postgres.stop()
+    try:
+        readings = [reading("k", start + timedelta(seconds=i), 3.0) for i in range(50)]
+        publish_many(broker, "devices/k/telemetry", readings)
+        proc.wait_for("telemetry not written yet; retrying", timeout=30)
+        proc.kill()
+    finally:
+        postgres.start()
+    assert database.count() == 0
+    again = run(broker, database, **session)
+    database.wait_for_count(50)
+    assert again.terminate() == 0
