@@ -137,8 +137,13 @@ class Store:
 
     def __init__(self, url: str, batch_rows: int = 500, flush_interval: float = 0.0) -> None:
         self.engine: AsyncEngine = create_async_engine(engine_url(url))
-        if self.engine.dialect.name == "sqlite":
+        sqlite = self.engine.dialect.name == "sqlite"
+        if sqlite:
             event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
+        # SQLite has one writer at a time: the batches and the retention job take turns
+        self._turn: contextlib.AbstractAsyncContextManager[Any] = (
+            asyncio.Lock() if sqlite else contextlib.nullcontext()
+        )
         self.batch_rows = batch_rows
         self.flush_interval = flush_interval
         self.rows_written = 0  # telemetry rows committed since start (repeats not counted)
@@ -219,7 +224,7 @@ class Store:
     async def delete_older_than(self, age: float) -> int:
         """Delete telemetry older than `age` seconds; how many rows went."""
         cutoff = datetime.now(timezone.utc) - timedelta(seconds=age)
-        async with self.engine.begin() as conn:
+        async with self._turn, self.engine.begin() as conn:
             result = await conn.execute(delete(telemetry).where(telemetry.c.ts < cutoff))
         return int(result.rowcount or 0)
 
@@ -244,7 +249,7 @@ class Store:
         already there and stays as it is)."""
         readings = [w.row for w in batch if w.kind == "telemetry"]
         new = 0
-        async with self.engine.begin() as conn:
+        async with self._turn, self.engine.begin() as conn:
             if not self._schema_ready:
                 await self._create_schema(conn)
             if readings:

@@ -15,6 +15,7 @@ IN_MEMORY = "sqlite:///:memory:"  # tests/test_example_storage.py (in the reposi
 
 
 def reading(device: str, temperature: float) -> dict[str, Any]:
+    """A reading; the same timestamp for every device (rows are keyed by device and time)."""
     return {
         "deviceId": device,
         "timestamp": "2024-01-15T10:30:00Z",
@@ -81,7 +82,7 @@ def test_a_bad_message_is_rejected_with_its_reason() -> None:
     run(test)
 
 
-def test_the_heartbeat_reports_active_devices_and_error_rate() -> None:
+def test_the_heartbeat_reports_active_devices_error_rate_and_storage() -> None:
     async def scenario() -> None:
         async with harness(heartbeat_interval=0.05, database_url=IN_MEMORY) as h:
             for device in ("a", "b"):
@@ -96,5 +97,8 @@ def test_the_heartbeat_reports_active_devices_and_error_rate() -> None:
             assert beat["metrics"]["activeDevices"] == 2
             assert beat["status"] in ("healthy", "degraded")
             assert 0.0 <= beat["metrics"]["errorRate"] <= 1.0
+            assert beat["metrics"]["rowsWritten"] == 2  # a handled reading is a stored row
+            assert beat["metrics"]["flushLagSeconds"] == 0.0
+            assert beat["metrics"]["databaseErrors"] == 0
 
     asyncio.run(scenario())
