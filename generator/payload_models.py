@@ -127,7 +127,7 @@ def _double_quoted(source: str) -> str:
     """Simple single-quoted strings as double-quoted ones, as black writes them. With its own
     formatters off the library leaves both to black, which then needs a second pass over the
     largest file; black still has the last word, so a string left alone here costs only time."""
-    lines = source.splitlines(keepends=True)
+    lines = io.StringIO(source).readlines()  # lines as tokenize counts them: "\n" ends one
     edits: list[tuple[int, int, int, str]] = []
     for token in tokenize.generate_tokens(io.StringIO(source).readline):
         if token.type != tokenize.STRING or token.start[0] != token.end[0]:
