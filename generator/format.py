@@ -85,12 +85,15 @@ def _key(source: str) -> tuple[str, ...]:
 
 
 def _workers(files: dict[str, str], at_least: int, at_most: int) -> int:
-    """None on one core or with nothing to do; one per core for a large batch."""
+    """None on one core or with nothing to do; one per core for a large batch. `at_least`
+    counts only while black is not imported here yet: a process that has it (a test run, a
+    program calling the generator again and again) formats small batches faster itself."""
     cores = min(at_most, os.cpu_count() or 1)
     if (os.cpu_count() or 1) < 2 or cores < 1 or not files:
         return 0
     by_size = cores if sum(len(text) for text in files.values()) >= PARALLEL_BYTES else 0
-    return min(max(by_size, at_least), cores)
+    wanted = at_least if "black" not in sys.modules else 0
+    return min(max(by_size, wanted), cores)
 
 
 def _shares(files: dict[str, str], count: int) -> list[list[str]]:

@@ -38,6 +38,7 @@ def generate_models(schemas: dict[str, Any], base_class: str, header: str, sourc
         "models",
         (
             fingerprint("datamodel_code_generator"),
+            fingerprint(__name__),  # this module post-processes the library's output
             json.dumps(OPTIONS, sort_keys=True),
             base_class,
             header,

@@ -37,25 +37,26 @@ class _Unformatted:
         return {}
 
 
-def _unformatted(spec: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
+def _unformatted(spec: Path) -> dict[str, str]:
     """The project's files as rendered, before the format stage."""
-    with monkeypatch.context() as patch:
+    with pytest.MonkeyPatch.context() as patch:
         patch.setattr(fmt, "Formatting", _Unformatted)
+        patch.setenv("ASYNCAPI_PYGEN_CACHE", "off")
         files = pipeline.build(spec).files
     return {path: text for path, text in files.items() if fmt.needs_black(path)}
 
 
-@pytest.fixture()
-def sources(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
-    monkeypatch.setenv("ASYNCAPI_PYGEN_CACHE", "off")
-    found = _unformatted(KITCHEN_SINK, monkeypatch)
-    found.update(
-        {
-            f"synthetic/{p}": t
-            for p, t in _unformatted(_synthetic(tmp_path, 40), monkeypatch).items()
-        }
-    )
+@pytest.fixture(scope="module")
+def sources(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    found = _unformatted(KITCHEN_SINK)
+    synthetic = _synthetic(tmp_path_factory.mktemp("synthetic"), 20)
+    found.update({f"synthetic/{p}": t for p, t in _unformatted(synthetic).items()})
     return found
+
+
+@pytest.fixture(autouse=True)
+def no_cache(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ASYNCAPI_PYGEN_CACHE", "off")
 
 
 def _whole(sources: dict[str, str]) -> dict[str, str]:
