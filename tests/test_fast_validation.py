@@ -81,11 +81,14 @@ def _corpus() -> list[Path]:
     return sorted(p for p in CORPUS.rglob("*") if p.suffix in (".yaml", ".yml", ".json"))
 
 
-@pytest.mark.parametrize("path", LOCAL, ids=lambda p: p.relative_to(REPO).as_posix())
+# Documents that never reach the validators (not parseable, no supported version) are left out.
+VALIDATED = [path for path in LOCAL if _instance(path) is not None]
+
+
+@pytest.mark.parametrize("path", VALIDATED, ids=lambda p: p.relative_to(REPO).as_posix())
 def test_validators_agree_on_test_documents(path: Path) -> None:
     found = _instance(path)
-    if found is None:
-        pytest.skip("no supported version to validate against")
+    assert found is not None
     version, instance = found
     assert _agree(version, instance)
     for mutant in _mutants(instance, seed=len(path.name)):
