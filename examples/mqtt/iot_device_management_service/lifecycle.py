@@ -27,7 +27,7 @@ from iot_device_management_service.models import (
     StatusPayloadStatus,
 )
 from iot_device_management_service.publisher import Publisher, PublishError
-from iot_device_management_service.storage import Store, keep_telemetry_for
+from iot_device_management_service.storage import Store
 
 if TYPE_CHECKING:
     from iot_device_management_service.service import Service
@@ -137,7 +137,7 @@ async def lifespan(service: Service) -> AsyncIterator[None]:
     retention = seconds(settings.telemetry_retention)
     if retention > 0:
         every = settings.retention_check_interval
-        service.start_background(keep_telemetry_for(store, retention, every), name="retention")
+        service.start_background(store.keep_telemetry_for(retention, every), name="retention")
     service.start_background(_heartbeat(service, settings.heartbeat_interval), name="heartbeat")
     try:
         yield

@@ -211,7 +211,8 @@ class Store:
                     new = await self._write(batch)
             except Exception as exc:
                 if not transient(exc):
-                    self._give_up(batch, exc)
+                    self.errors += 1
+                    self._done(batch, exc)
                     continue
                 self._failed(exc, "telemetry not written yet; retrying")
                 await asyncio.sleep(backoff)
@@ -227,6 +228,20 @@ class Store:
         async with self._turn, self.engine.begin() as conn:
             result = await conn.execute(delete(telemetry).where(telemetry.c.ts < cutoff))
         return int(result.rowcount or 0)
+
+    async def keep_telemetry_for(self, retention: float, every: float) -> None:
+        """Delete telemetry older than `retention` seconds, now and every `every` seconds."""
+        while True:
+            try:
+                deleted = await self.delete_older_than(retention)
+            except Exception as exc:
+                if not transient(exc):
+                    raise
+                self._failed(exc, "old telemetry not deleted; trying again later")
+            else:
+                if deleted:
+                    logger.info("deleted %d telemetry row(s) older than %.0f s", deleted, retention)
+            await asyncio.sleep(every)
 
     async def _submit(self, kind: str, row: dict[str, Any]) -> None:
         done = asyncio.get_running_loop().create_future()
@@ -263,22 +278,18 @@ class Store:
         await conn.run_sync(metadata.create_all)
         self._schema_ready = True
 
-    def _done(self, batch: Sequence[_Write]) -> None:
+    def _done(self, batch: Sequence[_Write], exc: Exception | None = None) -> None:
+        """The batch leaves the queue; its handlers go on, or fail with `exc` (a batch the
+        database refuses for good: logged and counted as handler errors)."""
         del self._waiting[: len(batch)]
         if not self._waiting:
             self._arrived.clear()
         for write in batch:
-            if not write.done.done():
+            if write.done.done():
+                continue
+            if exc is None:
                 write.done.set_result(None)
-
-    def _give_up(self, batch: Sequence[_Write], exc: Exception) -> None:
-        """A batch the database refuses for good: its handlers fail (logged, counted)."""
-        self.errors += 1
-        del self._waiting[: len(batch)]
-        if not self._waiting:
-            self._arrived.clear()
-        for write in batch:
-            if not write.done.done():
+            else:
                 write.done.set_exception(exc)
 
     def _failed(self, exc: BaseException, what: str) -> None:
@@ -337,18 +348,3 @@ def _sqlite_pragmas(connection: Any, _: Any) -> None:
 def _reason(exc: BaseException) -> str:
     text = str(getattr(exc, "orig", None) or exc).strip().splitlines()
     return text[0] if text else type(exc).__name__
-
-
-async def keep_telemetry_for(store: Store, retention: float, every: float) -> None:
-    """Delete telemetry older than `retention` seconds, now and every `every` seconds."""
-    while True:
-        try:
-            deleted = await store.delete_older_than(retention)
-        except Exception as exc:
-            if not transient(exc):
-                raise
-            store._failed(exc, "old telemetry not deleted; trying again later")
-        else:
-            if deleted:
-                logger.info("deleted %d telemetry row(s) older than %.0f s", deleted, retention)
-        await asyncio.sleep(every)
