@@ -141,7 +141,7 @@ def generate(
         backups = writer.apply(plan)
         drifted = drift.report(output, plan, previous) + _dependencies(output, result.requirements)
         if not allow_remote_refs:
-            _remember(inputs, result)
+            _remember(inputs, result, plan)
     except (typer.Exit, KeyboardInterrupt):
         raise
     except Exception as exc:  # an unwritable folder, a full disk: reported, not a traceback
@@ -171,20 +171,20 @@ def _finish(
         raise typer.Exit(1)
 
 
-def _remember(inputs: Inputs, result: Build) -> None:
-    """What a re-run would report, kept for `replay` (read back from disk as a re-run would)."""
-    from generator import manifest, replay, writer
+def _remember(inputs: Inputs, result: Build, applied: Plan) -> None:
+    """What a re-run would report, kept for `replay`: once `applied` is written, every built
+    file is on disk as built; what the plan left alone stays as it was."""
+    from generator import replay
 
-    again = writer.plan(result, inputs.output, manifest.load(inputs.output), force=False)
     outcome = replay.Outcome(
         package=result.api.package,
         sources=[str(path.resolve()) for path in result.api.sources],
         diagnostics=result.diagnostics,
         requirements=result.requirements,
-        unchanged=again.unchanged,
-        kept=again.kept,
-        orphaned=again.orphaned,
-        stale_edited=again.stale_edited,
+        unchanged=sorted(set(result.files) - result.user_files),
+        kept=sorted(result.user_files),
+        orphaned=applied.orphaned,
+        stale_edited=applied.stale_edited,
     )
     replay.remember(inputs, outcome)
 

@@ -7,6 +7,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+import yaml
 
 from generator import pipeline
 from tests.support import EXAMPLE_PACKAGE, EXAMPLE_SPEC, cli
@@ -53,6 +54,22 @@ def test_a_rerun_with_nothing_changed_replays_the_report(project, builds) -> Non
     replayed = generate(spec, out)
     assert len(builds) == 1
     assert replayed.returncode == 0
+    assert _summary(replayed.stdout) == _summary(full.stdout)
+    assert replayed.stderr == full.stderr
+
+
+def test_a_replay_after_a_removed_channel_reports_the_orphaned_files(project, builds) -> None:
+    spec, out = project
+    data = yaml.safe_load(spec.read_text())
+    del data["channels"]["deviceStatus"]
+    del data["operations"]["receiveStatus"]
+    spec.write_text(yaml.safe_dump(data, sort_keys=False))
+    generate(spec, out)  # the channel's handler and its test are now orphaned
+    shutil.rmtree(spec.parent / "cache" / "runs")
+    full = generate(spec, out)
+    replayed = generate(spec, out)
+    assert len(builds) == 2
+    assert "2 orphaned" in _summary(full.stdout)
     assert _summary(replayed.stdout) == _summary(full.stdout)
     assert replayed.stderr == full.stderr
 
