@@ -102,3 +102,22 @@ def test_the_heartbeat_reports_active_devices_error_rate_and_storage() -> None:
             assert beat["metrics"]["databaseErrors"] == 0
 
     asyncio.run(scenario())
+
+
+def test_the_fleet_forgets_the_least_recently_seen_beyond_its_limit_and_window(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from iot_device_management_service import lifecycle
+
+    now = [1000.0]
+    monkeypatch.setattr(lifecycle.time, "monotonic", lambda: now[0])
+    fleet = lifecycle.Fleet(active_window=60.0, limit=2)
+    online = lifecycle.StatusPayloadStatus.ONLINE
+    fleet.seen("b", online)
+    assert fleet.seen("b") is online  # remembered while within the limit
+    for device in ("a", "c"):  # now "b" is the least recently seen of three
+        fleet.seen(device)
+    assert fleet.active_devices() == 2
+    assert fleet.seen("b") is None  # forgotten: its status is unknown again
+    now[0] += 61.0
+    assert fleet.active_devices() == 0  # nobody seen within the window
