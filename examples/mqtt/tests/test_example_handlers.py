@@ -4,10 +4,13 @@ the 80/60 °C thresholds, the reboot on `error`, the heartbeat's contents."""
 from __future__ import annotations
 
 import asyncio
+import time
 from typing import Any
 
 import pytest
 
+from iot_device_management_service.lifecycle import Fleet
+from iot_device_management_service.models import StatusPayloadStatus
 from iot_device_management_service.testing import Harness, harness
 
 QUIET = 3600.0  # no heartbeat during a test unless it asks for one
@@ -107,12 +110,10 @@ def test_the_heartbeat_reports_active_devices_error_rate_and_storage() -> None:
 def test_the_fleet_forgets_the_least_recently_seen_beyond_its_limit_and_window(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    from iot_device_management_service import lifecycle
-
     now = [1000.0]
-    monkeypatch.setattr(lifecycle.time, "monotonic", lambda: now[0])
-    fleet = lifecycle.Fleet(active_window=60.0, limit=2)
-    online = lifecycle.StatusPayloadStatus.ONLINE
+    monkeypatch.setattr(time, "monotonic", lambda: now[0])
+    fleet = Fleet(active_window=60.0, limit=2)
+    online = StatusPayloadStatus.ONLINE
     fleet.seen("b", online)
     assert fleet.seen("b") is online  # remembered while within the limit
     for device in ("a", "c"):  # now "b" is the least recently seen of three
