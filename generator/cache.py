@@ -13,7 +13,6 @@ import hashlib
 import importlib.util
 import os
 import tempfile
-from collections.abc import Callable
 from pathlib import Path
 
 from generator import __version__
@@ -84,12 +83,3 @@ def store(kind: str, parts: tuple[str, ...], text: str) -> None:
         os.replace(tmp.name, path)
     except OSError:
         pass
-
-
-def cached(kind: str, parts: tuple[str, ...], compute: Callable[[], str]) -> str:
-    """`compute()`, or the text it returned before for the same kind and parts."""
-    found = lookup(kind, parts)
-    if found is None:
-        found = compute()
-        store(kind, parts, found)
-    return found

@@ -1,74 +1,140 @@
 """The format stage: black on every generated Python file, compiled afterwards to be sure.
 
-Black is most of a large project's generation time. On a machine with more than one core the
-files go to worker processes (black holds the GIL) that run this module: sources as JSON on
-stdin, results on stdout. They start as soon as the templates are rendered, so they format
-while this process makes the models; the models are formatted here when they are ready.
+Black is most of a large project's generation time. This process formats while a worker makes
+the models (workers.py). A large batch is cut into pieces at top-level definitions, which black
+formats alone exactly as within their file, and this process and the workers take the pieces
+from one queue, so that every core is busy until the end.
 """
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
-from concurrent.futures import Future, ThreadPoolExecutor
+import ast
+import io
+import queue
+from concurrent.futures import Future
+from typing import Any
 
 from generator.cache import fingerprint, lookup, store
 from generator.errors import Diagnostic, Failed, Location
+from generator.workers import Pool, Worker, collector_paused
 
 LINE_LENGTH = 100
-PARALLEL_BYTES = 256 * 1024  # from this size on, one worker per core
-MAX_WORKERS = 8
+PARALLEL_BYTES = 256 * 1024  # from this size on, a batch is shared with workers
+PIECE_BYTES = 32 * 1024
 
 Result = tuple[bool, str]  # (True, formatted) or (False, why black refused the source)
+Piece = tuple[str, int, str]  # path, index within the file, source
 
 
 class Formatting:
-    """A batch of files being formatted by workers while the caller goes on."""
+    """Files being formatted by this process and the pool's workers while the caller goes on."""
 
-    def __init__(
-        self, files: dict[str, str], at_least: int = 0, at_most: int = MAX_WORKERS
-    ) -> None:
-        """`at_least` workers when the caller has work of its own meanwhile (and a core for it);
-        `at_most=0` for none."""
-        self.files = {path: text for path, text in files.items() if needs_black(path)}
-        self.done = {path: lookup("black", _key(text)) for path, text in self.files.items()}
-        self.misses = {path: text for path, text in self.files.items() if self.done[path] is None}
-        workers = _workers(self.misses, at_least, at_most)
-        self.threads = ThreadPoolExecutor(workers) if workers else None
-        self.jobs: list[tuple[list[str], Future[list[Result] | None]]] = []
-        for share in _shares(self.misses, workers):
-            sources = [self.misses[path] for path in share]  # a thread feeds a worker, waits
-            assert self.threads is not None
-            self.jobs.append((share, self.threads.submit(_in_worker, sources)))
+    def __init__(self, pool: Pool | None = None) -> None:
+        self.pool = pool
+        self.done: dict[str, str] = {}  # path -> formatted, from the cache
+        self.sources: dict[str, str] = {}  # path -> source, to format
+        self.counts: dict[str, int] = {}  # path -> its number of pieces
+        self.results: dict[tuple[str, int], Result] = {}
+        self.shared: queue.Queue[Piece | None] = queue.Queue()  # this process and workers take
+        self.abandoned: list[Piece] = []  # taken by a worker that failed
+        self.feeders: dict[int, Future[None]] = {}
+        self.by_workers: list[Piece] = []  # what the workers formatted (the rest: this process)
 
-    def finish(self, more: dict[str, str] | None = None) -> dict[str, str]:
-        """Every file of the batch and of `more` formatted (`more` in this process, meanwhile)
-        and compiled. A bug in generated code is reported, never written."""
-        later = Formatting(more or {}, at_most=0)
-        local = later.misses | ({} if self.jobs else self.misses)
-        results = {path: _format(text) for path, text in local.items()}
-        for share, future in self.jobs:
-            outputs = future.result()  # None: the worker failed; this process does its work
-            texts = [self.misses[path] for path in share]
-            results.update(zip(share, outputs or [_format(t) for t in texts], strict=True))
-        if self.threads is not None:
-            self.threads.shutdown()
-        sources = self.misses | later.misses
-        formatted = {p: text for p, text in (self.done | later.done).items() if text is not None}
-        for path, result in results.items():
-            formatted[path] = _checked(result, path)
-            store("black", _key(sources[path]), formatted[path])
+    def add(self, files: dict[str, str]) -> None:
+        """Start on the Python files among these; the cache answers what it has seen before."""
+        misses: dict[str, str] = {}
+        for path, text in files.items():
+            if needs_black(path):
+                found = lookup("black", _key(text))
+                if found is None:
+                    misses[path] = text
+                else:
+                    self.done[path] = found
+        self.sources |= misses
+        large = sum(len(text) for text in misses.values()) >= PARALLEL_BYTES
+        shared = self._share(large)
+        pieces = [
+            (path, index, chunk)
+            for path, text in misses.items()
+            for index, chunk in enumerate(split(text) if large and shared else [text])
+        ]
+        for path, _, _ in pieces:
+            self.counts[path] = self.counts.get(path, 0) + 1
+        for piece in sorted(pieces, key=lambda p: -len(p[2])):  # longest first: even shares
+            self.shared.put(piece)
+
+    def work_until(self, pending: Future[Any]) -> None:
+        """Format here until `pending` is done or nothing is left to take."""
+        while not pending.done():
+            piece = self._next()
+            if piece is None:
+                return
+            self._run(piece)
+
+    def finish(self) -> dict[str, str]:
+        """Every file added, formatted and compiled. A bug in generated code is reported, never
+        written."""
+        while (piece := self._next()) is not None:
+            self._run(piece)
+        for _ in self.feeders:
+            self.shared.put(None)
+        for feeder in self.feeders.values():
+            feeder.result()
+        for piece in self.abandoned:
+            self._run(piece)
+        formatted = dict(self.done)
+        for path, source in self.sources.items():
+            chunks = [_checked(self.results[(path, i)], path) for i in range(self.counts[path])]
+            formatted[path] = join(chunks)
+            store("black", _key(source), formatted[path])
         for path, text in formatted.items():
             _check_compiles(text, path)
         return formatted
+
+    def _share(self, large: bool) -> bool:
+        """Whether workers take pieces too: the models' worker once its job is done, and for
+        a large batch all the pool may have."""
+        if self.pool is None or not self.pool.workers:
+            return False
+        workers = self.pool.grow() if large else self.pool.workers
+        for index, worker in enumerate(workers):
+            if index not in self.feeders:
+                self.feeders[index] = self.pool.threads.submit(self._feed, index, worker)
+        return True
+
+    def _next(self) -> Piece | None:
+        try:
+            return self.shared.get_nowait()
+        except queue.Empty:
+            return None
+
+    def _run(self, piece: Piece) -> None:
+        path, index, source = piece
+        self.results[(path, index)] = _format(source)
+
+    def _feed(self, index: int, worker: Worker) -> None:
+        """A thread that keeps one worker busy with pieces until the end of the batch."""
+        assert self.pool is not None
+        busy = self.pool.busy.get(index)
+        if busy is not None:
+            busy.exception()  # waits: this worker makes the models first
+        if worker.call("black", "") is None:  # black imported before a piece is taken
+            return
+        while (piece := self.shared.get()) is not None:
+            answer = worker.call("black", piece[2])
+            if answer is None:
+                self.abandoned.append(piece)
+                return
+            self.results[piece[:2]] = (bool(answer[0]), str(answer[1]))
+            self.by_workers.append(piece)
 
 
 def format_files(files: dict[str, str]) -> dict[str, str]:
     """Every file, the Python ones formatted; the static runtime is formatted in this
     repository already and copied as it is."""
-    return {**files, **Formatting(files).finish()}
+    batch = Formatting()
+    batch.add(files)
+    return {**files, **batch.finish()}
 
 
 def format_python(source: str, name: str) -> str:
@@ -80,34 +146,51 @@ def needs_black(path: str) -> bool:
     return path.endswith(".py") and "/_runtime/" not in path
 
 
+def split(source: str) -> list[str]:
+    """A large module cut before top-level definitions into pieces of about PIECE_BYTES."""
+    if len(source) <= PIECE_BYTES or any(s in source for s in ("fmt:", "yapf:", "\r")):
+        return [source]
+    lines = io.StringIO(source).readlines()  # as the parser counts lines: "\n" ends one
+    offsets = [0]
+    for line in lines:
+        offsets.append(offsets[-1] + len(line))
+    pieces: list[str] = []
+    start = 0
+    for row in _cuts(source, lines):
+        if offsets[row] - start >= PIECE_BYTES:
+            pieces.append(source[start : offsets[row]])
+            start = offsets[row]
+    pieces.append(source[start:])
+    return pieces
+
+
+def _cuts(source: str, lines: list[str]) -> list[int]:
+    """Rows (0-based) where a top-level definition starts after exactly two blank lines that
+    follow code: black puts two blank lines there whatever came before, and formats the
+    definition alone as within the file. Not after a comment, which may belong to it."""
+    try:
+        tree = ast.parse(source)
+    except (SyntaxError, ValueError):
+        return []  # black will say what is wrong
+    rows = []
+    for node in tree.body:
+        if isinstance(node, ast.ClassDef | ast.FunctionDef | ast.AsyncFunctionDef):
+            row = min([node.lineno, *(d.lineno for d in node.decorator_list)]) - 1
+            before = [line.strip() for line in lines[max(row - 3, 0) : row]]
+            if row >= 3 and before[1:] == ["", ""] and before[0][:1] not in ("", "#"):
+                rows.append(row)
+    return rows
+
+
+def join(chunks: list[str]) -> str:
+    """Formatted pieces of one module put back together, two blank lines between them."""
+    if len(chunks) == 1:
+        return chunks[0]
+    return "\n\n\n".join(chunk.strip("\n") for chunk in chunks) + "\n"
+
+
 def _key(source: str) -> tuple[str, ...]:
     return (fingerprint("black"), str(LINE_LENGTH), source)
-
-
-def _workers(files: dict[str, str], at_least: int, at_most: int) -> int:
-    """None on one core or with nothing to do; one per core for a large batch. `at_least`
-    counts only while black is not imported here yet: a process that has it (a test run, a
-    program calling the generator again and again) formats small batches faster itself."""
-    cores = min(at_most, os.cpu_count() or 1)
-    if (os.cpu_count() or 1) < 2 or cores < 1 or not files:
-        return 0
-    by_size = cores if sum(len(text) for text in files.values()) >= PARALLEL_BYTES else 0
-    wanted = at_least if "black" not in sys.modules else 0
-    return min(max(by_size, wanted), cores)
-
-
-def _shares(files: dict[str, str], count: int) -> list[list[str]]:
-    """The paths dealt into `count` shares of about equal size: longest first, each to the
-    lightest share so far."""
-    if count < 1:
-        return []
-    shares: list[list[str]] = [[] for _ in range(count)]
-    totals = [0] * count
-    for path in sorted(files, key=lambda p: (-len(files[p]), p)):
-        lightest = totals.index(min(totals))
-        shares[lightest].append(path)
-        totals[lightest] += len(files[path])
-    return [share for share in shares if share]
 
 
 def _check_compiles(formatted: str, name: str) -> None:
@@ -117,23 +200,6 @@ def _check_compiles(formatted: str, name: str) -> None:
     except SyntaxError as exc:
         text = f"internal error: generated {name} does not compile: {exc.msg} (line {exc.lineno})"
         raise Failed([Diagnostic(text, Location(name))]) from None
-
-
-def _in_worker(sources: list[str]) -> list[Result] | None:
-    """`_format` of each source in a worker process, or None if the worker failed."""
-    try:
-        done = subprocess.run(
-            [sys.executable, "-m", "generator.format"],
-            input=json.dumps(sources),
-            capture_output=True,
-            text=True,
-            encoding="utf-8",
-            check=True,
-        )
-        results = [(bool(ok), str(text)) for ok, text in json.loads(done.stdout)]
-    except (OSError, subprocess.CalledProcessError, ValueError, TypeError):
-        return None
-    return results if len(results) == len(sources) else None
 
 
 def _checked(result: Result, name: str) -> str:
@@ -150,11 +216,15 @@ def _format(source: str) -> Result:
     from black.parsing import InvalidInput
 
     mode = black.Mode(line_length=LINE_LENGTH, target_versions={TargetVersion.PY310})
+    if source.endswith("\n\n"):  # black drops blank lines at the end, but slowly: 2x the time
+        source = source.rstrip("\n") + "\n"
     try:
-        return True, black.format_str(source, mode=mode)
+        with collector_paused():
+            return True, black.format_str(source, mode=mode)
     except InvalidInput as exc:
         return False, str(exc)
 
 
-if __name__ == "__main__":  # a worker of `Formatting`
-    json.dump([_format(source) for source in json.load(sys.stdin)], sys.stdout)
+def black_job(source: str) -> Result:
+    """The formatting job of a worker process (workers.py)."""
+    return _format(source)

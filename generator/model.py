@@ -306,6 +306,9 @@ class Api:
     discriminators: dict[str, str] = field(default_factory=dict)  # class -> property
     sources: tuple[Path, ...] = ()  # every document read, the spec first
     routes: tuple[Route, ...] = ()  # what the service subscribes to, most specific first
+    _receivers_index: tuple[list[Operation], int, dict[str, list[Operation]]] | None = field(
+        default=None, init=False, repr=False, compare=False
+    )
 
     @property
     def receive_channels(self) -> list[Channel]:
@@ -317,9 +320,19 @@ class Api:
         return [op for op in self.operations if op.action == "send"]
 
     def receive_operations(self, channel: Channel) -> list[Operation]:
-        return [
-            op for op in self.operations if op.action == "receive" and op.channel.key == channel.key
-        ]
+        return self._receivers().get(channel.key, [])
+
+    def _receivers(self) -> dict[str, list[Operation]]:
+        """Receive operations by channel key, built once per operations list: a look-up per
+        channel made rendering quadratic in the channel count."""
+        ops, built = self.operations, self._receivers_index
+        if built is None or built[0] is not ops or built[1] != len(ops):
+            index: dict[str, list[Operation]] = {}
+            for op in ops:
+                if op.action == "receive":
+                    index.setdefault(op.channel.key, []).append(op)
+            built = self._receivers_index = (ops, len(ops), index)
+        return built[2]
 
     def received_messages(self, channel: Channel) -> tuple[Message, ...]:
         found: list[Message] = []

@@ -70,18 +70,23 @@ def build(
     from generator import payload_models, user_settings
     from generator.format import Formatting
     from generator.render import Renderer, printable, requirements
+    from generator.workers import Pool
 
-    api, diagnostics = analyse(spec, package, display, allow_remote)
-    source = printable(spec.name)  # a file name with a newline must not end a header comment
-    header = payload_models.HEADER.format(source=source)
-    own = user_settings.read(output / api.package / "app_settings.py") if output else ()
-    renderer = Renderer(api, source, header, own)
-    files, user_files, handlers = renderer.project()
-    formatting = Formatting(files, at_least=1)  # workers format these while the models are made
-    base = f"{api.package}.wire.WireModel"
-    models = payload_models.generate_models(api.schemas, base, header, source)
-    models, notes = payload_models.complete(api, models, source)
-    last = renderer.with_models(models)
-    files |= last | formatting.finish(last)
+    with Pool.start() as pool:  # a worker imports datamodel-code-generator meanwhile
+        api, diagnostics = analyse(spec, package, display, allow_remote)
+        source = printable(spec.name)  # a file name with a newline must not end a header comment
+        header = payload_models.HEADER.format(source=source)
+        base = f"{api.package}.wire.WireModel"
+        pending = payload_models.generate_models(api.schemas, base, header, source, pool)
+        own = user_settings.read(output / api.package / "app_settings.py") if output else ()
+        renderer = Renderer(api, source, header, own)
+        files, user_files, handlers = renderer.project()
+        formatting = Formatting(pool)
+        formatting.add(files)
+        formatting.work_until(pending)  # black on the templates while the models are made
+        models, notes = payload_models.complete(api, pending.result(), source)
+        last = renderer.with_models(models)
+        formatting.add(last)
+        files |= last | formatting.finish()
     needs = tuple(requirements(models))
     return Build(api, files, user_files, handlers, diagnostics + notes, needs)

@@ -12,6 +12,7 @@ import yaml
 
 from generator import format as fmt
 from generator import pipeline
+from generator.workers import Pool, Worker
 from tests.support import REPO
 
 KITCHEN_SINK = REPO / "tests" / "golden" / "kitchen-sink" / "asyncapi.yaml"
@@ -30,10 +31,16 @@ def _synthetic(tmp_path: Path, channels: int) -> Path:
 class _Unformatted:
     """A format stage that leaves everything as rendered."""
 
-    def __init__(self, files: dict[str, str], **_: int) -> None:
+    def __init__(self, *_: object) -> None:
         pass
 
-    def finish(self, more: dict[str, str] | None = None) -> dict[str, str]:
+    def add(self, files: dict[str, str]) -> None:
+        pass
+
+    def work_until(self, pending: object) -> None:
+        pass
+
+    def finish(self) -> dict[str, str]:
         return {}
 
 
@@ -63,22 +70,81 @@ def _whole(sources: dict[str, str]) -> dict[str, str]:
     return {path: fmt._checked(fmt._format(text), path) for path, text in sources.items()}
 
 
+def _formatted(sources: dict[str, str], pool: Pool | None) -> tuple[dict[str, str], int]:
+    """The files formatted by the stage, and how many pieces the workers did."""
+    batch = fmt.Formatting(pool)
+    batch.add(sources)
+    return batch.finish(), len(batch.by_workers)
+
+
+def test_pieces_formatted_alone_join_to_blacks_own_result(
+    sources: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(fmt, "PIECE_BYTES", 1)  # a cut wherever one is allowed
+    whole = _whole(sources)
+    cut = 0
+    for path, text in sources.items():
+        pieces = fmt.split(text)
+        cut += len(pieces) - 1
+        joined = fmt.join([fmt._checked(fmt._format(piece), path) for piece in pieces])
+        assert joined == whole[path], path
+    assert cut > 100  # the models and the routes really were cut, many times
+
+
+def test_no_cut_inside_a_string_after_a_comment_or_where_black_is_switched_off(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(fmt, "PIECE_BYTES", 1)
+    inside_string = 'X = """\nend\n\n\nclass Y:\n    pass\n"""\n\n\nclass Z:\n    pass\n'
+    at = inside_string.index("class Z")
+    assert fmt.split(inside_string) == [inside_string[:at], inside_string[at:]]
+    after_comment = "x = 1\n# about A\n\n\nclass A:\n    pass\n"
+    assert fmt.split(after_comment) == [after_comment]
+    switched_off = "x = 1\n\n\nclass A:  # fmt: skip\n    pass\n"
+    assert fmt.split(switched_off) == [switched_off]
+
+
 def test_workers_give_blacks_own_result(
     sources: dict[str, str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(fmt, "PARALLEL_BYTES", 0)
-    monkeypatch.setattr(fmt.os, "cpu_count", lambda: 3)
-    batch = fmt.Formatting(sources)
-    assert len(batch.jobs) == 3  # three workers really share the work
-    assert batch.finish() == _whole(sources)
+    monkeypatch.setattr(fmt, "PIECE_BYTES", 4096)
+    with Pool(2) as pool:
+        formatted, by_workers = _formatted(sources, pool)
+        assert len(pool.workers) == 2  # a large batch starts every worker the pool may have
+    assert by_workers > 0  # the workers really took part
+    assert formatted == _whole(sources)
 
 
-def test_a_failing_worker_leaves_the_work_to_this_process(
+def test_a_worker_that_cannot_start_leaves_the_work_to_this_process(
     sources: dict[str, str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(fmt, "PARALLEL_BYTES", 0)
-    monkeypatch.setattr(fmt.os, "cpu_count", lambda: 2)
     monkeypatch.setattr(sys, "executable", str(REPO / "no-such-python"))
-    batch = fmt.Formatting(sources)
-    assert batch.jobs
-    assert batch.finish() == _whole(sources)
+    with Pool(2) as pool:
+        formatted, by_workers = _formatted(sources, pool)
+    assert by_workers == 0
+    assert formatted == _whole(sources)
+
+
+def test_a_worker_killed_holding_a_piece_costs_only_time(
+    sources: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The worker process is killed while its piece is in flight: the piece is done here."""
+    monkeypatch.setattr(fmt, "PARALLEL_BYTES", 0)
+    call = Worker.call
+    killed: list[str] = []
+
+    def dies_on_its_first_piece(worker: Worker, kind: str, payload: str) -> object:
+        if payload and not killed and worker.process is not None:
+            worker.process.kill()
+            killed.append(payload)
+        return call(worker, kind, payload)
+
+    monkeypatch.setattr(Worker, "call", dies_on_its_first_piece)
+    with Pool(1) as pool:
+        batch = fmt.Formatting(pool)
+        batch.add(sources)
+        formatted = batch.finish()
+    assert killed and batch.abandoned and batch.abandoned[0][2] == killed[0]
+    assert formatted == _whole(sources)

@@ -1,0 +1,83 @@
+"""The models are made by a worker process while this one renders and formats: the result must
+be the library's own, its refusal the same located error, and a failing worker only slower."""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+import pytest
+
+from generator import payload_models, pipeline
+from generator.errors import Failed
+from generator.workers import Pool
+from tests.support import REPO
+
+KITCHEN_SINK = REPO / "tests" / "golden" / "kitchen-sink" / "asyncapi.yaml"
+REFUSED = {"Reading": {"type": "object", "properties": {"x": {"$ref": "elsewhere.json#/X"}}}}
+
+
+@pytest.fixture(autouse=True)
+def no_cache(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ASYNCAPI_PYGEN_CACHE", "off")
+
+
+@pytest.fixture(scope="module")
+def schemas() -> dict[str, Any]:
+    api, _ = pipeline.analyse(KITCHEN_SINK)
+    assert len(api.schemas) > 5
+    return api.schemas
+
+
+def _models(schemas: dict[str, Any], pool: Pool | None) -> str:
+    return payload_models.generate_models(
+        schemas, "pkg.wire.WireModel", "# h", "a.yaml", pool
+    ).result()
+
+
+def test_a_worker_makes_the_same_models(schemas: dict[str, Any]) -> None:
+    here = _models(schemas, None)
+    with Pool(1) as pool:
+        pending = payload_models.generate_models(
+            schemas, "pkg.wire.WireModel", "# h", "a.yaml", pool
+        )
+        assert pool.busy[0] is not None  # the job went to the worker
+        assert pending.result() == here
+    assert "class " in here
+
+
+def test_a_refusal_in_the_worker_is_the_same_located_error() -> None:
+    with pytest.raises(Failed) as here:
+        _models(REFUSED, None)
+    with Pool(1) as pool, pytest.raises(Failed) as there:
+        _models(REFUSED, pool)
+    assert there.value.diagnostics == here.value.diagnostics
+    assert "cannot generate models" in here.value.diagnostics[0].message
+
+
+def test_a_worker_that_cannot_start_leaves_the_models_to_this_process(
+    schemas: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    here = _models(schemas, None)
+    monkeypatch.setattr(sys, "executable", str(REPO / "no-such-python"))
+    with Pool(1) as pool:
+        assert _models(schemas, pool) == here
+
+
+def test_a_worker_killed_during_the_models_leaves_them_to_this_process(
+    schemas: dict[str, Any],
+) -> None:
+    here = _models(schemas, None)
+    with Pool(1) as pool:
+        process = pool.workers[0].process
+        assert process is not None
+        process.kill()
+        assert _models(schemas, pool) == here
+
+
+def test_a_process_that_built_before_works_alone() -> None:
+    """The libraries are imported in this test process: workers would only cost a start-up."""
+    import datamodel_code_generator  # noqa: F401
+
+    with Pool.start() as pool:
+        assert pool.capacity == 0 and not pool.workers
