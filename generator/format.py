@@ -37,7 +37,7 @@ class Formatting:
         self.results: dict[tuple[str, int], Result] = {}
         self.shared: queue.Queue[Piece | None] = queue.Queue()  # this process and workers take
         self.abandoned: list[Piece] = []  # taken by a worker that failed
-        self.feeders: dict[int, Future[None]] = {}
+        self.feeders: dict[Worker, Future[None]] = {}
         self.by_workers: list[Piece] = []  # what the workers formatted (the rest: this process)
 
     def add(self, files: dict[str, str]) -> None:
@@ -97,9 +97,9 @@ class Formatting:
         if self.pool is None or not self.pool.workers:
             return False
         workers = self.pool.grow() if large else self.pool.workers
-        for index, worker in enumerate(workers):
-            if index not in self.feeders:
-                self.feeders[index] = self.pool.threads.submit(self._feed, index, worker)
+        for worker in workers:
+            if worker not in self.feeders:
+                self.feeders[worker] = self.pool.threads.submit(self._feed, worker)
         return True
 
     def _next(self) -> Piece | None:
@@ -112,10 +112,10 @@ class Formatting:
         path, index, source = piece
         self.results[(path, index)] = _format(source)
 
-    def _feed(self, index: int, worker: Worker) -> None:
+    def _feed(self, worker: Worker) -> None:
         """A thread that keeps one worker busy with pieces until the end of the batch."""
         assert self.pool is not None
-        busy = self.pool.busy.get(index)
+        busy = self.pool.busy.get(worker)
         if busy is not None:
             busy.exception()  # waits: this worker makes the models first
         if worker.call("black", "") is None:  # black imported before a piece is taken

@@ -33,7 +33,7 @@ def generate_models(
     """Python source for every schema in the bundle; `base_class` is an importable dotted path.
     Made by the pool's warmed worker when there is one, so the caller can go on meanwhile."""
     if not schemas:
-        return _ready(f"{header}\n\nfrom __future__ import annotations\n")
+        return _ready(f"{header}\n\nfrom __future__ import annotations\n", pool)
     document = json.dumps(
         {
             "openapi": "3.1.0",
@@ -52,7 +52,7 @@ def generate_models(
     )
     found = lookup("models", key)
     if found is not None:
-        return _ready(found)
+        return _ready(found, pool)
     job = [document, base_class, header]
     remote = pool.models(job) if pool is not None else None
     if remote is None:
@@ -98,7 +98,10 @@ def _accepted(made: list[str], source: str) -> str:
     return text
 
 
-def _ready(text: str) -> Future[str]:
+def _ready(text: str, pool: Pool | None = None) -> Future[str]:
+    """Models known without the library: a worker warming up for them is not needed."""
+    if pool is not None:
+        pool.no_models()
     done: Future[str] = Future()
     done.set_result(text)
     return done

@@ -88,7 +88,7 @@ class Pool:
         self.capacity = capacity
         self.workers = [Worker("models")] if capacity > 0 else []
         self.threads = ThreadPoolExecutor(max(capacity, 1) * 2)  # a models job, a feeder each
-        self.busy: dict[int, Future[Any]] = {}
+        self.busy: dict[Worker, Future[Any]] = {}
 
     @classmethod
     def start(cls) -> Pool:
@@ -109,9 +109,14 @@ class Pool:
         """The models job on the warmed worker; None with no worker (the caller does it)."""
         if not self.workers:
             return None
-        future = self.threads.submit(self.workers[0].call, "models", payload)
-        self.busy[0] = future
+        worker = self.workers[0]
+        self.busy[worker] = future = self.threads.submit(worker.call, "models", payload)
         return future
+
+    def no_models(self) -> None:
+        """The models came from the cache: the worker warming up for them stops now."""
+        if self.workers and not self.busy:
+            self.workers.pop(0).close()
 
     def grow(self) -> list[Worker]:
         """Every worker this pool may have, started: for a batch worth sharing out."""

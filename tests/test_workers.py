@@ -4,6 +4,7 @@ be the library's own, its refusal the same located error, and a failing worker o
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -41,7 +42,7 @@ def test_a_worker_makes_the_same_models(schemas: dict[str, Any]) -> None:
         pending = payload_models.generate_models(
             schemas, "pkg.wire.WireModel", "# h", "a.yaml", pool
         )
-        assert pool.busy[0] is not None  # the job went to the worker
+        assert pool.busy  # the job went to the worker
         assert pending.result() == here
     assert "class " in here
 
@@ -73,6 +74,17 @@ def test_a_worker_killed_during_the_models_leaves_them_to_this_process(
         assert process is not None
         process.kill()
         assert _models(schemas, pool) == here
+
+
+def test_models_from_the_cache_stop_the_worker_warming_up_for_them(
+    schemas: dict[str, Any], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("ASYNCAPI_PYGEN_CACHE", str(tmp_path))
+    here = _models(schemas, None)  # now in the cache
+    with Pool(1) as pool:
+        assert pool.workers
+        assert _models(schemas, pool) == here
+        assert not pool.workers and not pool.busy
 
 
 def test_a_process_that_built_before_works_alone() -> None:
