@@ -7,7 +7,8 @@
    - the official generator with its python-paho template, when `ag` is on PATH or in
      $ASYNCAPI_GENERATOR_BIN (`npm install @asyncapi/generator @asyncapi/python-paho-template`);
 2. synthetic AsyncAPI 3.0 documents (bench/synthetic.py) of 10, 100, 500 and 1,000 channels,
-   cache off: wall time, its ratio to 10 channels, and the peak memory of the generator process.
+   cache off: wall time, its ratio to 10 channels, the peak memory of the generator process
+   (its workers not counted), and how long datamodel-code-generator alone takes for them.
 
     python bench/generate.py [--runs N] [--sizes 10,100,500,1000]
 """
@@ -100,17 +101,47 @@ def iot(root: Path, runs: int) -> None:
     print(f"  ratio ours first run / official          {median['first'] / median['official']:.2f}")
 
 
+# datamodel-code-generator's own call for a document's schemas, timed in a process of its own:
+# the part of a run that no other work can hide.
+MODELS_ALONE = """
+import sys, time
+from pathlib import Path
+from generator import payload_models, pipeline
+api, _ = pipeline.analyse(Path(sys.argv[1]))
+job = payload_models.models_job(api.schemas, "pkg.wire.WireModel", "# header")
+import datamodel_code_generator
+started = time.perf_counter()
+payload_models.make(job)
+print(time.perf_counter() - started)
+"""
+
+
+def models_alone(spec: Path) -> float:
+    done = subprocess.run(
+        [sys.executable, "-c", MODELS_ALONE, str(spec)],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=TIMEOUT,
+        cwd=REPO,
+    )
+    return float(done.stdout)
+
+
 def scale(root: Path, sizes: list[int]) -> None:
     print("synthetic AsyncAPI 3.0 documents, cache off, one run each")
+    print("  (models alone: datamodel-code-generator's own call, in a process of its own)")
     base = None
     for size in sizes:
         spec = root / f"synthetic-{size}.yaml"
         spec.write_text(yaml.safe_dump(document(size), sort_keys=False))
         seconds, peak = generate(spec, root / f"synthetic-{size}", "off")
+        alone = models_alone(spec)
         base = base or seconds
         print(
             f"  {size:>5} channels   {seconds:7.2f} s   {seconds / base:5.2f}x the first size"
-            f"   {seconds / size * 1000:6.1f} ms/channel   peak RSS {peak / 1024:6.0f} MiB"
+            f"   {seconds / size * 1000:6.1f} ms/channel   peak RSS {peak / 1024:5.0f} MiB"
+            f"   models alone {alone:6.2f} s = {alone / base:5.2f}x the first size's run"
         )
 
 

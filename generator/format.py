@@ -76,8 +76,7 @@ class Formatting:
         written."""
         while (piece := self._next()) is not None:
             self._run(piece)
-        for _ in self.feeders:
-            self.shared.put(None)
+        self._stop_feeders()
         for feeder in self.feeders.values():
             feeder.result()
         for piece in self.abandoned:
@@ -97,10 +96,16 @@ class Formatting:
         if self.pool is None or not self.pool.workers:
             return False
         workers = self.pool.grow() if large else self.pool.workers
+        if not self.feeders:
+            self.pool.stops.append(self._stop_feeders)
         for worker in workers:
             if worker not in self.feeders:
                 self.feeders[worker] = self.pool.threads.submit(self._feed, worker)
         return True
+
+    def _stop_feeders(self) -> None:
+        for _ in self.feeders:
+            self.shared.put(None)
 
     def _next(self) -> Piece | None:
         try:

@@ -34,34 +34,34 @@ def generate_models(
     Made by the pool's warmed worker when there is one, so the caller can go on meanwhile."""
     if not schemas:
         return _ready(f"{header}\n\nfrom __future__ import annotations\n", pool)
-    document = json.dumps(
-        {
-            "openapi": "3.1.0",
-            "info": {"title": "payloads", "version": "0"},
-            "paths": {},
-            "components": {"schemas": {name: _prepare(s) for name, s in schemas.items()}},
-        }
-    )
+    job = models_job(schemas, base_class, header)
     key = (
         fingerprint("datamodel_code_generator"),
         fingerprint(__name__),  # this module post-processes the library's output
         json.dumps(OPTIONS, sort_keys=True),
-        base_class,
-        header,
-        document,
+        *job,
     )
     found = lookup("models", key)
     if found is not None:
         return _ready(found, pool)
-    job = [document, base_class, header]
     remote = pool.models(job) if pool is not None else None
-    if remote is None:
+    if pool is None or remote is None:
         return _ready(_stored(key, _generate(job, source)))
+    return _arriving(remote, pool, key, job, source)
+
+
+def _arriving(
+    remote: Future[Any], pool: Pool, key: tuple[str, ...], job: list[str], source: str
+) -> Future[str]:
+    """The models once the worker answers; made here if it failed while the build goes on."""
     result: Future[str] = Future()
 
     def arrived(answer: Future[Any]) -> None:
         try:
-            made = answer.result()  # None: the worker failed, so this process makes them
+            made = answer.result()
+            if made is None and pool.closing:
+                result.cancel()
+                return
             text = _generate(job, source) if made is None else _accepted(made, source)
             result.set_result(_stored(key, text))
         except BaseException as exc:  # handed to whoever waits on the result
@@ -69,6 +69,17 @@ def generate_models(
 
     remote.add_done_callback(arrived)
     return result
+
+
+def models_job(schemas: dict[str, Any], base_class: str, header: str) -> list[str]:
+    """What `make` needs: the bundle as an OpenAPI document, the base class, the header."""
+    document = {
+        "openapi": "3.1.0",
+        "info": {"title": "payloads", "version": "0"},
+        "paths": {},
+        "components": {"schemas": {name: _prepare(s) for name, s in schemas.items()}},
+    }
+    return [json.dumps(document), base_class, header]
 
 
 def make(job: list[str]) -> list[str]:

@@ -61,6 +61,9 @@ class Worker:
                 return None
 
     def close(self) -> None:
+        process = self.process
+        if process is not None:
+            process.kill()  # first: a call in flight holds the lock until its answer
         with self.lock:
             self._stop()
 
@@ -89,6 +92,8 @@ class Pool:
         self.workers = [Worker("models")] if capacity > 0 else []
         self.threads = ThreadPoolExecutor(max(capacity, 1) * 2)  # a models job, a feeder each
         self.busy: dict[Worker, Future[Any]] = {}
+        self.closing = False
+        self.stops: list[Callable[[], None]] = []  # what lets the threads end at close
 
     @classmethod
     def start(cls) -> Pool:
@@ -124,6 +129,11 @@ class Pool:
         return self.workers
 
     def close(self) -> None:
+        """Also after a failure half-way: threads waiting for work are told to end, and a job
+        in flight fails with its worker instead of being done here."""
+        self.closing = True
+        for stop in self.stops:
+            stop()
         for worker in self.workers:
             worker.close()
         self.threads.shutdown(wait=True)

@@ -4,11 +4,13 @@ be the library's own, its refusal the same located error, and a failing worker o
 from __future__ import annotations
 
 import sys
+import threading
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from generator import format as fmt
 from generator import payload_models, pipeline
 from generator.errors import Failed
 from generator.workers import Pool
@@ -93,3 +95,22 @@ def test_a_process_that_built_before_works_alone() -> None:
 
     with Pool.start() as pool:
         assert pool.capacity == 0 and not pool.workers
+
+
+def test_a_build_that_ends_early_ends_its_workers_and_their_jobs(
+    schemas: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A failure after the workers were given work (the models refused, a bug found): closing
+    the pool ends every thread and process, and the models are not made here instead."""
+    monkeypatch.setattr(fmt, "PARALLEL_BYTES", 0)
+    pool = Pool(2)
+    pending = payload_models.generate_models(schemas, "pkg.wire.WireModel", "# h", "a.yaml", pool)
+    batch = fmt.Formatting(pool)
+    batch.add({"a.py": "x = 1\n"})
+    assert len(batch.feeders) == 2  # threads waiting for pieces
+    closing = threading.Thread(target=pool.close)
+    closing.start()
+    closing.join(30)
+    assert not closing.is_alive()
+    assert all(worker.process is None for worker in pool.workers)
+    assert pending.cancelled()
