@@ -148,3 +148,15 @@ def test_a_worker_killed_holding_a_piece_costs_only_time(
         formatted = batch.finish()
     assert killed and batch.abandoned and batch.abandoned[0][2] == killed[0]
     assert formatted == _whole(sources)
+
+
+@pytest.mark.parametrize(
+    "source", ["", "\n", "\n\n\n", "x = 1\n\n\n\n", "class A:\n    pass\n\n\n", '"""Doc."""\n\n']
+)
+def test_trailing_blank_lines_dropped_first_change_nothing(source: str) -> None:
+    """The stage strips them before black (which is twice as slow with them): same result."""
+    import black
+    from black.mode import TargetVersion
+
+    mode = black.Mode(line_length=fmt.LINE_LENGTH, target_versions={TargetVersion.PY310})
+    assert fmt._format(source) == (True, black.format_str(source, mode=mode))
