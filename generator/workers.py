@@ -19,6 +19,7 @@ import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 MAX_WORKERS = 7  # besides this process
@@ -32,7 +33,8 @@ class Worker:
         self.process: subprocess.Popen[str] | None
         try:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "generator.workers", warm],
+                [sys.executable, "-P", "-m", "generator.workers", warm],
+                env=_environment(),
                 stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE,
                 stderr=subprocess.DEVNULL,
@@ -81,6 +83,14 @@ class Worker:
                     stream.close()
             except OSError:  # a request still buffered for the dead process
                 pass
+
+
+def _environment() -> dict[str, str]:
+    """The worker imports this very generator, never a `generator` package in the user's
+    folder (`-P`: the current folder is not on its path; the one holding ours is)."""
+    ours = str(Path(__file__).resolve().parents[1])
+    path = os.environ.get("PYTHONPATH")
+    return {**os.environ, "PYTHONPATH": os.pathsep.join([ours, path] if path else [ours])}
 
 
 class Pool:

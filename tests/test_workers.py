@@ -13,7 +13,7 @@ import pytest
 from generator import format as fmt
 from generator import payload_models, pipeline
 from generator.errors import Failed
-from generator.workers import Pool
+from generator.workers import Pool, Worker
 from tests.support import REPO
 
 KITCHEN_SINK = REPO / "tests" / "golden" / "kitchen-sink" / "asyncapi.yaml"
@@ -114,3 +114,19 @@ def test_a_build_that_ends_early_ends_its_workers_and_their_jobs(
     assert not closing.is_alive()
     assert all(worker.process is None for worker in pool.workers)
     assert pending.cancelled()
+
+
+def test_a_worker_imports_this_generator_not_one_in_the_users_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A user's project may well have a `generator` package; running it would be a surprise."""
+    marker = tmp_path / "imported"
+    (tmp_path / "generator").mkdir()
+    (tmp_path / "generator" / "__init__.py").write_text(f"open({str(marker)!r}, 'w').close()\n")
+    monkeypatch.chdir(tmp_path)
+    worker = Worker("black")
+    try:
+        assert worker.call("black", "x=1") == [True, "x = 1\n"]
+    finally:
+        worker.close()
+    assert not marker.exists()
