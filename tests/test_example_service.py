@@ -177,6 +177,33 @@ def test_broker_restart_reconnects_and_messages_flow_again(broker: Broker, runni
     running.wait_for("telemetry from after")
 
 
+def test_a_drop_is_retried_at_once_then_after_doubling_waits_up_to_the_cap(broker: Broker) -> None:
+    """The client's promise: a lost connection is tried again at once; a broker that stays away
+    is tried after the minimum delay, then twice that, up to the maximum (jittered by 10%)."""
+    proc = service(
+        EXAMPLE, EXAMPLE_PACKAGE, broker, RECONNECT_MIN_DELAY="1", RECONNECT_MAX_DELAY="2"
+    )
+    try:
+        proc.wait_for(r"connected to mqtt://")
+        broker.stop()
+        dropped = time.monotonic()
+        proc.wait_for(r"; reconnecting")
+        proc.wait_for(r"cannot connect to mqtt://.*; retrying in 1\.0 s")
+        attempts = [time.monotonic()]
+        assert attempts[0] - dropped < 0.8  # no wait before the first attempt
+        waits = []
+        for _ in range(3):
+            waits.append(proc.wait_for(r"cannot connect .*; retrying in (\d+\.\d) s").group(1))
+            attempts.append(time.monotonic())
+        assert waits == ["2.0", "2.0", "2.0"]  # doubled once, then capped
+        gaps = [later - earlier for earlier, later in zip(attempts, attempts[1:])]
+        assert gaps[0] > 0.85 and all(gap > 1.75 for gap in gaps[1:])  # it really waited
+        broker.start()
+        proc.wait_for(r"connected to mqtt://", timeout=10)
+    finally:
+        proc.kill()
+
+
 def test_service_waits_for_a_broker_that_is_down_at_start(broker: Broker) -> None:
     broker.stop()
     proc = service(EXAMPLE, EXAMPLE_PACKAGE, broker)
