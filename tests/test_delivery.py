@@ -241,3 +241,25 @@ def test_oversized_payloads_are_rejected_and_retained_clears_are_not_errors(jobs
     assert jobs.handled() == [2]
     assert proc.find_all(r"too_large=1, handler_errors=0, retained_clears=1\)")
     assert not proc.find_all("invalid JSON")
+
+
+@pytest.mark.parametrize("protocol", ["5", "3.1.1"])
+def test_reading_paused_longer_than_the_keep_alive_keeps_the_connection(
+    jobs: Jobs, protocol: str
+) -> None:
+    """Handlers slower than 1.5x the keep-alive while reading is paused at the mark: the client
+    still pings and does not take the unread answers for silence, so neither side hangs up."""
+    proc = jobs.start(
+        MQTT_PROTOCOL=protocol,
+        MQTT_KEEP_ALIVE="1",
+        JOB_DELAY="2.5",
+        MAX_CONCURRENT_HANDLERS="1",
+        MAX_PENDING_MESSAGES="1",
+    )
+    try:
+        jobs.queue(range(4))
+        wait_handled(jobs, 4, timeout=60)
+        assert not proc.find_all("reconnecting|connection lost|no answer")
+        assert sorted(jobs.handled()) == [0, 1, 2, 3]
+    finally:
+        proc.kill()

@@ -39,6 +39,7 @@ class Mqtt311Connection(Connection):
         self._socket: socket.socket | None = None
         self._reading = False
         self._paused = False
+        self._pinged = 0.0  # loop time of the last PINGREQ sent while paused
         self._timer: asyncio.TimerHandle | None = None
         self._client = self._new_client()
         self._acks = AckQueue(self._ack)
@@ -203,10 +204,22 @@ class Mqtt311Connection(Connection):
     def _misc(self) -> None:
         if self.closed.done():
             return
-        # While paused, the broker's PINGRESP waits unread; paho would take that for a dead link.
-        if not self._paused:
+        if self._paused:
+            self._ping_while_paused()
+        else:
             self._client.loop_misc()
         self._timer = self._loop.call_later(MISC_INTERVAL, self._misc)
+
+    def _ping_while_paused(self) -> None:
+        """Paused, the broker's answers wait unread, so paho's keep-alive check (which would
+        take that for a dead link) is not run. The broker still needs a packet from us within
+        1.5x the keep-alive, or it hangs up: a PINGREQ through paho's own queue (paho has no
+        public call for it; its answer, read on resume, only clears paho's wait for one)."""
+        keep_alive = self._client.keepalive
+        now = self._loop.time()
+        if keep_alive > 0 and now - self._pinged >= keep_alive / 2:
+            self._pinged = now
+            self._client._send_pingreq()
 
     def _resolve(self, mid: int, value: Any) -> None:
         waiter = self._waiters.pop(mid, None)
