@@ -9,6 +9,8 @@ import sys
 import zipfile
 from pathlib import Path
 
+import pytest
+
 from tests.support import REPO
 
 
@@ -50,3 +52,21 @@ def test_the_wheel_holds_every_source_template_and_schema(tmp_path: Path) -> Non
         for p in (REPO / "templates").rglob("*.jinja")
     }
     assert not expected - names, sorted(expected - names)
+
+
+def test_compiled_templates_live_beside_them_or_in_the_user_cache_when_read_only(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An installed package may be read-only: compiled templates then go to the user cache."""
+    from generator import render
+
+    templates = tmp_path / "templates"
+    templates.mkdir()
+    beside = render._compiled_templates(templates)
+    assert getattr(beside, "directory", None) == str(templates / "__pycache__" / "jinja")
+    monkeypatch.setenv("ASYNCAPI_PYGEN_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setattr(render.os, "access", lambda path, mode: False)
+    elsewhere = render._compiled_templates(templates)
+    assert getattr(elsewhere, "directory", None) == str(tmp_path / "cache" / "jinja")
+    monkeypatch.setenv("ASYNCAPI_PYGEN_CACHE", "off")
+    assert render._compiled_templates(templates) is None
