@@ -186,7 +186,7 @@ def _remember(inputs: Inputs, result: Build, applied: Plan) -> None:
         orphaned=applied.orphaned,
         stale_edited=applied.stale_edited,
     )
-    replay.remember(inputs, outcome)
+    replay.remember(inputs, outcome, applied.manifest_text)
 
 
 def _dependencies(output: Path, requirements: tuple[str, ...]) -> list[Diagnostic]:

@@ -1,9 +1,12 @@
 """Regenerate, nothing changed: the daily loop's run, decided from hashes instead of a rebuild.
 
-After a run, the cache keeps (per output folder) a digest of everything that shaped the project
-and what a re-run would report. The next run with the same digest only verifies the files on disk
-against the manifest and reports as before. Anything unsure (a changed input, an edited or missing
-file, remote references, no cache) means a full run: this only ever saves time.
+After a run, the cache keeps (per output folder, one record: the last run's) a digest of everything
+that shaped the project, the digest of the manifest that run wrote, and what a re-run would report.
+The next run with the same inputs, finding that very manifest on disk, only verifies the files
+against it and reports as before. A record is tied to the manifest it wrote because any other run
+into the folder (another document, a run that kept no record) rewrites the manifest. Anything
+unsure (a changed input, an edited or missing file, remote references, no cache) means a full
+run: this only ever saves time.
 """
 
 from __future__ import annotations
@@ -57,7 +60,7 @@ def _generator_files() -> list[Path]:
 def _digest(inputs: Inputs, package: str, sources: list[str]) -> str | None:
     """Everything that shapes the project, hashed; None if a source cannot be read."""
     h = hashlib.sha256()
-    parts = [__version__, str(inputs.package), inputs.display, package]
+    parts = [__version__, str(inputs.package), inputs.display, package, str(inputs.spec.resolve())]
     parts += [cache.fingerprint(name) for name in LIBRARIES]
     for path in _generator_files():
         stat = path.stat()
@@ -65,7 +68,8 @@ def _digest(inputs: Inputs, package: str, sources: list[str]) -> str | None:
     h.update("\0".join(parts).encode("utf-8"))
     for name in [*sources, str(inputs.output / package / "app_settings.py")]:
         try:
-            h.update(b"\0" + hashlib.sha256(Path(name).read_bytes()).digest())
+            content = hashlib.sha256(Path(name).read_bytes()).digest()
+            h.update(b"\0" + name.encode("utf-8", "surrogateescape") + b"\0" + content)
         except FileNotFoundError:
             h.update(b"\0-")
         except OSError:
@@ -74,16 +78,18 @@ def _digest(inputs: Inputs, package: str, sources: list[str]) -> str | None:
 
 
 def _key(inputs: Inputs) -> tuple[str, ...]:
-    return (str(inputs.output.resolve()), str(inputs.spec.resolve()))
+    return (str(inputs.output.resolve()),)
 
 
-def remember(inputs: Inputs, outcome: Outcome) -> None:
-    """Keep the outcome of a run that wrote `inputs.output` as `outcome` says."""
+def remember(inputs: Inputs, outcome: Outcome, manifest_text: bytes) -> None:
+    """Keep the outcome of a run that wrote `inputs.output` as `outcome` says, and
+    `manifest_text` as its manifest."""
     state = _digest(inputs, outcome.package, outcome.sources)
     if state is None:
         return
     data = {
         "inputs": state,
+        "manifest": digest(manifest_text),
         "package": outcome.package,
         "sources": outcome.sources,
         "diagnostics": [_diagnostic_json(d) for d in outcome.diagnostics],
@@ -118,6 +124,12 @@ def recall(inputs: Inputs, manifest: Manifest | None) -> Outcome | None:
         return None
     if data["inputs"] != _digest(inputs, outcome.package, outcome.sources):
         return None
+    try:
+        written = digest((inputs.output / MANIFEST_NAME).read_bytes())
+    except OSError:
+        return None
+    if data["manifest"] != written:
+        return None  # another run wrote the folder since
     return outcome if _as_left(inputs.output, manifest, outcome) else None
 
 
@@ -137,7 +149,7 @@ def _as_left(output: Path, manifest: Manifest, outcome: Outcome) -> bool:
                 return False
         except OSError:
             return False
-    return (output / MANIFEST_NAME).is_file()
+    return True
 
 
 def _diagnostic_json(d: Diagnostic) -> list[Any]:

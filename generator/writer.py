@@ -55,9 +55,10 @@ class Plan:
         return next((verb for verb, paths in kinds if relative in paths), "overwrite edited")
 
     def summary(self) -> str:
+        """The counts a run reports; an edited file that --force rewrote was updated."""
         counts = [
             ("created", self.created),
-            ("updated", self.updated),
+            ("updated", self.updated + self.edited),
             ("unchanged", self.unchanged),
             ("deleted", self.deleted),
             ("kept (user)", self.kept),

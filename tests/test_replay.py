@@ -4,10 +4,13 @@ full run would, and falls back to a full run whenever anything that matters chan
 from __future__ import annotations
 
 import shutil
+import tempfile
 from pathlib import Path
 
 import pytest
 import yaml
+from hypothesis import HealthCheck, example, given, settings
+from hypothesis import strategies as st
 
 from generator import pipeline
 from tests.support import EXAMPLE_PACKAGE, EXAMPLE_SPEC, cli
@@ -131,3 +134,92 @@ def test_without_a_cache_every_run_is_full(project, builds, monkeypatch) -> None
     generate(spec, out)
     generate(spec, out)
     assert len(builds) == 2
+
+
+# Documents a folder may be regenerated from, in any order: the example, the example plus a
+# channel and a field, and the example under another title (another package).
+def _plus_channel(data: dict) -> None:
+    data["channels"]["deviceEvents"] = {
+        "address": "devices/{deviceId}/events",
+        "parameters": {"deviceId": {"$ref": "#/components/parameters/deviceId"}},
+        "messages": {
+            "event": {"payload": {"type": "object", "properties": {"k": {"type": "string"}}}}
+        },
+    }
+    data["operations"]["receiveEvents"] = {
+        "action": "receive",
+        "channel": {"$ref": "#/channels/deviceEvents"},
+        "messages": [{"$ref": "#/channels/deviceEvents/messages/event"}],
+    }
+    sensors = data["components"]["schemas"]["TelemetryPayload"]["properties"]["sensors"]
+    sensors["properties"]["signal"] = {"type": "integer"}
+
+
+def _retitled(data: dict) -> None:
+    data["info"]["title"] = "Other Service"
+
+
+def _documents() -> list[str]:
+    texts = [EXAMPLE_SPEC.read_text()]
+    for change in (_plus_channel, _retitled):
+        data = yaml.safe_load(EXAMPLE_SPEC.read_text())
+        change(data)
+        texts.append(yaml.safe_dump(data, sort_keys=False))
+    return texts
+
+
+DOCUMENTS = _documents()
+# document, its folder (run from there), its name, the output, --allow-remote-refs (no record)
+Step = tuple[int, str, str, str, bool]
+
+
+@settings(max_examples=12, deadline=None, suppress_health_check=list(HealthCheck))
+@given(
+    st.lists(
+        st.tuples(
+            st.integers(0, len(DOCUMENTS) - 1),
+            st.sampled_from(["specs", "other"]),
+            st.sampled_from(["a.yaml", "b.yaml"]),
+            st.sampled_from(["out", "out2"]),
+            st.booleans(),
+        ),
+        min_size=2,
+        max_size=5,
+    )
+)
+@example(
+    [
+        (1, "specs", "b.yaml", "out", False),
+        (0, "specs", "a.yaml", "out", False),
+        (1, "specs", "b.yaml", "out", False),
+    ]
+)
+@example(
+    [
+        (1, "specs", "a.yaml", "out", False),
+        (0, "other", "a.yaml", "out", False),
+        (1, "specs", "a.yaml", "out", False),
+    ]
+)
+@example(
+    [
+        (1, "specs", "a.yaml", "out", False),
+        (0, "specs", "b.yaml", "out", True),
+        (1, "specs", "a.yaml", "out", False),
+    ]
+)
+def test_no_sequence_of_runs_leaves_stale_output(steps: list[Step]) -> None:
+    """After every run the folder holds exactly what a full run of that document would write
+    (`--check` builds in full and never replays), whatever ran in it before (issue 21.1)."""
+    with tempfile.TemporaryDirectory() as tmp, pytest.MonkeyPatch.context() as patch:
+        root = Path(tmp)
+        patch.setenv("ASYNCAPI_PYGEN_CACHE", str(root / "cache"))
+        for document, folder, name, output, remote in steps:
+            (root / folder).mkdir(exist_ok=True)
+            patch.chdir(root / folder)  # the same file name in two folders reads the same
+            spec, out = Path(name), Path("..") / output
+            spec.write_text(DOCUMENTS[document])
+            ran = generate(spec, out, *(["--allow-remote-refs"] if remote else []))
+            assert ran.returncode == 0, ran.stderr
+            checked = generate(spec, out, "--check")
+            assert checked.returncode == 0, f"stale after {steps}: {checked.stderr}"
