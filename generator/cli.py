@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 import time
+from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -94,6 +95,11 @@ def _flag(help_text: str) -> Any:
     return typer.Option(help=help_text)
 
 
+class Formatter(StrEnum):
+    RUFF = "ruff"
+    BLACK = "black"
+
+
 @app.command()
 def generate(
     spec: Spec,
@@ -109,6 +115,9 @@ def generate(
         bool, _flag("Write nothing; print a unified diff of what would change.")
     ] = False,
     strict: Annotated[bool, _flag("Exit 1 when handlers drifted from the spec.")] = False,
+    formatter: Annotated[
+        Formatter, _flag("ruff (the default) or black: the same bytes, black is slower.")
+    ] = Formatter.RUFF,
     allow_remote_refs: Remote = False,
     debug: Debug = False,
 ) -> None:
@@ -116,7 +125,7 @@ def generate(
     from generator import manifest, replay
 
     started = time.perf_counter()
-    inputs = replay.Inputs(spec, package, str(spec), output)
+    inputs = replay.Inputs(spec, package, str(spec), output, formatter.value)
     try:
         previous = manifest.load(output)
         again = (
@@ -128,7 +137,7 @@ def generate(
         from generator import drift, writer
         from generator.pipeline import build
 
-        result = build(spec, package, str(spec), allow_remote_refs, output)
+        result = build(spec, package, str(spec), allow_remote_refs, output, formatter.value)
         plan = writer.plan(result, output, previous, force or check or diff)
         _print(result.diagnostics)
         if check or diff:

@@ -26,7 +26,7 @@ if TYPE_CHECKING:
     from generator.writer import Plan
 
 # What the generated code depends on besides this package's own files.
-LIBRARIES = ("black", "datamodel_code_generator", "jinja2", "pydantic", "jsonschema_rs")
+LIBRARIES = ("ruff", "black", "datamodel_code_generator", "jinja2", "pydantic", "jsonschema_rs")
 
 
 @dataclass(frozen=True)
@@ -35,6 +35,7 @@ class Inputs:
     package: str | None
     display: str
     output: Path
+    formatter: str
 
 
 @dataclass
@@ -60,7 +61,8 @@ def _generator_files() -> list[Path]:
 def _digest(inputs: Inputs, package: str, sources: list[str]) -> str | None:
     """Everything that shapes the project, hashed; None if a source cannot be read."""
     h = hashlib.sha256()
-    parts = [__version__, str(inputs.package), inputs.display, package, str(inputs.spec.resolve())]
+    parts = [__version__, str(inputs.package), inputs.display, package, inputs.formatter]
+    parts.append(str(inputs.spec.resolve()))
     parts += [cache.fingerprint(name) for name in LIBRARIES]
     for path in _generator_files():
         stat = path.stat()
