@@ -50,6 +50,21 @@ class Outcome:
     kept: list[str]
     orphaned: list[str]
     stale_edited: list[str]
+    checks: list[Diagnostic]  # what the handler and dependency checks found
+    checked: str  # the digest of the files those checks read, as they were
+
+
+def checked(output: Path, manifest: Manifest, orphaned: list[str]) -> str:
+    """A digest of the user's files the handler and dependency checks read: while it holds,
+    their findings hold too, and a replay repeats them instead of parsing every handler."""
+    h = hashlib.sha256()
+    for relative in [*sorted(manifest.handlers), *orphaned, "pyproject.toml"]:
+        try:
+            content = (output / relative).read_bytes()
+        except OSError:
+            content = b"-"
+        h.update(relative.encode("utf-8", "surrogateescape") + b"\0" + digest(content).encode())
+    return h.hexdigest()
 
 
 def _generator_files() -> list[Path]:
@@ -100,6 +115,8 @@ def remember(inputs: Inputs, outcome: Outcome, manifest_text: bytes) -> None:
         "kept": outcome.kept,
         "orphaned": outcome.orphaned,
         "stale_edited": outcome.stale_edited,
+        "checks": [_diagnostic_json(d) for d in outcome.checks],
+        "checked": outcome.checked,
     }
     cache.store("runs", _key(inputs), json.dumps(data))
 
@@ -121,6 +138,8 @@ def recall(inputs: Inputs, manifest: Manifest | None) -> Outcome | None:
                 k: [str(p) for p in data[k]]
                 for k in ("unchanged", "kept", "orphaned", "stale_edited")
             },
+            checks=[_diagnostic(d) for d in data["checks"]],
+            checked=str(data["checked"]),
         )
     except (ValueError, KeyError, TypeError):
         return None

@@ -12,7 +12,7 @@ import yaml
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from generator import pipeline
+from generator import drift, pipeline
 from tests.support import EXAMPLE_PACKAGE, EXAMPLE_SPEC, cli
 
 PKG = EXAMPLE_PACKAGE
@@ -126,6 +126,32 @@ def test_handler_drift_is_checked_on_a_replay(project, builds) -> None:
     assert builds == []  # a handler is the user's: editing one changes nothing generated
     assert "no longer match channel devices/{deviceId}/status" in result.stderr
     assert result.returncode == 1
+
+
+def test_a_replay_repeats_the_checks_while_their_files_are_unchanged(
+    project, builds, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The handlers and pyproject.toml as the last run left them: its findings again, without
+    parsing every handler; either one edited: checked again."""
+    spec, out = project
+    handler = out / PKG / "handlers" / "device_status.py"
+    handler.write_text(handler.read_text().replace("device_id: str", "serial: str"))
+    full = generate(spec, out)  # a full run: the handler is not as the last run left it
+    assert "no longer match channel devices/{deviceId}/status" in full.stderr
+    checked: list[Path] = []
+    real = drift.report
+    monkeypatch.setattr(
+        drift, "report", lambda output, *a: checked.append(output) or real(output, *a)
+    )
+    builds.clear()
+    replayed = generate(spec, out)
+    assert builds == [] and checked == []
+    assert replayed.stderr == full.stderr
+    pyproject = out / "pyproject.toml"
+    pyproject.write_text(pyproject.read_text().replace('"paho-mqtt', '"paho-mqtt-fork', 1))
+    again = generate(spec, out)
+    assert builds == [] and checked == [out]
+    assert "dependency paho-mqtt" in again.stderr and "is missing" in again.stderr
 
 
 def test_without_a_cache_every_run_is_full(project, builds, monkeypatch) -> None:
