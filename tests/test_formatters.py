@@ -95,3 +95,16 @@ def test_the_cli_formats_with_black_on_request(tmp_path: Path) -> None:
     assert chosen.returncode == 0, chosen.stderr
     files = sorted(p.relative_to(ruff_out) for p in ruff_out.rglob("*.py"))
     assert files and all((black_out / f).read_bytes() == (ruff_out / f).read_bytes() for f in files)
+
+
+def test_a_rerun_formats_only_what_changed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Formatted files are cached by content: the second batch sends ruff the changed file."""
+    monkeypatch.setenv("ASYNCAPI_PYGEN_CACHE", str(tmp_path))
+    sent: list[list[str]] = []
+    real = fmt._ruff
+    monkeypatch.setattr(fmt, "_ruff", lambda sources: sent.append(sorted(sources)) or real(sources))
+    files = {"a.py": SOURCE, "b.py": "x=1\n", "README.md": "x=1\n"}
+    first = fmt.format_files(files)
+    again = fmt.format_files({**files, "b.py": "x=2\n"})
+    assert sent == [["a.py", "b.py"], ["b.py"]]
+    assert again == {**first, "b.py": "x = 2\n"} and first["README.md"] == "x=1\n"
