@@ -49,14 +49,19 @@ def is_formatted(path: str) -> bool:
 
 
 def _key(formatter: str, source: str) -> tuple[str, ...]:
-    return (fingerprint(formatter), formatter, str(LINE_LENGTH), TARGET, source)
+    """The formatter's version and this module's options shape the result."""
+    return (fingerprint(formatter), fingerprint(__name__), formatter, source)
 
 
 def ruff_binary() -> str:
     """The binary the `ruff` package installs (a dependency of this one)."""
-    from ruff import find_ruff_bin
+    try:
+        from ruff import find_ruff_bin
 
-    return str(find_ruff_bin())
+        return str(find_ruff_bin())
+    except (ImportError, FileNotFoundError):
+        message = "ruff is not installed: reinstall asyncapi-pygen, or use --formatter black"
+        raise Failed([Diagnostic(message, Location("ruff"))]) from None
 
 
 def _ruff(sources: dict[str, str]) -> dict[str, str]:

@@ -108,3 +108,18 @@ def test_a_rerun_formats_only_what_changed(tmp_path: Path, monkeypatch: pytest.M
     again = fmt.format_files({**files, "b.py": "x=2\n"})
     assert sent == [["a.py", "b.py"], ["b.py"]]
     assert again == {**first, "b.py": "x = 2\n"} and first["README.md"] == "x=1\n"
+
+
+def test_a_missing_ruff_is_a_clear_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import ruff
+
+    def missing() -> str:
+        raise FileNotFoundError("ruff")
+
+    monkeypatch.setattr(ruff, "find_ruff_bin", missing)
+    result = cli("generate", str(EXAMPLE_SPEC), "--output", str(tmp_path / "out"))
+    assert result.returncode == 1
+    assert "ruff is not installed: reinstall asyncapi-pygen, or use --formatter black" in (
+        result.stderr
+    )
+    assert "Traceback" not in result.stderr
