@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -57,10 +58,11 @@ class Outcome:
 def checked(output: Path, manifest: Manifest, orphaned: list[str]) -> str:
     """A digest of the user's files the handler and dependency checks read: while it holds,
     their findings hold too, and a replay repeats them instead of parsing every handler."""
-    h = hashlib.sha256()
+    h, folder = hashlib.sha256(), str(output)
     for relative in [*sorted(manifest.handlers), *orphaned, "pyproject.toml"]:
         try:
-            content = (output / relative).read_bytes()
+            with open(os.path.join(folder, relative), "rb") as handle:
+                content = handle.read()
         except OSError:
             content = b"-"
         h.update(relative.encode("utf-8", "surrogateescape") + b"\0" + digest(content).encode())
@@ -159,15 +161,17 @@ def _as_left(output: Path, manifest: Manifest, outcome: Outcome) -> bool:
     listed = set(outcome.unchanged) | set(outcome.kept) | set(outcome.orphaned)
     if listed | set(outcome.stale_edited) != set(manifest.files):
         return False
+    folder, stale = str(output), set(outcome.stale_edited)
     for relative, entry in manifest.files.items():
-        path = output / relative
-        if entry.zone == "user" or relative in outcome.stale_edited:
-            if not path.is_file():
+        path = os.path.join(folder, relative)  # thousands of handlers: no Path objects
+        if entry.zone == "user" or relative in stale:
+            if not os.path.isfile(path):
                 return False
             continue
         try:
-            if digest(path.read_bytes()) != entry.sha256:
-                return False
+            with open(path, "rb") as handle:
+                if digest(handle.read()) != entry.sha256:
+                    return False
         except OSError:
             return False
     return True
