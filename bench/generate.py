@@ -168,12 +168,10 @@ def stages(root: Path) -> None:
     started = time.perf_counter()
     api = pipeline.build(synthetic(root, LOOP_SIZE)).api
     total = time.perf_counter() - started
-    one_call = _seconds(lambda: payload_models.make(payload_models.models_job(api.schemas)))
+    one_call = _seconds(lambda: payload_models.make(payload_models.models_job(api.schemas), ""))
     print(f"where a {LOOP_SIZE:,}-channel first run goes (cache off, in one process)")
     print(f"  {'load, validate, normalize':<44} {seconds['analyse']:7.2f} s")
-    print(
-        f"  {'models, group by group (with the import)':<44} {seconds['generate_models']:7.2f} s"
-    )
+    print(f"  {'models, group by group (with the import)':<44} {seconds['generate_models']:7.2f} s")
     print(f"  {'  the library alone, one call over all':<44} {one_call:7.2f} s")
     print(f"  {'format (ruff) and compile':<44} {seconds['format_files']:7.2f} s")
     print(f"  {'the whole build':<44} {total:7.2f} s")

@@ -111,7 +111,7 @@ def part(source: str) -> Part:
             first = min([node.lineno, *(d.lineno for d in getattr(node, "decorator_list", []))])
             body_start = first if body_start is None else body_start
             names += _defined(node)
-    lines = source.splitlines(keepends=True)
+    lines = io.StringIO(source).readlines()  # as the parser counts them: U+2028 ends none
     body = "".join(lines[body_start - 1 :]) if body_start is not None else ""
     wanted = [i for i in imports if i[0] != "__future__"]
     return Part(tuple(wanted), tuple(names), body.strip("\n"))
@@ -139,14 +139,14 @@ def distinct(parts: list[Part], names: list[list[str]]) -> list[Part]:
         renames = {}
         for name in found.names:
             if name not in group and (name in ours or name in claimed):
-                renames[name] = fresh = unique_name(name, taken)
+                renames[name] = fresh = _unique(name, taken)
                 taken.add(fresh)
             claimed.add(renames.get(name, name))
         result.append(_renamed(found, renames) if renames else found)
     return result
 
 
-def unique_name(name: str, taken: set[str]) -> str:
+def _unique(name: str, taken: set[str]) -> str:
     number = 1
     while f"{name}{number}" in taken:
         number += 1

@@ -49,7 +49,7 @@ def _modelled(schemas: dict[str, Any], source: str) -> Part:
     found = lookup("models", key)
     if found is not None:
         return Part.from_json(json.loads(found))
-    made = part(_accepted(make(job), source))
+    made = part(make(job, source))
     store("models", key, json.dumps(made.to_json()))
     return made
 
@@ -65,24 +65,17 @@ def models_job(schemas: dict[str, Any]) -> str:
     return json.dumps(document)
 
 
-def make(document: str) -> list[str]:
-    """The library's module for these schemas: ["ok", source] or ["failed", why]."""
+def make(document: str, source: str) -> str:
+    """The library's module for these schemas; a refusal is an error located at the document."""
     import datamodel_code_generator as dcg
 
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            output = dcg.generate(document, base_class=f"{WIRE}.WireModel", **OPTIONS)
+            return str(dcg.generate(document, base_class=f"{WIRE}.WireModel", **OPTIONS))
     except Exception as exc:  # the library raises many kinds; all mean "cannot model this"
-        return ["failed", f"cannot generate models for the payload schemas: {exc}"]
-    return ["ok", str(output)]
-
-
-def _accepted(made: list[str], source: str) -> str:
-    status, text = made
-    if status != "ok":
-        raise Failed([Diagnostic(text, Location(source))])
-    return text
+        text = f"cannot generate models for the payload schemas: {exc}"
+        raise Failed([Diagnostic(text, Location(source))]) from None
 
 
 # Every option that shapes the models; part of the cache key, so changing one invalidates results.

@@ -12,6 +12,7 @@ import pytest
 import yaml
 
 from generator import model_groups, payload_models
+from generator.errors import Failed
 from generator.pipeline import build
 from tests.support import EXAMPLE_PACKAGE, EXAMPLE_SPEC, cli, import_modules, write_files
 
@@ -76,9 +77,9 @@ def made_calls(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     calls: list[str] = []
     real = payload_models.make
 
-    def counting(document: str) -> list[str]:
+    def counting(document: str, source: str) -> str:
         calls.append(document)
-        return real(document)
+        return real(document, source)
 
     monkeypatch.setattr(payload_models, "make", counting)
     return calls
@@ -154,3 +155,13 @@ def test_a_class_the_library_named_never_takes_a_bundle_name(
 def test_no_schema_no_class() -> None:
     parts = payload_models.generate_models({}, set(), "a.yaml")
     assert model_groups.module(parts, "# h", "pkg") == "# h\n\nfrom __future__ import annotations\n"
+
+
+def test_a_group_the_library_refuses_is_a_located_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ASYNCAPI_PYGEN_CACHE", "off")
+    refused = {"Reading": {"type": "object", "properties": {"x": {"$ref": "elsewhere.json#/X"}}}}
+    with pytest.raises(Failed) as caught:
+        payload_models.generate_models(refused, {"Reading"}, "a.yaml")
+    [diagnostic] = caught.value.diagnostics
+    assert diagnostic.render().startswith("a.yaml:")
+    assert "cannot generate models for the payload schemas" in diagnostic.message
