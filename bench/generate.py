@@ -1,16 +1,22 @@
-"""Generation speed and memory, each run a new process, as a user runs it. Printed:
+"""Generation speed and memory, each run a new process as a user runs it; every figure of issue
+20's targets, medians of interleaved runs, ratios measured side by side in this one run:
 
-1. the IoT example (examples/mqtt/asyncapi.yaml), interleaved runs, medians:
-   - first run on a machine (cache off: models and formatting computed);
-   - cold process, warm cache (a later run, any folder, schemas seen before);
-   - regenerate, nothing changed (the daily loop: decided from hashes, files verified);
-   - the official generator with its python-paho template, when `ag` is on PATH or in
-     $ASYNCAPI_GENERATOR_BIN (`npm install @asyncapi/generator @asyncapi/python-paho-template`);
-2. synthetic AsyncAPI 3.0 documents (bench/synthetic.py) of 10, 100, 500 and 1,000 channels,
-   cache off: wall time, its ratio to 10 channels, the peak memory of the generator process
-   (its workers not counted), and how long datamodel-code-generator alone takes for them.
+1. the IoT example in AsyncAPI 2.6 (tests/specs/iot-2.6.0.yaml), first run (cache off), against
+   the official generator with its python-paho template;
+2. synthetic AsyncAPI 2.6 documents (bench/synthetic.py) of 10, 100 and 1,000 channels, cache
+   off, against the official generator; peak memory;
+3. the daily loop at 1,000 channels, cache on, regenerating into one folder: the first run,
+   nothing changed (replayed; and without the replay record, to see what the replay saves),
+   one field added to one channel's payload (each run another channel; and without the
+   formatting cache, to see what it saves);
+4. where a 1,000-channel first run goes, stage by stage, and the datamodel-code-generator's
+   time in one call over all schemas for comparison; the format stage on that project: one
+   `ruff format` over a folder, ruff once per file on stdin, black in this process.
 
-    python bench/generate.py [--runs N] [--sizes 10,100,500,1000]
+The official generator is found through $ASYNCAPI_GENERATOR_BIN or `ag` on PATH (`npm install
+@asyncapi/generator@1.17 @asyncapi/python-paho-template@0.2.13` outside this repository).
+
+    python bench/generate.py [--runs N] [--sizes 10,100,1000]
 """
 
 from __future__ import annotations
@@ -24,20 +30,21 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import yaml
 from synthetic import document  # bench/ is on the path when this script runs
 
 REPO = Path(__file__).resolve().parents[1]
-SPEC = REPO / "examples" / "mqtt" / "asyncapi.yaml"
-OFFICIAL_SPEC = REPO / "tests" / "specs" / "iot-2.6.0.yaml"  # the template reads 2.x only
+IOT = REPO / "tests" / "specs" / "iot-2.6.0.yaml"
 PAHO = "@asyncapi/python-paho-template"
-TIMEOUT = 600
+TIMEOUT = 900
+LOOP_SIZE = 1000
 
 
 def timed(command: list[str], env: dict[str, str] | None = None) -> tuple[float, int]:
-    """Wall seconds and peak resident memory (KiB) of one process (its workers not counted)."""
+    """Wall seconds and peak resident memory (KiB) of one process."""
     with tempfile.TemporaryFile() as errors:
         started = time.perf_counter()
         process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=errors)
@@ -48,111 +55,189 @@ def timed(command: list[str], env: dict[str, str] | None = None) -> tuple[float,
         finally:
             watchdog.cancel()
         elapsed = time.perf_counter() - started
-        process.returncode = os.waitstatus_to_exitcode(status)
-        if process.returncode:
+        code = os.waitstatus_to_exitcode(status)
+        if code:
             errors.seek(0)
             text = errors.read().decode(errors="replace")
-            raise SystemExit(f"{' '.join(command)} failed ({process.returncode}):\n{text}")
+            raise SystemExit(f"{' '.join(command)} failed ({code}):\n{text}")
     return elapsed, usage.ru_maxrss
 
 
-def generate(spec: Path, output: Path, cache: str) -> tuple[float, int]:
+def ours(spec: Path, output: Path, cache: str) -> tuple[float, int]:
     command = [sys.executable, "-m", "generator", "generate", str(spec), "--output", str(output)]
     return timed(command, {**os.environ, "ASYNCAPI_PYGEN_CACHE": cache})
 
 
-def official() -> str | None:
+def official_binary() -> str | None:
     return os.environ.get("ASYNCAPI_GENERATOR_BIN") or shutil.which("ag")
 
 
-def report(label: str, times: list[float]) -> None:
-    print(
-        f"  {label:<36} median {statistics.median(times):7.3f} s"
-        f"   min {min(times):7.3f} s   max {max(times):7.3f} s"
-    )
+def official(spec: Path, output: Path) -> float:
+    binary = official_binary()
+    assert binary is not None
+    seconds = timed([binary, str(spec), PAHO, "-o", str(output)])[0]
+    shutil.rmtree(output, ignore_errors=True)
+    return seconds
 
 
-def iot(root: Path, runs: int) -> None:
-    warm_cache = str(root / "cache")
-    generate(SPEC, root / "warm-up", warm_cache)  # also fills the OS file cache
-    ag = official()
-    rows: dict[str, list[float]] = {"first": [], "warm": [], "again": [], "official": []}
+def median(times: list[float]) -> float:
+    return statistics.median(times)
+
+
+def row(label: str, times: list[float], extra: str = "") -> None:
+    spread = f"(min {min(times):6.2f}, max {max(times):6.2f}, n={len(times)})"
+    print(f"  {label:<44} {median(times):7.2f} s  {spread}{extra}")
+
+
+def side_by_side(label: str, spec: Path, root: Path, runs: int) -> tuple[float, int]:
+    """Ours (cache off) and the official generator, interleaved; returns our median and peak."""
+    mine: list[float] = []
+    theirs: list[float] = []
+    peak = 0
     for index in range(runs):
-        rows["first"].append(generate(SPEC, root / f"first{index}", "off")[0])
-        rows["warm"].append(generate(SPEC, root / f"warm{index}", warm_cache)[0])
-        rows["again"].append(generate(SPEC, root / "warm-up", warm_cache)[0])
-        if ag is not None:
-            target = root / f"official{index}"
-            rows["official"].append(timed([ag, str(OFFICIAL_SPEC), PAHO, "-o", str(target)])[0])
-        for name in ("first", "warm", "official"):
-            shutil.rmtree(root / f"{name}{index}", ignore_errors=True)
-    median = {name: statistics.median(times) for name, times in rows.items() if times}
-    print(f"IoT example ({SPEC.relative_to(REPO)}), {runs} runs each, interleaved")
-    report("first run (cache off)", rows["first"])
-    report("cold process, warm cache", rows["warm"])
-    report("regenerate, nothing changed", rows["again"])
-    print(f"  ratio nothing-changed / warm generate    {median['again'] / median['warm']:.2f}")
-    if ag is None:
-        print(
-            "  official generator: not installed (put `ag` on PATH or set ASYNCAPI_GENERATOR_BIN)"
-        )
-        return
-    report("official generator + python-paho (2.6)", rows["official"])
-    print(f"  ratio ours first run / official          {median['first'] / median['official']:.2f}")
+        seconds, rss = ours(spec, root / f"ours-{index}", "off")
+        shutil.rmtree(root / f"ours-{index}")
+        mine.append(seconds)
+        peak = max(peak, rss)
+        if official_binary() is not None:
+            theirs.append(official(spec, root / f"official-{index}"))
+    print(label)
+    row("ours, first run (cache off)", mine, f"  peak RSS {peak / 1024:.0f} MiB")
+    if theirs:
+        row("official generator + python-paho", theirs)
+        print(f"  ratio ours / official{median(mine) / median(theirs):33.2f}x")
+    else:
+        print("  official generator: not installed ($ASYNCAPI_GENERATOR_BIN or `ag` on PATH)")
+    return median(mine), peak
 
 
-# datamodel-code-generator's own call for a document's schemas, timed in a process of its own:
-# the part of a run that no other work can hide.
-MODELS_ALONE = """
-import sys, time
-from pathlib import Path
-from generator import payload_models, pipeline
-api, _ = pipeline.analyse(Path(sys.argv[1]))
-job = payload_models.models_job(api.schemas, "pkg.wire.WireModel", "# header")
-import datamodel_code_generator
-started = time.perf_counter()
-payload_models.make(job)
-print(time.perf_counter() - started)
-"""
+def synthetic(root: Path, size: int) -> Path:
+    spec = root / f"synthetic-{size}.yaml"
+    spec.write_text(yaml.safe_dump(document(size), sort_keys=False))
+    return spec
 
 
-def models_alone(spec: Path) -> float:
-    done = subprocess.run(
-        [sys.executable, "-c", MODELS_ALONE, str(spec)],
-        capture_output=True,
-        text=True,
-        check=True,
-        timeout=TIMEOUT,
-        cwd=REPO,
-    )
-    return float(done.stdout)
+def add_field(spec: Path, channel: int, field: str) -> None:
+    data = yaml.safe_load(spec.read_text())
+    properties = data["components"]["schemas"][f"Reading{channel}"]["properties"]
+    properties[field] = {"type": "integer", "minimum": 0}
+    spec.write_text(yaml.safe_dump(data, sort_keys=False))
 
 
-def scale(root: Path, sizes: list[int]) -> None:
-    print("synthetic AsyncAPI 3.0 documents, cache off, one run each")
-    print("  (models alone: datamodel-code-generator's own call, in a process of its own)")
-    base = None
-    for size in sizes:
-        spec = root / f"synthetic-{size}.yaml"
-        spec.write_text(yaml.safe_dump(document(size), sort_keys=False))
-        seconds, peak = generate(spec, root / f"synthetic-{size}", "off")
-        alone = models_alone(spec)
-        base = base or seconds
-        print(
-            f"  {size:>5} channels   {seconds:7.2f} s   {seconds / base:5.2f}x the first size"
-            f"   {seconds / size * 1000:6.1f} ms/channel   peak RSS {peak / 1024:5.0f} MiB"
-            f"   models alone {alone:6.2f} s = {alone / base:5.2f}x the first size's run"
-        )
+def daily_loop(root: Path, runs: int) -> None:
+    spec, out, cache = synthetic(root, LOOP_SIZE), root / "loop", root / "loop-cache"
+    first, peak = ours(spec, out, str(cache))
+    times: dict[str, list[float]] = {k: [] for k in ("same", "no-replay", "field", "no-fmt")}
+    steps: list[tuple[str, Callable[[int], None]]] = [
+        ("same", lambda _: None),
+        ("no-replay", lambda _: shutil.rmtree(cache / "runs", ignore_errors=True)),
+        ("field", lambda i: add_field(spec, 7 + 2 * i, f"added{i}")),
+        ("no-fmt", lambda i: _without_format_cache(spec, cache, 8 + 2 * i, f"added{i}")),
+    ]
+    for index in range(runs):
+        for name, prepare in steps:
+            prepare(index)
+            times[name].append(ours(spec, out, str(cache))[0])
+    print(f"daily loop at {LOOP_SIZE:,} channels, cache on, regenerating into one folder")
+    print(f"  {'first run (cold cache)':<44} {first:7.2f} s  peak RSS {peak / 1024:.0f} MiB")
+    row("nothing changed (replayed)", times["same"])
+    row("nothing changed, no replay record", times["no-replay"])
+    row("one field added to one channel's payload", times["field"])
+    row("  the same without the formatting cache", times["no-fmt"])
+    print(f"  ratio one field / first run{median(times['field']) / first:27.3f}x")
+
+
+def _without_format_cache(spec: Path, cache: Path, channel: int, field: str) -> None:
+    add_field(spec, channel, field)
+    shutil.rmtree(cache / "format", ignore_errors=True)
+
+
+def stages(root: Path) -> None:
+    """One cache-off build of the 1,000-channel document in this process, each stage timed;
+    then the format stage alone, three ways, on the sources that build rendered."""
+    sys.path.insert(0, str(REPO))
+    os.environ["ASYNCAPI_PYGEN_CACHE"] = "off"
+    from generator import format as fmt
+    from generator import payload_models, pipeline
+
+    seconds: dict[str, float] = {}
+    rendered: dict[str, str] = {}
+    timed_stage(pipeline, "analyse", seconds)
+    timed_stage(payload_models, "generate_models", seconds)
+    timed_stage(fmt, "format_files", seconds, rendered)
+    started = time.perf_counter()
+    api = pipeline.build(synthetic(root, LOOP_SIZE)).api
+    total = time.perf_counter() - started
+    one_call = _seconds(lambda: payload_models.make(payload_models.models_job(api.schemas), ""))
+    print(f"where a {LOOP_SIZE:,}-channel first run goes (cache off, in one process)")
+    print(f"  {'load, validate, normalize':<44} {seconds['analyse']:7.2f} s")
+    print(f"  {'models, group by group (with the import)':<44} {seconds['generate_models']:7.2f} s")
+    print(f"  {'  the library alone, one call over all':<44} {one_call:7.2f} s")
+    print(f"  {'format (ruff) and compile':<44} {seconds['format_files']:7.2f} s")
+    print(f"  {'the whole build':<44} {total:7.2f} s")
+    sources = {p: t for p, t in rendered.items() if fmt.is_formatted(p)}
+    size = sum(len(t) for t in sources.values()) / 1e6
+    print(f"format stage alone ({len(sources)} files, {size:.1f} MB)")
+    once = _seconds(lambda: fmt.format_files(sources))
+    per_file = _seconds(lambda: [_ruff_stdin(text) for text in sources.values()])
+    black = _seconds(lambda: fmt.format_files(sources, "black"))
+    print(f"  {'ruff format, one process over a folder':<44} {once:7.2f} s  (compile included)")
+    print(f"  {'ruff format, one process per file (stdin)':<44} {per_file:7.2f} s")
+    print(f"  {'black, in this process':<44} {black:7.2f} s  (compile included)")
+
+
+def timed_stage(
+    module: object, name: str, seconds: dict[str, float], arguments: dict[str, str] | None = None
+) -> None:
+    """Replace `module.name` by itself timed (and its first argument kept, if asked)."""
+    real = getattr(module, name)
+
+    def stage(*args: object, **kwargs: object) -> object:
+        if arguments is not None and isinstance(args[0], dict):
+            arguments.update(args[0])
+        started = time.perf_counter()
+        result = real(*args, **kwargs)
+        seconds[name] = seconds.get(name, 0.0) + time.perf_counter() - started
+        return result
+
+    setattr(module, name, stage)
+
+
+def _ruff_stdin(text: str) -> str:
+    from generator import format as fmt
+
+    command = [fmt.ruff_binary(), "format", "--isolated", "--line-length=100", "-"]
+    done = subprocess.run(command, input=text.encode(), capture_output=True, check=True)
+    return done.stdout.decode()
+
+
+def _seconds(job: Callable[[], object]) -> float:
+    started = time.perf_counter()
+    job()
+    return time.perf_counter() - started
+
+
+def load() -> str:
+    one, five, _ = os.getloadavg()
+    return f"load average {one:.2f} (1 min), {five:.2f} (5 min)"
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--runs", type=int, default=7)
-    parser.add_argument("--sizes", default="10,100,500,1000")
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--sizes", default="10,100,1000")
     args = parser.parse_args()
+    print(f"{load()}, {os.cpu_count()} cores")
     with tempfile.TemporaryDirectory() as tmp:
-        iot(Path(tmp), args.runs)
-        scale(Path(tmp), [int(size) for size in args.sizes.split(",")])
+        root = Path(tmp)
+        side_by_side(f"IoT example, AsyncAPI 2.6 ({IOT.relative_to(REPO)})", IOT, root, args.runs)
+        for size in (int(s) for s in args.sizes.split(",")):
+            side_by_side(
+                f"synthetic AsyncAPI 2.6, {size:,} channels", synthetic(root, size), root, args.runs
+            )
+        daily_loop(root, args.runs)
+        stages(root)
+    print(load())
 
 
 if __name__ == "__main__":

@@ -1,8 +1,10 @@
-"""Synthetic AsyncAPI 3.0 documents of any size, for the generation benchmark.
+"""Synthetic AsyncAPI 2.6 documents of any size, for the generation benchmark.
 
-Each channel has a parameterised address, one message whose payload has eight fields (an enum, a
-date-time, a nested object, an array among them), a receive operation, and every fourth channel a
-send operation too. Names and values vary with the index so nothing deduplicates away.
+AsyncAPI 2.6 because the official generator's python-paho template reads 2.x only: both
+generators get the same document. Each channel has a parameterised address and one message whose
+payload, a component schema, has eight fields (an enum, a date-time, a nested object, an array
+among them); the service receives on every channel and sends on every fourth. Names and values
+vary with the index so nothing deduplicates away.
 
     python bench/synthetic.py 500 > doc.yaml
 """
@@ -15,7 +17,8 @@ from typing import Any
 import yaml
 
 
-def _payload(index: int) -> dict[str, Any]:
+def payload(index: int) -> dict[str, Any]:
+    """Channel `index`'s payload schema."""
     return {
         "type": "object",
         "required": ["deviceId", "state", "measuredAt"],
@@ -39,41 +42,39 @@ def _payload(index: int) -> dict[str, Any]:
     }
 
 
+def _channel(index: int, message: str) -> dict[str, Any]:
+    operation = {"message": {"$ref": f"#/components/messages/{message}"}}
+    channel: dict[str, Any] = {
+        "parameters": {
+            "siteId": {"schema": {"type": "string"}},
+            "deviceId": {"description": "The device.", "schema": {"type": "string"}},
+        },
+        "publish": {"operationId": f"receive{message}", **operation},
+    }
+    if index % 4 == 0:
+        channel["subscribe"] = {"operationId": f"send{message}", **operation}
+    return channel
+
+
 def document(channels: int) -> dict[str, Any]:
-    """An AsyncAPI 3.0 document with `channels` channels."""
+    """An AsyncAPI 2.6 document with `channels` channels."""
     doc: dict[str, Any] = {
-        "asyncapi": "3.0.0",
+        "asyncapi": "2.6.0",
         "info": {"title": f"Synthetic {channels}", "version": "1.0.0"},
-        "servers": {"broker": {"host": "localhost:1883", "protocol": "mqtt"}},
+        "servers": {"broker": {"url": "localhost:1883", "protocol": "mqtt"}},
         "channels": {},
-        "operations": {},
         "components": {"messages": {}, "schemas": {}},
     }
     for index in range(channels):
-        name = f"stream{index}"
         message = f"Reading{index}"
-        doc["components"]["schemas"][message] = _payload(index)
+        doc["components"]["schemas"][message] = payload(index)
         doc["components"]["messages"][message] = {
             "name": message,
             "contentType": "application/json",
             "payload": {"$ref": f"#/components/schemas/{message}"},
         }
-        doc["channels"][name] = {
-            "address": f"site/{{siteId}}/stream{index}/{{deviceId}}",
-            "parameters": {"siteId": {}, "deviceId": {"description": "The device."}},
-            "messages": {message: {"$ref": f"#/components/messages/{message}"}},
-        }
-        doc["operations"][f"receive{message}"] = {
-            "action": "receive",
-            "channel": {"$ref": f"#/channels/{name}"},
-            "messages": [{"$ref": f"#/channels/{name}/messages/{message}"}],
-        }
-        if index % 4 == 0:
-            doc["operations"][f"send{message}"] = {
-                "action": "send",
-                "channel": {"$ref": f"#/channels/{name}"},
-                "messages": [{"$ref": f"#/channels/{name}/messages/{message}"}],
-            }
+        address = f"site/{{siteId}}/stream{index}/{{deviceId}}"
+        doc["channels"][address] = _channel(index, message)
     return doc
 
 

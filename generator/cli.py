@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 import time
+from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -94,6 +95,11 @@ def _flag(help_text: str) -> Any:
     return typer.Option(help=help_text)
 
 
+class Formatter(StrEnum):
+    RUFF = "ruff"
+    BLACK = "black"
+
+
 @app.command()
 def generate(
     spec: Spec,
@@ -109,6 +115,9 @@ def generate(
         bool, _flag("Write nothing; print a unified diff of what would change.")
     ] = False,
     strict: Annotated[bool, _flag("Exit 1 when handlers drifted from the spec.")] = False,
+    formatter: Annotated[
+        Formatter, _flag("ruff (the default) or black: the same bytes, black is slower.")
+    ] = Formatter.RUFF,
     allow_remote_refs: Remote = False,
     debug: Debug = False,
 ) -> None:
@@ -116,32 +125,30 @@ def generate(
     from generator import manifest, replay
 
     started = time.perf_counter()
-    inputs = replay.Inputs(spec, package, str(spec), output)
+    inputs = replay.Inputs(spec, package, str(spec), output, formatter.value)
     try:
         previous = manifest.load(output)
         again = (
             None if force or check or diff or allow_remote_refs else replay.recall(inputs, previous)
         )
         if again is not None and previous is not None:
-            _replay(replay.plan(output, previous, again), again, previous, started, strict)
+            _replay(inputs, replay.plan(output, previous, again), again, started, strict)
             return
-        from generator import drift, writer
+        from generator import writer
         from generator.pipeline import build
 
-        result = build(spec, package, str(spec), allow_remote_refs, output)
+        result = build(spec, package, str(spec), allow_remote_refs, output, formatter.value)
         plan = writer.plan(result, output, previous, force or check or diff)
         _print(result.diagnostics)
         if check or diff:
-            drifted = drift.report(output, plan, previous) + _dependencies(
-                output, result.requirements
-            )
+            drifted = _checks(plan, previous, result.requirements)
             _print(drifted)
             _preview(plan, writer.unified_diff(plan) if diff else None, drifted, strict)
             return
         backups = writer.apply(plan)
-        drifted = drift.report(output, plan, previous) + _dependencies(output, result.requirements)
+        drifted = _checks(plan, previous, result.requirements)
         if not allow_remote_refs:
-            _remember(inputs, result, plan)
+            _remember(inputs, result, plan, drifted)
     except (typer.Exit, KeyboardInterrupt):
         raise
     except Exception as exc:  # an unwritable folder, a full disk: reported, not a traceback
@@ -150,14 +157,26 @@ def generate(
     _finish(plan, drifted, _kept_notes(output, plan, backups), started, strict)
 
 
-def _replay(plan: Plan, again: Outcome, previous: Manifest, started: float, strict: bool) -> None:
-    """Nothing changed since the last run: its report again, with today's handler checks."""
-    from generator import drift
+def _replay(inputs: Inputs, plan: Plan, again: Outcome, started: float, strict: bool) -> None:
+    """Nothing changed since the last run: its report again, with today's handler checks
+    (the last run's findings while the files they read are as they were)."""
+    from generator import replay
 
     _print(again.diagnostics)
-    drifted = drift.report(plan.output, plan, previous)
-    drifted += _dependencies(plan.output, again.requirements)
-    _finish(plan, drifted, _kept_notes(plan.output, plan, []), started, strict)
+    checked = replay.checked(plan.output, plan.manifest, plan.orphaned)
+    if checked != again.checked:
+        again.checks, again.checked = _checks(plan, plan.manifest, again.requirements), checked
+        replay.remember(inputs, again, plan.manifest_text)
+    _finish(plan, again.checks, _kept_notes(plan.output, plan, []), started, strict)
+
+
+def _checks(
+    plan: Plan, previous: Manifest | None, requirements: tuple[str, ...]
+) -> list[Diagnostic]:
+    """What the user's files say against the spec: handlers that drifted, dependencies."""
+    from generator import drift
+
+    return drift.report(plan.output, plan, previous) + _dependencies(plan.output, requirements)
 
 
 def _finish(
@@ -171,7 +190,7 @@ def _finish(
         raise typer.Exit(1)
 
 
-def _remember(inputs: Inputs, result: Build, applied: Plan) -> None:
+def _remember(inputs: Inputs, result: Build, applied: Plan, checks: list[Diagnostic]) -> None:
     """What a re-run would report, kept for `replay`: once `applied` is written, every built
     file is on disk as built; what the plan left alone stays as it was."""
     from generator import replay
@@ -185,8 +204,10 @@ def _remember(inputs: Inputs, result: Build, applied: Plan) -> None:
         kept=sorted(result.user_files),
         orphaned=applied.orphaned,
         stale_edited=applied.stale_edited,
+        checks=checks,
+        checked=replay.checked(applied.output, applied.manifest, applied.orphaned),
     )
-    replay.remember(inputs, outcome)
+    replay.remember(inputs, outcome, applied.manifest_text)
 
 
 def _dependencies(output: Path, requirements: tuple[str, ...]) -> list[Diagnostic]:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePath
 from typing import Any, Literal
 
 from generator import __version__
@@ -114,7 +114,8 @@ def load(output: Path) -> Manifest | None:
 def _valid_entry(relative: Any, entry: Any) -> bool:
     if not isinstance(relative, str) or not isinstance(entry, dict):
         return False
-    safe = not Path(relative).is_absolute() and ".." not in Path(relative).parts
+    path = PurePath(relative)
+    safe = not path.is_absolute() and ".." not in path.parts
     sha = entry.get("sha256")
     return (
         safe

@@ -64,29 +64,23 @@ def build(
     display: str | None = None,
     allow_remote: bool = False,
     output: Path | None = None,
+    formatter: str = "ruff",
 ) -> Build:
     """The whole project in memory: rendered, formatted, not yet written. With `output`, the
     user's own settings there (`app_settings.py`) are listed in README.md and .env.example."""
-    from generator import payload_models, user_settings
-    from generator.format import Formatting
+    from generator import model_groups, payload_models, user_settings
+    from generator.format import format_files
     from generator.render import Renderer, printable, requirements
-    from generator.workers import Pool
 
-    with Pool.start() as pool:  # a worker imports datamodel-code-generator meanwhile
-        api, diagnostics = analyse(spec, package, display, allow_remote)
-        source = printable(spec.name)  # a file name with a newline must not end a header comment
-        header = payload_models.HEADER.format(source=source)
-        base = f"{api.package}.wire.WireModel"
-        pending = payload_models.generate_models(api.schemas, base, header, source, pool)
-        own = user_settings.read(output / api.package / "app_settings.py") if output else ()
-        renderer = Renderer(api, source, header, own)
-        files, user_files, handlers = renderer.project()
-        formatting = Formatting(pool)
-        formatting.add(files)
-        formatting.work_until(pending)  # black on the templates while the models are made
-        models, notes = payload_models.complete(api, pending.result(), source)
-        last = renderer.with_models(models)
-        formatting.add(last)
-        files |= last | formatting.finish()
+    api, diagnostics = analyse(spec, package, display, allow_remote)
+    source = printable(spec.name)  # a file name with a newline must not end a header comment
+    header = payload_models.HEADER.format(source=source)
+    made = payload_models.generate_models(api.schemas, payload_models.imported(api), source)
+    parts, notes = payload_models.complete(api, made, source)
+    models = model_groups.module(parts, header, api.package)
+    own = user_settings.read(output / api.package / "app_settings.py") if output else ()
+    renderer = Renderer(api, source, header, own)
+    files, user_files, handlers = renderer.project()
+    files = format_files(files | renderer.with_models(models), formatter)
     needs = tuple(requirements(models))
     return Build(api, files, user_files, handlers, diagnostics + notes, needs)

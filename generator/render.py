@@ -18,7 +18,6 @@ import jinja2
 
 from generator.cache import directory
 from generator.checks import valid_example
-from generator.format import LINE_LENGTH
 from generator.manifest import HandlerShape
 from generator.model import Api, Channel, Locator, Message, Route, payload_type
 from generator.user_settings import UserSetting
@@ -71,15 +70,8 @@ def _docstring(value: Any) -> str:
 
 
 def _literal(value: Any) -> str:
-    """A Python literal for a str, int or tuple of them, quoted as black would quote it (double
-    quotes unless that needs more escapes), so black finds the file formatted in one pass."""
-    if isinstance(value, tuple):
-        items = ", ".join(_literal(item) for item in value)
-        return f"({items},)" if len(value) == 1 else f"({items})"
-    text = repr(value)
-    if isinstance(value, str) and text.startswith("'") and '"' not in value:
-        return f'"{text[1:-1]}"'
-    return text
+    """A Python literal for a str, int or tuple of them; the formatter picks the quotes."""
+    return repr(value)
 
 
 def _where(locator: Locator | None) -> str:
@@ -89,35 +81,18 @@ def _where(locator: Locator | None) -> str:
     return _literal(("header" if locator.in_header else "payload", tuple(locator.path)))
 
 
-def _tuple_of(items: Any, indent: int) -> str:
-    """A tuple display of already-rendered items, laid out as black lays out one whose last
-    item has a trailing comma: on one line when it has a single item, else one item a line."""
+def _tuple_of(items: Any) -> str:
+    """A tuple display of already-rendered items, one a line (a trailing comma keeps them so)."""
     items = list(items)
-    if len(items) < 2:
-        return f"({items[0]},)" if items else "()"
-    inner = " " * (indent + 4)
-    return "".join(["(\n", *(f"{inner}{item},\n" for item in items), " " * indent, ")"])
+    return f"({items[0]},)" if len(items) == 1 else f"({''.join(f'{i}, ' for i in items)})"
 
 
-def _call(args: Any, head: str, indent: int) -> str:
-    """`head(arg, ...)` laid out as black lays out a call statement at `indent`: one line if it
-    fits, else the arguments on one line of their own, else one argument a line."""
-    args = list(args)
-    inner, joined = " " * (indent + 4), ", ".join(args)
-    if indent + len(head) + len(joined) + 2 <= LINE_LENGTH:
-        return f"{head}({joined})"
-    if len(inner) + len(joined) <= LINE_LENGTH:
-        return f"{head}(\n{inner}{joined}\n{' ' * indent})"
-    return "".join([f"{head}(\n", *(f"{inner}{arg},\n" for arg in args), " " * indent, ")"])
+def _call(args: Any, head: str) -> str:
+    return f"{head}({', '.join(args)})"
 
 
 def _import_from(names: Any, module: str) -> str:
-    """`from module import a, b`, one name a line when that is too long (black's layout)."""
-    names = list(names)
-    line = f"from {module} import {', '.join(names)}"
-    if len(line) <= LINE_LENGTH:
-        return line
-    return "".join([f"from {module} import (\n", *(f"    {name},\n" for name in names), ")"])
+    return f"from {module} import {', '.join(names)}"
 
 
 _PLAIN_ENV = re.compile(r"[A-Za-z0-9._:/@+\-]*")

@@ -1,15 +1,19 @@
 """Regenerate, nothing changed: the daily loop's run, decided from hashes instead of a rebuild.
 
-After a run, the cache keeps (per output folder) a digest of everything that shaped the project
-and what a re-run would report. The next run with the same digest only verifies the files on disk
-against the manifest and reports as before. Anything unsure (a changed input, an edited or missing
-file, remote references, no cache) means a full run: this only ever saves time.
+After a run, the cache keeps (per output folder, one record: the last run's) a digest of everything
+that shaped the project, the digest of the manifest that run wrote, and what a re-run would report.
+The next run with the same inputs, finding that very manifest on disk, only verifies the files
+against it and reports as before. A record is tied to the manifest it wrote because any other run
+into the folder (another document, a run that kept no record) rewrites the manifest. Anything
+unsure (a changed input, an edited or missing file, remote references, no cache) means a full
+run: this only ever saves time.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import os
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -23,7 +27,7 @@ if TYPE_CHECKING:
     from generator.writer import Plan
 
 # What the generated code depends on besides this package's own files.
-LIBRARIES = ("black", "datamodel_code_generator", "jinja2", "pydantic", "jsonschema_rs")
+LIBRARIES = ("ruff", "black", "datamodel_code_generator", "jinja2", "pydantic", "jsonschema_rs")
 
 
 @dataclass(frozen=True)
@@ -32,6 +36,7 @@ class Inputs:
     package: str | None
     display: str
     output: Path
+    formatter: str
 
 
 @dataclass
@@ -46,6 +51,22 @@ class Outcome:
     kept: list[str]
     orphaned: list[str]
     stale_edited: list[str]
+    checks: list[Diagnostic]  # what the handler and dependency checks found
+    checked: str  # the digest of the files those checks read, as they were
+
+
+def checked(output: Path, manifest: Manifest, orphaned: list[str]) -> str:
+    """A digest of the user's files the handler and dependency checks read: while it holds,
+    their findings hold too, and a replay repeats them instead of parsing every handler."""
+    h, folder = hashlib.sha256(), str(output)
+    for relative in [*sorted(manifest.handlers), *orphaned, "pyproject.toml"]:
+        try:
+            with open(os.path.join(folder, relative), "rb") as handle:
+                content = handle.read()
+        except OSError:
+            content = b"-"
+        h.update(relative.encode("utf-8", "surrogateescape") + b"\0" + digest(content).encode())
+    return h.hexdigest()
 
 
 def _generator_files() -> list[Path]:
@@ -57,7 +78,8 @@ def _generator_files() -> list[Path]:
 def _digest(inputs: Inputs, package: str, sources: list[str]) -> str | None:
     """Everything that shapes the project, hashed; None if a source cannot be read."""
     h = hashlib.sha256()
-    parts = [__version__, str(inputs.package), inputs.display, package]
+    parts = [__version__, str(inputs.package), inputs.display, package, inputs.formatter]
+    parts.append(str(inputs.spec.resolve()))
     parts += [cache.fingerprint(name) for name in LIBRARIES]
     for path in _generator_files():
         stat = path.stat()
@@ -65,7 +87,8 @@ def _digest(inputs: Inputs, package: str, sources: list[str]) -> str | None:
     h.update("\0".join(parts).encode("utf-8"))
     for name in [*sources, str(inputs.output / package / "app_settings.py")]:
         try:
-            h.update(b"\0" + hashlib.sha256(Path(name).read_bytes()).digest())
+            content = hashlib.sha256(Path(name).read_bytes()).digest()
+            h.update(b"\0" + name.encode("utf-8", "surrogateescape") + b"\0" + content)
         except FileNotFoundError:
             h.update(b"\0-")
         except OSError:
@@ -74,16 +97,18 @@ def _digest(inputs: Inputs, package: str, sources: list[str]) -> str | None:
 
 
 def _key(inputs: Inputs) -> tuple[str, ...]:
-    return (str(inputs.output.resolve()), str(inputs.spec.resolve()))
+    return (str(inputs.output.resolve()),)
 
 
-def remember(inputs: Inputs, outcome: Outcome) -> None:
-    """Keep the outcome of a run that wrote `inputs.output` as `outcome` says."""
+def remember(inputs: Inputs, outcome: Outcome, manifest_text: bytes) -> None:
+    """Keep the outcome of a run that wrote `inputs.output` as `outcome` says, and
+    `manifest_text` as its manifest."""
     state = _digest(inputs, outcome.package, outcome.sources)
     if state is None:
         return
     data = {
         "inputs": state,
+        "manifest": digest(manifest_text),
         "package": outcome.package,
         "sources": outcome.sources,
         "diagnostics": [_diagnostic_json(d) for d in outcome.diagnostics],
@@ -92,6 +117,8 @@ def remember(inputs: Inputs, outcome: Outcome) -> None:
         "kept": outcome.kept,
         "orphaned": outcome.orphaned,
         "stale_edited": outcome.stale_edited,
+        "checks": [_diagnostic_json(d) for d in outcome.checks],
+        "checked": outcome.checked,
     }
     cache.store("runs", _key(inputs), json.dumps(data))
 
@@ -113,11 +140,19 @@ def recall(inputs: Inputs, manifest: Manifest | None) -> Outcome | None:
                 k: [str(p) for p in data[k]]
                 for k in ("unchanged", "kept", "orphaned", "stale_edited")
             },
+            checks=[_diagnostic(d) for d in data["checks"]],
+            checked=str(data["checked"]),
         )
     except (ValueError, KeyError, TypeError):
         return None
     if data["inputs"] != _digest(inputs, outcome.package, outcome.sources):
         return None
+    try:
+        written = digest((inputs.output / MANIFEST_NAME).read_bytes())
+    except OSError:
+        return None
+    if data["manifest"] != written:
+        return None  # another run wrote the folder since
     return outcome if _as_left(inputs.output, manifest, outcome) else None
 
 
@@ -126,18 +161,20 @@ def _as_left(output: Path, manifest: Manifest, outcome: Outcome) -> bool:
     listed = set(outcome.unchanged) | set(outcome.kept) | set(outcome.orphaned)
     if listed | set(outcome.stale_edited) != set(manifest.files):
         return False
+    folder, stale = str(output), set(outcome.stale_edited)
     for relative, entry in manifest.files.items():
-        path = output / relative
-        if entry.zone == "user" or relative in outcome.stale_edited:
-            if not path.is_file():
+        path = os.path.join(folder, relative)  # thousands of handlers: no Path objects
+        if entry.zone == "user" or relative in stale:
+            if not os.path.isfile(path):
                 return False
             continue
         try:
-            if digest(path.read_bytes()) != entry.sha256:
-                return False
+            with open(path, "rb") as handle:
+                if digest(handle.read()) != entry.sha256:
+                    return False
         except OSError:
             return False
-    return (output / MANIFEST_NAME).is_file()
+    return True
 
 
 def _diagnostic_json(d: Diagnostic) -> list[Any]:

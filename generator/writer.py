@@ -55,9 +55,10 @@ class Plan:
         return next((verb for verb, paths in kinds if relative in paths), "overwrite edited")
 
     def summary(self) -> str:
+        """The counts a run reports; an edited file that --force rewrote was updated."""
         counts = [
             ("created", self.created),
-            ("updated", self.updated),
+            ("updated", self.updated + self.edited),
             ("unchanged", self.unchanged),
             ("deleted", self.deleted),
             ("kept (user)", self.kept),
@@ -107,17 +108,17 @@ def plan(build: Build, output: Path, previous: Manifest | None, force: bool) -> 
 
 
 def _plan_file(result: Plan, old: Manifest, relative: str, content: bytes, user: bool) -> None:
-    on_disk = _read(result.output / relative)
     entry = old.files.get(relative)
     if user:
         keep_hash = entry.sha256 if entry is not None and entry.zone == "user" else digest(content)
         result.manifest.files[relative] = Entry("user", keep_hash)
-        if on_disk is None:
+        if (result.output / relative).is_file():  # never read: it is the user's
+            result.kept.append(relative)
+        else:
             result.created.append(relative)
             result.contents[relative] = content
-        else:
-            result.kept.append(relative)
         return
+    on_disk = _read(result.output / relative)
     result.manifest.files[relative] = Entry("generated", digest(content))
     if on_disk is None:
         result.created.append(relative)

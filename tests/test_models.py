@@ -161,14 +161,3 @@ def test_the_26_version_of_the_api_gives_the_same_models(
             getattr(v26, name).model_json_schema() == getattr(models, name).model_json_schema()
         ), name
     v26.TelemetryPayload.model_validate_json(SEED_TELEMETRY)
-
-
-@pytest.mark.parametrize("odd", ["\u2028", "\x0c", "\x1c", "\u0085"])
-def test_quotes_are_changed_only_where_the_tokens_are(odd: str) -> None:
-    """str.splitlines() ends a line at these characters, Python's tokenizer does not."""
-    from generator.payload_models import _double_quoted
-
-    source = f"A = '{odd}'\nB = 'b'\n"
-    result = _double_quoted(source)
-    assert result == f'A = "{odd}"\nB = "b"\n'
-    compile(result, "m.py", "exec")

@@ -194,6 +194,7 @@ def test_hand_edited_generated_file_is_refused_then_forced_with_backup(project) 
     assert topics.read_text() == edited
     forced = generate(spec, out, "--force")
     assert forced.returncode == 0, forced.stderr
+    assert "0 created, 1 updated," in forced.stdout  # the rewritten file is counted
     assert (out / PKG / "topics.py.bak").read_text() == edited
     assert "# a quick hack" not in topics.read_text()
     assert "saved as topics.py.bak" in forced.stderr

@@ -4,12 +4,15 @@ full run would, and falls back to a full run whenever anything that matters chan
 from __future__ import annotations
 
 import shutil
+import tempfile
 from pathlib import Path
 
 import pytest
 import yaml
+from hypothesis import HealthCheck, example, given, settings
+from hypothesis import strategies as st
 
-from generator import pipeline
+from generator import drift, pipeline
 from tests.support import EXAMPLE_PACKAGE, EXAMPLE_SPEC, cli
 
 PKG = EXAMPLE_PACKAGE
@@ -125,9 +128,124 @@ def test_handler_drift_is_checked_on_a_replay(project, builds) -> None:
     assert result.returncode == 1
 
 
+def test_a_replay_repeats_the_checks_while_their_files_are_unchanged(
+    project, builds, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The handlers and pyproject.toml as the last run left them: its findings again, without
+    parsing every handler; either one edited: checked again."""
+    spec, out = project
+    handler = out / PKG / "handlers" / "device_status.py"
+    handler.write_text(handler.read_text().replace("device_id: str", "serial: str"))
+    full = generate(spec, out)  # a full run: the handler is not as the last run left it
+    assert "no longer match channel devices/{deviceId}/status" in full.stderr
+    checked: list[Path] = []
+    real = drift.report
+    monkeypatch.setattr(
+        drift, "report", lambda output, *a: checked.append(output) or real(output, *a)
+    )
+    builds.clear()
+    replayed = generate(spec, out)
+    assert builds == [] and checked == []
+    assert replayed.stderr == full.stderr
+    pyproject = out / "pyproject.toml"
+    pyproject.write_text(pyproject.read_text().replace('"paho-mqtt', '"paho-mqtt-fork', 1))
+    again = generate(spec, out)
+    assert builds == [] and checked == [out]
+    assert "dependency paho-mqtt" in again.stderr and "is missing" in again.stderr
+
+
 def test_without_a_cache_every_run_is_full(project, builds, monkeypatch) -> None:
     spec, out = project
     monkeypatch.setenv("ASYNCAPI_PYGEN_CACHE", "off")
     generate(spec, out)
     generate(spec, out)
     assert len(builds) == 2
+
+
+# Documents a folder may be regenerated from, in any order: the example, the example plus a
+# channel and a field, and the example under another title (another package).
+def _plus_channel(data: dict) -> None:
+    data["channels"]["deviceEvents"] = {
+        "address": "devices/{deviceId}/events",
+        "parameters": {"deviceId": {"$ref": "#/components/parameters/deviceId"}},
+        "messages": {
+            "event": {"payload": {"type": "object", "properties": {"k": {"type": "string"}}}}
+        },
+    }
+    data["operations"]["receiveEvents"] = {
+        "action": "receive",
+        "channel": {"$ref": "#/channels/deviceEvents"},
+        "messages": [{"$ref": "#/channels/deviceEvents/messages/event"}],
+    }
+    sensors = data["components"]["schemas"]["TelemetryPayload"]["properties"]["sensors"]
+    sensors["properties"]["signal"] = {"type": "integer"}
+
+
+def _retitled(data: dict) -> None:
+    data["info"]["title"] = "Other Service"
+
+
+def _documents() -> list[str]:
+    texts = [EXAMPLE_SPEC.read_text()]
+    for change in (_plus_channel, _retitled):
+        data = yaml.safe_load(EXAMPLE_SPEC.read_text())
+        change(data)
+        texts.append(yaml.safe_dump(data, sort_keys=False))
+    return texts
+
+
+DOCUMENTS = _documents()
+# document, its folder (run from there), its name, the output, --allow-remote-refs (no record)
+Step = tuple[int, str, str, str, bool]
+
+
+@settings(max_examples=12, deadline=None, suppress_health_check=list(HealthCheck))
+@given(
+    st.lists(
+        st.tuples(
+            st.integers(0, len(DOCUMENTS) - 1),
+            st.sampled_from(["specs", "other"]),
+            st.sampled_from(["a.yaml", "b.yaml"]),
+            st.sampled_from(["out", "out2"]),
+            st.booleans(),
+        ),
+        min_size=2,
+        max_size=5,
+    )
+)
+@example(
+    [
+        (1, "specs", "b.yaml", "out", False),
+        (0, "specs", "a.yaml", "out", False),
+        (1, "specs", "b.yaml", "out", False),
+    ]
+)
+@example(
+    [
+        (1, "specs", "a.yaml", "out", False),
+        (0, "other", "a.yaml", "out", False),
+        (1, "specs", "a.yaml", "out", False),
+    ]
+)
+@example(
+    [
+        (1, "specs", "a.yaml", "out", False),
+        (0, "specs", "b.yaml", "out", True),
+        (1, "specs", "a.yaml", "out", False),
+    ]
+)
+def test_no_sequence_of_runs_leaves_stale_output(steps: list[Step]) -> None:
+    """After every run the folder holds exactly what a full run of that document would write
+    (`--check` builds in full and never replays), whatever ran in it before (issue 21.1)."""
+    with tempfile.TemporaryDirectory() as tmp, pytest.MonkeyPatch.context() as patch:
+        root = Path(tmp)
+        patch.setenv("ASYNCAPI_PYGEN_CACHE", str(root / "cache"))
+        for document, folder, name, output, remote in steps:
+            (root / folder).mkdir(exist_ok=True)
+            patch.chdir(root / folder)  # the same file name in two folders reads the same
+            spec, out = Path(name), Path("..") / output
+            spec.write_text(DOCUMENTS[document])
+            ran = generate(spec, out, *(["--allow-remote-refs"] if remote else []))
+            assert ran.returncode == 0, ran.stderr
+            checked = generate(spec, out, "--check")
+            assert checked.returncode == 0, f"stale after {steps}: {checked.stderr}"

@@ -16,6 +16,7 @@ from pydantic import ValidationError
 from generator import payload_models
 from generator.errors import Failed
 from generator.format import format_python
+from generator.model_groups import Part, module
 from generator.pipeline import analyse, build
 from tests.support import REPO, assert_type_checks, import_modules, write_files
 
@@ -187,10 +188,9 @@ def test_descriptions_referenced_from_prose_files_are_their_text() -> None:
 
 def test_a_payload_class_the_library_did_not_emit_is_reported_not_a_crash() -> None:
     api, _ = analyse(SPEC, "nulls_fallback")
-    header = "# generated\n\nfrom __future__ import annotations\n"
-    models, notes = payload_models.complete(
-        api, header + "\n\nclass AnythingPayload:\n    pass\n", "x"
-    )
+    emitted = Part((), ("AnythingPayload",), "class AnythingPayload:\n    pass")
+    parts, notes = payload_models.complete(api, [emitted], "x")
+    models = module(parts, "# generated", "nulls_fallback")
     compile(models, "models.py", "exec")
     assert "ReadingPayload: _typing.TypeAlias = _typing.Any" in models
     assert "AnythingPayload: _typing" not in models

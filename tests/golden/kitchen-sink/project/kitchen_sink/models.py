@@ -30,6 +30,14 @@ class CatPart2(WireModel):
     lives: Annotated[int | None, Field(le=9)] = None
 
 
+class Dog(Pet, DogPart2):
+    pass
+
+
+class Cat(Pet, CatPart2):
+    pass
+
+
 class PingPayload(WireModel):
     id: str | None = None
     text: str
@@ -50,11 +58,3 @@ class ReadingPayload(WireModel):
     value: float | None
     humidity: Annotated[int | None, Field(ge=0, le=100)] = None
     extra: dict[str, Any] | None = None
-
-
-class Dog(Pet, DogPart2):
-    pass
-
-
-class Cat(Pet, CatPart2):
-    pass
