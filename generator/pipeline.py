@@ -15,7 +15,7 @@ from generator.errors import Diagnostic, Failed, Level
 from generator.manifest import HandlerShape
 from generator.model import Api
 from generator.normalize import normalize
-from generator.refs import Workspace
+from generator.refs import DEFAULT_ACCESS, Access, Workspace
 
 
 @dataclass
@@ -31,10 +31,10 @@ class Build:
 
 
 def load_and_validate(
-    spec: Path, display: str | None = None, allow_remote: bool = False
+    spec: Path, display: str | None = None, access: Access = DEFAULT_ACCESS
 ) -> tuple[Workspace, str, list[Diagnostic]]:
     """Parse and validate; raises Failed with every schema and reference error at once."""
-    ws = Workspace(spec, display, allow_remote=allow_remote)
+    ws = Workspace(spec, display, access=access)
     version = validate.check_version(ws)
     errors = validate.validate_schema(ws, version)
     if errors:
@@ -43,10 +43,13 @@ def load_and_validate(
 
 
 def analyse(
-    spec: Path, package: str | None = None, display: str | None = None, allow_remote: bool = False
+    spec: Path,
+    package: str | None = None,
+    display: str | None = None,
+    access: Access = DEFAULT_ACCESS,
 ) -> tuple[Api, list[Diagnostic]]:
     """Everything up to the intermediate model; semantic errors raise Failed."""
-    ws, version, diagnostics = load_and_validate(spec, display, allow_remote)
+    ws, version, diagnostics = load_and_validate(spec, display, access)
     api, more = normalize(ws, version, package)
     diagnostics += more
     if any(d.level is Level.ERROR for d in diagnostics):
@@ -62,7 +65,7 @@ def build(
     spec: Path,
     package: str | None = None,
     display: str | None = None,
-    allow_remote: bool = False,
+    access: Access = DEFAULT_ACCESS,
     output: Path | None = None,
 ) -> Build:
     """The whole project in memory: rendered, formatted, not yet written. With `output`, the
@@ -73,7 +76,7 @@ def build(
     from generator.workers import Pool
 
     with Pool.start() as pool:  # a worker imports datamodel-code-generator meanwhile
-        api, diagnostics = analyse(spec, package, display, allow_remote)
+        api, diagnostics = analyse(spec, package, display, access)
         source = printable(spec.name)  # a file name with a newline must not end a header comment
         header = payload_models.HEADER.format(source=source)
         base = f"{api.package}.wire.WireModel"

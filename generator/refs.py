@@ -10,11 +10,12 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urljoin, urlsplit
 
+from generator.budget import Budget, Limits
 from generator.errors import Diagnostic, Failed, Location
 from generator.loader import Document, join_pointer, load, parse, split_pointer
 
@@ -39,17 +40,32 @@ class Target:
         return (self.doc.key, self.pointer)
 
 
+@dataclass(frozen=True)
+class Access:
+    """What a run may read: the document's own folder tree, the extra `roots` the user named,
+    http(s) URLs if `remote`; and how much of it (`limits`)."""
+
+    remote: bool = False
+    roots: tuple[Path, ...] = ()
+    limits: Limits = field(default_factory=Limits)
+
+
+DEFAULT_ACCESS = Access()
+
+
 class Workspace:
     """Every document loaded for one run, each loaded once: by absolute path, or by URL when
     remote references are allowed."""
 
     def __init__(
-        self, root_path: Path, root_display: str | None = None, *, allow_remote: bool = False
+        self, root_path: Path, root_display: str | None = None, *, access: Access = DEFAULT_ACCESS
     ) -> None:
-        self.allow_remote = allow_remote
+        self.access = access
+        self.budget = Budget(access.limits)
         self.docs: dict[str, Document] = {}
         path = root_path.resolve()
-        self.root = self.docs[str(path)] = load(path, root_display or str(root_path))
+        self.roots = (path.parent, *(root.resolve() for root in access.roots))
+        self.root = self.docs[str(path)] = load(path, root_display or str(root_path), self.budget)
 
     def _display(self, path: Path) -> str:
         """Paths as the user would type them: relative to the working directory when possible."""
@@ -80,7 +96,7 @@ class Workspace:
     def _remote(self, url: str, ref: str, where: Location, at: str) -> Document:
         if url in self.docs:
             return self.docs[url]
-        if not self.allow_remote:
+        if not self.access.remote:
             message = (
                 f"remote reference {url!r} is not fetched: pass --allow-remote-refs to fetch it"
             )
@@ -88,10 +104,11 @@ class Workspace:
         from generator.remote import FetchError, fetch  # only when remote refs are used
 
         try:
-            text = fetch(url)
+            text = fetch(url, self.budget.bytes_left)
         except FetchError as exc:
             raise Failed([Diagnostic(f"$ref {ref!r}: {url}: {exc}", where, at)]) from None
-        doc = parse(text, Path(urlsplit(url).path or "remote"), url)
+        self.budget.spend_bytes(len(text.encode()), where)
+        doc = parse(text, Path(urlsplit(url).path or "remote"), url, self.budget)
         doc.url = url
         self.docs[url] = doc
         return doc
@@ -102,8 +119,14 @@ class Workspace:
         path = (origin.path.parent / unquote(file_part)).resolve()
         if str(path) in self.docs:
             return self.docs[str(path)]
+        if not any(path.is_relative_to(root) for root in self.roots):
+            message = (
+                f"$ref {ref!r} points outside the document's folder ({self._display(path)}):"
+                " --allow-ref-root DIR allows another folder"
+            )
+            raise Failed([Diagnostic(message, origin.location(join_pointer(at, REF)), at)])
         try:
-            doc = load(path, self._display(path))
+            doc = load(path, self._display(path), self.budget)
         except Failed as exc:
             cause = exc.diagnostics[0]
             if cause.location.file == self._display(path) and "cannot read" in cause.message:

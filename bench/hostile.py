@@ -1,0 +1,184 @@
+"""What hostile documents cost `asyncapi-pygen validate`: wall time and peak memory of one
+process per run, as a user runs it, with the first line it printed. Printed per attack:
+
+- an alias bomb (nine aliases of the level before, eight levels: 43 million nodes);
+- a valid 10 MB document of small nodes (a list of five million zeros);
+- 10,000 nested JSON brackets;
+- a reference bomb (ten `$ref`s to the next of eight levels, one invalid type at the bottom:
+  the Python validator walks 10**8 nodes to locate it);
+- a remote reference to a server that sends one byte a second (`--allow-remote-refs`);
+- and, for scale, a valid 1,000-channel document (bench/synthetic.py).
+
+`--generator DIR` measures another checkout of the generator (DIR holds its `generator/`),
+e.g. the commit before the budgets: `git archive <commit> generator | tar -x -C DIR`. Each
+process gets at most `--memory` GiB of address space and `--timeout` seconds; the first answer
+is `MemoryError` and the second is reported as killed.
+
+    python bench/hostile.py [--runs N] [--generator DIR] [--memory GIB] [--timeout S]
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import http.server
+import json
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+from synthetic import document  # bench/ is on the path when this script runs
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def alias_bomb() -> str:
+    lines = ["asyncapi: 3.0.0", "info: {title: B, version: '1'}", "x-b:"]
+    lines.append(" a: &a [" + "x," * 8 + "x]")
+    for previous, name in zip("abcdefg", "bcdefgh", strict=True):
+        lines.append(f" {name}: &{name} [" + ",".join([f"*{previous}"] * 9) + "]")
+    return "\n".join(lines) + "\n"
+
+
+def small_nodes() -> str:
+    head = '{"asyncapi": "3.0.0", "info": {"title": "Big", "version": "1", "x-data": ['
+    count = (10_000_000 - len(head) - 4) // 2
+    return head + ",".join(["0"] * count) + "]}}"
+
+
+def deep_json() -> str:
+    return '{"asyncapi": "3.0.0", "info": {"title": "D", "version": "1", "x": ' + (
+        "[" * 10_000 + "]" * 10_000 + "}}"
+    )
+
+
+def reference_bomb() -> str:
+    schemas: dict[str, object] = {
+        f"L{i}": {
+            "type": "object",
+            "properties": {f"p{j}": {"$ref": f"#/components/schemas/L{i + 1}"} for j in range(10)},
+        }
+        for i in range(8)
+    }
+    schemas["L8"] = {"type": "strin"}
+    channel = {"address": "a", "messages": {"m": {"payload": {"$ref": "#/components/schemas/L0"}}}}
+    return json.dumps(
+        {
+            "asyncapi": "3.0.0",
+            "info": {"title": "Bomb", "version": "1"},
+            "channels": {"a": channel},
+            "components": {"schemas": schemas},
+        }
+    )
+
+
+def remote(url: str) -> str:
+    return (
+        "asyncapi: 3.0.0\ninfo: {title: R, version: '1'}\nchannels:\n  a:\n    address: a\n"
+        f"    messages:\n      m:\n        payload: {{$ref: '{url}'}}\n"
+    )
+
+
+class Drip(http.server.BaseHTTPRequestHandler):
+    def log_message(self, *args: object) -> None:
+        pass
+
+    def do_GET(self) -> None:
+        self.send_response(200)
+        self.send_header("Content-Length", "100000")
+        self.end_headers()
+        with contextlib.suppress(OSError):  # the generator hung up
+            for _ in range(100_000):
+                self.wfile.write(b" ")
+                self.wfile.flush()
+                time.sleep(1)
+
+
+@contextlib.contextmanager
+def dripping_server() -> Iterator[str]:
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Drip)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{httpd.server_address[1]}/schema.json"
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+
+
+def measure(
+    args: list[str], cwd: Path, memory_gib: float, timeout: float
+) -> tuple[float, float, str]:
+    """Wall seconds, peak RSS (MiB) and the first line of stderr (or how it ended)."""
+
+    def limit() -> None:
+        size = int(memory_gib * 1024**3)
+        resource.setrlimit(resource.RLIMIT_AS, (size, size))
+
+    with tempfile.TemporaryFile() as errors:
+        started = time.perf_counter()
+        process = subprocess.Popen(
+            [sys.executable, "-m", "generator", *args],
+            cwd=cwd,
+            stdout=subprocess.DEVNULL,
+            stderr=errors,
+            preexec_fn=limit,
+        )
+        watchdog = threading.Timer(timeout, process.kill)
+        watchdog.start()
+        try:
+            _, status, usage = os.wait4(process.pid, 0)
+        finally:
+            watchdog.cancel()
+        elapsed = time.perf_counter() - started
+        errors.seek(0)
+        lines = errors.read().decode(errors="replace").splitlines()
+    code = os.waitstatus_to_exitcode(status)
+    if code < 0:
+        outcome = f"killed after {timeout:g} s"
+    else:
+        first = lines[0] if lines else "(nothing on stderr)"
+        outcome = f"exit {code}: {first[first.find(': ') + 2 :][:90] if ': ' in first else first}"
+    return elapsed, usage.ru_maxrss / 1024, outcome
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--generator", type=Path, default=REPO)
+    parser.add_argument("--memory", type=float, default=4.0, help="GiB per process")
+    parser.add_argument("--timeout", type=float, default=120.0)
+    options = parser.parse_args()
+    cwd = options.generator.resolve()
+    attacks: list[tuple[str, str, Callable[[str], str], list[str]]] = [
+        ("alias bomb", "bomb.yaml", lambda _: alias_bomb(), []),
+        ("10 MB of small nodes", "big.json", lambda _: small_nodes(), []),
+        ("10,000-deep JSON", "deep.json", lambda _: deep_json(), []),
+        ("reference bomb (invalid)", "refs.json", lambda _: reference_bomb(), []),
+        ("remote ref, 1 byte/s", "remote.yaml", remote, ["--allow-remote-refs"]),
+        ("1,000 channels (valid)", "big.yaml", lambda _: json.dumps(document(1000)), []),
+    ]
+    print(f"asyncapi-pygen validate, generator from {cwd}; load: {os.getloadavg()}")
+    print(f"{options.runs} runs each, at most {options.memory:g} GiB, {options.timeout:g} s")
+    with tempfile.TemporaryDirectory() as folder, dripping_server() as url:
+        for label, name, make, flags in attacks:
+            path = Path(folder) / name
+            path.write_text(make(url))
+            runs = [
+                measure(["validate", str(path), *flags], cwd, options.memory, options.timeout)
+                for _ in range(options.runs)
+            ]
+            seconds = statistics.median(run[0] for run in runs)
+            peak = statistics.median(run[1] for run in runs)
+            size = path.stat().st_size
+            print(f"  {label:<26} {size:>10,} B  {seconds:7.2f} s  {peak:7.0f} MiB  {runs[0][2]}")
+
+
+if __name__ == "__main__":
+    main()
