@@ -15,9 +15,12 @@ import pytest
 
 from tests.support import run_cli
 
+REQUESTS: list[str] = []
+
 
 @pytest.fixture
 def server(tmp_path: Path) -> Iterator[str]:
+    REQUESTS.clear()
     root = tmp_path / "www"
     (root / "schemas").mkdir(parents=True)
     (root / "schemas" / "thing.json").write_text(
@@ -41,6 +44,10 @@ def server(tmp_path: Path) -> Iterator[str]:
 
         def log_message(self, *args) -> None:
             pass
+
+        def do_GET(self) -> None:
+            REQUESTS.append(self.path)
+            super().do_GET()
 
     httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Quiet)
     thread = threading.Thread(target=httpd.serve_forever, daemon=True)
@@ -81,6 +88,19 @@ def test_fetched_with_the_flag_relative_refs_followed(tmp_path: Path, server: st
     models = (out / "remote" / "models.py").read_text()
     assert "class Thing(WireModel)" in models
     assert "weight: Annotated[float | None, Field(ge=0.0)]" in models
+
+
+def test_each_url_is_fetched_once_per_run(tmp_path: Path, server: str) -> None:
+    spec = spec_with(tmp_path, f"{server}/schemas/thing.json#/Thing")
+    text = spec.read_text() + (
+        "components:\n  schemas:\n"
+        f"    Again: {{$ref: '{server}/schemas/thing.json#/Thing'}}\n"
+        f"    Part: {{$ref: '{server}/schemas/part.json'}}\n"
+    )
+    spec.write_text(text)
+    result = run_cli("validate", str(spec), "--allow-remote-refs")
+    assert result.returncode == 0, result.stderr
+    assert sorted(REQUESTS) == ["/schemas/part.json", "/schemas/thing.json"]
 
 
 def test_unreachable_url_is_a_located_error(tmp_path: Path, server: str) -> None:

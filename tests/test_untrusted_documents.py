@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from generator.budget import MAX_DEPTH
-from tests.support import REPO, CliResult, cli
+from tests.support import REPO, CliResult, cli, run_cli
 
 SECRET = "TOPSECRET_API_KEY=hunter2"
 
@@ -97,13 +97,31 @@ def test_a_symlink_inside_the_folder_is_judged_by_where_it_leads(
     assert_refused(cli("validate", str(spec)), "notes.md", os.path.relpath(secret), 5, 23)
 
 
-def test_a_ref_root_named_by_the_user_is_allowed(tmp_path: Path) -> None:
-    (tmp_path / "common").mkdir()
-    (tmp_path / "common" / "about.md").write_text("Shared prose.")
-    spec = api(tmp_path / "doc", "{$ref: '../common/about.md'}")
+def test_a_file_outside_is_not_even_opened(tmp_path: Path) -> None:
+    """A FIFO blocks whoever opens it for reading: the run would never end."""
+    os.mkfifo(tmp_path / "pipe.md")
+    spec = api(tmp_path / "doc", "{$ref: '../pipe.md'}")
+    result = run_cli("validate", str(spec))
+    assert result.returncode == 1 and "points outside" in result.stderr
+
+
+def test_ref_roots_named_by_the_user_are_allowed(tmp_path: Path) -> None:
+    for name in ("common", "shared"):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "about.md").write_text(f"Prose from {name}.")
+    extra = "components:\n  messages:\n    m: {description: {$ref: '../shared/about.md'}}\n"
+    spec = api(tmp_path / "doc", "{$ref: '../common/about.md'}", extra)
     refused = cli("validate", str(spec))
     assert refused.returncode == 1 and "points outside" in refused.stderr
-    allowed = cli("validate", str(spec), "--allow-ref-root", str(tmp_path / "common"))
+    one = cli("validate", str(spec), "--allow-ref-root", str(tmp_path / "common"))
+    assert one.returncode == 1 and "'../shared/about.md' points outside" in one.stderr
+    roots = [
+        "--allow-ref-root",
+        str(tmp_path / "common"),
+        "--allow-ref-root",
+        str(tmp_path / "shared"),
+    ]
+    allowed = cli("validate", str(spec), *roots)
     assert allowed.returncode == 0, allowed.stderr
 
 
