@@ -160,6 +160,7 @@ def generate(
     from generator.refs import DEFAULT_ACCESS
 
     started = time.perf_counter()
+    _check_package(package)
     access = _access(allow_remote_refs, allow_ref_root, max_size, max_nodes)
     inputs = replay.Inputs(spec, package, str(spec), output)
     try:
@@ -192,6 +193,16 @@ def generate(
         _fail(exc, debug)
         return
     _finish(plan, drifted, _kept_notes(output, plan, backups), started, strict)
+
+
+def _check_package(package: str | None) -> None:
+    """An explicit --package that the project could not import is an error before any work."""
+    from generator.names import package_problem
+
+    problem = package_problem(package) if package is not None else None
+    if problem is not None:
+        typer.echo(f"--package {package!r} cannot be used: {problem}", err=True)
+        raise typer.Exit(1)
 
 
 def _replay(plan: Plan, again: Outcome, previous: Manifest, started: float, strict: bool) -> None:

@@ -24,7 +24,14 @@ from generator.model import (
     Will,
     payload_type,
 )
-from generator.names import MODULE_NAMES, PARAMETER_NAMES, pascal, snake, unique
+from generator.names import (
+    MODULE_NAMES,
+    PARAMETER_NAMES,
+    package_from_title,
+    pascal,
+    snake,
+    unique,
+)
 from generator.normalize.routes import build_routes
 from generator.refs import Node, Workspace
 from generator.schemas_bundle import SchemaBundle
@@ -84,7 +91,7 @@ def assemble(
         title=title,
         version=text(info.get("version")),
         description=text(info.get("description")),
-        package=package or snake(title, fallback="service"),
+        package=package or _package(ctx, title, info),
         servers=servers,
         channels=channels,
         operations=operations,
@@ -93,6 +100,21 @@ def assemble(
     )
     api.routes = build_routes(api)
     return api
+
+
+def _package(ctx: Context, title: str, info: Node) -> str:
+    """The package named after the title, adjusted (and warned about) if it would shadow a
+    module the project imports."""
+    package, problem = package_from_title(title)
+    if problem is not None:
+        where = info.get("title") or info
+        named = snake(title, fallback="service")
+        ctx.warn(
+            f"the title makes the package {named!r}: {problem}; it is {package!r} instead"
+            " (--package NAME chooses another)",
+            where,
+        )
+    return package
 
 
 # Keys under which user data (schemas, examples) sits: a `tags` there is not a Tag list.
