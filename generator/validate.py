@@ -293,11 +293,14 @@ def inlined(ws: Workspace, version: str) -> tuple[Any, list[Diagnostic]]:
 
 def validate_schema(ws: Workspace, version: str) -> list[Diagnostic]:
     """All schema and reference errors, each at the place the user must edit. A reference that
-    could not be followed is reported once, not again as the wrong type of value."""
+    could not be followed is reported once, not again as the wrong type of value. Past a limit
+    (depth, nodes) the document is refused: Failed."""
     root = ws.root_node()
     instance, inliner = _inline(ws, version)
     errors = inliner.errors
-    if instance is None or _fast_validator(version).is_valid(instance):
+    if instance is None:
+        raise Failed(errors)
+    if _fast_validator(version).is_valid(instance):
         return errors
     # Only an invalid document pays for the Python validator, which says where and why.
     for error in _validator(version).iter_errors(instance):

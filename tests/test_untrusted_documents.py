@@ -315,3 +315,19 @@ def test_the_defaults_admit_a_thousand_channels(tmp_path: Path) -> None:
     spec.write_text(json.dumps(document(1000)))
     result = cli("validate", str(spec))
     assert result.returncode == 0, result.stderr
+
+
+def test_a_run_allowed_more_than_the_defaults_is_never_replayed_without_them(
+    tmp_path: Path,
+) -> None:
+    """Nothing-changed runs are answered from the cache: one that needed a flag must not answer
+    for a run without it."""
+    (tmp_path / "common").mkdir()
+    (tmp_path / "common" / "about.md").write_text("Shared prose.")
+    spec = api(tmp_path / "doc", "{$ref: '../common/about.md'}")
+    out = tmp_path / "out"
+    root = ["--allow-ref-root", str(tmp_path / "common")]
+    for flags in (root, [*root, "--max-nodes", "1000000"]):
+        assert cli("generate", str(spec), "--output", str(out), *flags).returncode == 0
+        again = cli("generate", str(spec), "--output", str(out))
+        assert again.returncode == 1 and "points outside" in again.stderr

@@ -224,12 +224,16 @@ def _substitute(template: str, variables: Node | None) -> str:
     return re.sub(r"\{([^{}]+)\}", default, template)
 
 
-def server(name: str, node: Node, host_and_path: str) -> Server:
+def server(ctx: Context, name: str, node: Node, host_and_path: str) -> Server:
     """A server from its `host` (3.x) or `url` (2.x), variables filled with their defaults."""
     resolved = _substitute(host_and_path, node.get("variables"))
     if "://" not in resolved:
         resolved = "//" + resolved
-    parts = urlsplit(resolved)
+    try:
+        parts = urlsplit(resolved)
+    except ValueError as exc:  # a bracketed host that is no IPv6 address
+        ctx.warn(f"server {name!r}: cannot read {resolved!r} ({exc}): localhost is used", node)
+        parts = urlsplit("")
     try:
         port = parts.port
     except ValueError:
@@ -316,7 +320,8 @@ def parameter(name: str, node: Node, schema: Node | None) -> Parameter:
     A default that cannot be a topic level is dropped (and warned about by the address check)."""
     source = schema if schema is not None else node
     value = source.value if isinstance(source.value, dict) else {}
-    enum = tuple(str(v) for v in value.get("enum", []) if v is not None)
+    listed = value.get("enum")
+    enum = tuple(str(v) for v in listed if v is not None) if isinstance(listed, list) else ()
     default = value.get("default")
     if default is not None and not usable_default(str(default)):
         default = None
