@@ -9,12 +9,14 @@ process per run, as a user runs it, with the first line it printed. Printed per 
 - a remote reference to a server that sends one byte a second (`--allow-remote-refs`);
 - and, for scale, a valid 1,000-channel document (bench/synthetic.py).
 
-`--generator DIR` measures another checkout of the generator (DIR holds its `generator/`),
-e.g. the commit before the budgets: `git archive <commit> generator | tar -x -C DIR`. Each
-process gets at most `--memory` GiB of address space and `--timeout` seconds; the first answer
-is `MemoryError` and the second is reported as killed.
+`--baseline DIR` measures another checkout of the generator too (DIR holds its `generator/`),
+e.g. the commit before the budgets: `git archive <commit> generator | tar -x -C DIR`, its runs
+interleaved with this one's, and prints the ratio of the medians. `--only` picks attacks by the
+start of their label. Each process gets at most `--memory` GiB of address space and `--timeout`
+seconds: past the first it fails with MemoryError, past the second it is killed.
 
-    python bench/hostile.py [--runs N] [--generator DIR] [--memory GIB] [--timeout S]
+    python bench/hostile.py [--runs N] [--baseline DIR] [--only LABEL,...] [--memory GIB]
+                            [--timeout S]
 """
 
 from __future__ import annotations
@@ -148,36 +150,55 @@ def measure(
     return elapsed, usage.ru_maxrss / 1024, outcome
 
 
+ATTACKS: list[tuple[str, str, Callable[[str], str], list[str]]] = [
+    ("alias bomb", "bomb.yaml", lambda _: alias_bomb(), []),
+    ("10 MB of small nodes", "big.json", lambda _: small_nodes(), []),
+    ("10,000-deep JSON", "deep.json", lambda _: deep_json(), []),
+    ("reference bomb (invalid)", "refs.json", lambda _: reference_bomb(), []),
+    ("remote ref, 1 byte/s", "remote.yaml", remote, ["--allow-remote-refs"]),
+    ("1,000 channels (valid)", "big.yaml", lambda _: json.dumps(document(1000)), []),
+]
+
+
+def row(label: str, runs: list[tuple[float, float, str]]) -> tuple[float, str]:
+    seconds = statistics.median(run[0] for run in runs)
+    peak = statistics.median(run[1] for run in runs)
+    return seconds, f"{label:<10} {seconds:7.2f} s  {peak:7.0f} MiB  {runs[0][2]}"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--runs", type=int, default=3)
-    parser.add_argument("--generator", type=Path, default=REPO)
+    parser.add_argument("--baseline", type=Path)
+    parser.add_argument("--only", default="")
     parser.add_argument("--memory", type=float, default=4.0, help="GiB per process")
     parser.add_argument("--timeout", type=float, default=120.0)
     options = parser.parse_args()
-    cwd = options.generator.resolve()
-    attacks: list[tuple[str, str, Callable[[str], str], list[str]]] = [
-        ("alias bomb", "bomb.yaml", lambda _: alias_bomb(), []),
-        ("10 MB of small nodes", "big.json", lambda _: small_nodes(), []),
-        ("10,000-deep JSON", "deep.json", lambda _: deep_json(), []),
-        ("reference bomb (invalid)", "refs.json", lambda _: reference_bomb(), []),
-        ("remote ref, 1 byte/s", "remote.yaml", remote, ["--allow-remote-refs"]),
-        ("1,000 channels (valid)", "big.yaml", lambda _: json.dumps(document(1000)), []),
-    ]
-    print(f"asyncapi-pygen validate, generator from {cwd}; load: {os.getloadavg()}")
-    print(f"{options.runs} runs each, at most {options.memory:g} GiB, {options.timeout:g} s")
-    with tempfile.TemporaryDirectory() as folder, dripping_server() as url:
-        for label, name, make, flags in attacks:
-            path = Path(folder) / name
+    generators = {"this": REPO}
+    if options.baseline is not None:
+        generators["baseline"] = options.baseline.resolve()
+    wanted = [w for w in options.only.split(",") if w]
+    attacks = [a for a in ATTACKS if not wanted or any(a[0].startswith(w) for w in wanted)]
+    print(f"asyncapi-pygen validate; load average {os.getloadavg()}")
+    for name, folder in generators.items():
+        print(f"  {name}: {folder}")
+    print(f"{options.runs} runs each, at most {options.memory:g} GiB and {options.timeout:g} s")
+    with tempfile.TemporaryDirectory() as scratch, dripping_server() as url:
+        for label, filename, make, flags in attacks:
+            path = Path(scratch) / filename
             path.write_text(make(url))
-            runs = [
-                measure(["validate", str(path), *flags], cwd, options.memory, options.timeout)
-                for _ in range(options.runs)
-            ]
-            seconds = statistics.median(run[0] for run in runs)
-            peak = statistics.median(run[1] for run in runs)
-            size = path.stat().st_size
-            print(f"  {label:<26} {size:>10,} B  {seconds:7.2f} s  {peak:7.0f} MiB  {runs[0][2]}")
+            runs: dict[str, list[tuple[float, float, str]]] = {name: [] for name in generators}
+            for _ in range(options.runs):
+                for name, folder in generators.items():
+                    args = ["validate", str(path), *flags]
+                    runs[name].append(measure(args, folder, options.memory, options.timeout))
+            print(f"{label} ({path.stat().st_size:,} bytes)")
+            medians = {}
+            for name in generators:
+                medians[name], line = row(name, runs[name])
+                print(f"  {line}")
+            if "baseline" in medians:
+                print(f"  ratio this / baseline {medians['this'] / medians['baseline']:.2f}")
 
 
 if __name__ == "__main__":
