@@ -1,9 +1,9 @@
 """Fetching `http(s)` references: only when the user allows it, once per run, http(s) only
 (redirects included), within one deadline for the whole fetch and a cap on its size.
 
-A socket timeout bounds each read, not the fetch: a server that sends a byte every few seconds
-would keep a run going forever. So a timer shuts the fetch's connections down when its time is
-up, whatever they are doing (connecting, the TLS handshake, headers, the body).
+A socket timeout bounds each read (and a TLS handshake), not the fetch: a server that sends a
+byte every few seconds would keep a run going forever. So a timer shuts the fetch's sockets down
+when its time is up, whatever they are reading (headers, the body, a redirect's).
 """
 
 from __future__ import annotations
@@ -66,7 +66,6 @@ class _Deadline:
     def __init__(self, seconds: float) -> None:
         self.expired = False
         self._lock = threading.Lock()
-        self._connections: list[http.client.HTTPConnection] = []
         self._sockets: list[socket.socket] = []
         self._timer = threading.Timer(seconds, self._expire)
         self._timer.daemon = True
@@ -78,41 +77,30 @@ class _Deadline:
     def __exit__(self, *exc: object) -> None:
         self._timer.cancel()
 
-    def watch(self, connection: http.client.HTTPConnection) -> None:
-        """From before it connects: its bare socket is `connection.sock` during a TLS
-        handshake."""
-        with self._lock:
-            self._connections.append(connection)
+    def check(self) -> None:
+        if self.expired:
+            raise TimeoutError("the deadline passed")
 
     def connected(self, connection: http.client.HTTPConnection) -> None:
-        """Once connected: the response keeps reading the socket after the connection lets
-        go of it (`Connection: close`)."""
+        """Watch its socket, which the response goes on reading after the connection lets go
+        of it (`Connection: close`)."""
         with self._lock:
             if connection.sock is not None:
                 self._sockets.append(connection.sock)
         self.check()
 
-    def check(self) -> None:
-        if self.expired:
-            raise TimeoutError("the deadline passed")
-
     def _expire(self) -> None:
         with self._lock:
             self.expired = True
-            sockets = [c.sock for c in self._connections if c.sock is not None]
-            for sock in sockets + self._sockets:
+            for sock in self._sockets:
                 with contextlib.suppress(OSError):  # already closed
                     sock.shutdown(socket.SHUT_RDWR)
 
 
 def _watched(base: type[http.client.HTTPConnection], timer: _Deadline) -> Any:
-    """`base`, watched by the deadline from the moment it is made."""
+    """`base`, its sockets watched by the deadline, refusing to connect after it."""
 
     class Watched(base):  # type: ignore[valid-type, misc]
-        def __init__(self, *args: Any, **kwargs: Any) -> None:
-            super().__init__(*args, **kwargs)
-            timer.watch(self)
-
         def connect(self) -> None:
             timer.check()
             super().connect()

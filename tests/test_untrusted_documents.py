@@ -288,6 +288,20 @@ def test_depth_reached_through_references_is_a_located_error(tmp_path: Path) -> 
     assert "$ref '#/components/schemas/A" in result.stderr and "Traceback" not in result.stderr
 
 
+def test_a_chain_of_references_to_references_is_a_located_error(tmp_path: Path) -> None:
+    """No nesting at all: each schema is only a reference to the next."""
+    document = chain(0)
+    schemas = document["components"]["schemas"]  # type: ignore[index]
+    schemas.update({f"A{i}": {"$ref": f"#/components/schemas/A{i + 1}"} for i in range(1000)})
+    schemas["A1000"] = {"type": "string"}
+    spec = tmp_path / "api.json"
+    spec.write_text(json.dumps(document, indent=1))
+    result = cli("validate", str(spec))
+    assert result.returncode == 1
+    assert f"nested deeper than {MAX_DEPTH} levels once references are followed" in result.stderr
+    assert "internal error" not in result.stderr
+
+
 def test_a_document_at_the_depth_limit_generates(tmp_path: Path) -> None:
     """Every stage after the loader (schema validation in Python, models, formatting) copes
     with the deepest document the limit lets through, even an invalid one."""
