@@ -11,11 +11,12 @@ process per run, as a user runs it, with the first line it printed. Printed per 
 
 `--baseline DIR` measures another checkout of the generator too (DIR holds its `generator/`),
 e.g. the commit before the budgets: `git archive <commit> generator | tar -x -C DIR`, its runs
-interleaved with this one's, and prints the ratio of the medians. `--only` picks attacks by the
-start of their label. Each process gets at most `--memory` GiB of address space and `--timeout`
-seconds: past the first it fails with MemoryError, past the second it is killed.
+interleaved with this one's, and prints the ratio of the medians. `--only LABEL` (repeatable)
+picks attacks by the start of their label. Each process gets at most `--memory` GiB of address
+space and `--timeout` seconds: past the first it fails with MemoryError, past the second it is
+killed.
 
-    python bench/hostile.py [--runs N] [--baseline DIR] [--only LABEL,...] [--memory GIB]
+    python bench/hostile.py [--runs N] [--baseline DIR] [--only LABEL]... [--memory GIB]
                             [--timeout S]
 """
 
@@ -170,14 +171,14 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--baseline", type=Path)
-    parser.add_argument("--only", default="")
+    parser.add_argument("--only", action="append", default=[])
     parser.add_argument("--memory", type=float, default=4.0, help="GiB per process")
     parser.add_argument("--timeout", type=float, default=120.0)
     options = parser.parse_args()
     generators = {"this": REPO}
     if options.baseline is not None:
         generators["baseline"] = options.baseline.resolve()
-    wanted = [w for w in options.only.split(",") if w]
+    wanted = options.only
     attacks = [a for a in ATTACKS if not wanted or any(a[0].startswith(w) for w in wanted)]
     print(f"asyncapi-pygen validate; load average {os.getloadavg()}")
     for name, folder in generators.items():

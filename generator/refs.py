@@ -63,6 +63,9 @@ class Workspace:
         self.access = access
         self.budget = Budget(access.limits)
         self.docs: dict[str, Document] = {}
+        # What could not be had, never tried twice: a file's errors, why a URL's fetch failed
+        self.unloadable: dict[str, Failed] = {}
+        self.unreachable: dict[str, str] = {}
         path = root_path.resolve()
         self.roots = (path.parent, *(root.resolve() for root in access.roots))
         self.root = self.docs[str(path)] = load(path, root_display or str(root_path), self.budget)
@@ -103,10 +106,14 @@ class Workspace:
             raise Failed([Diagnostic(message, where, at)])
         from generator.remote import FetchError, fetch  # only when remote refs are used
 
-        try:
-            text = fetch(url, self.budget.bytes_left)
-        except FetchError as exc:
-            raise Failed([Diagnostic(f"$ref {ref!r}: {url}: {exc}", where, at)]) from None
+        reason = self.unreachable.get(url)
+        if reason is None:
+            try:
+                text = fetch(url, self.budget.bytes_left)
+            except FetchError as exc:
+                reason = self.unreachable[url] = str(exc)
+        if reason is not None:
+            raise Failed([Diagnostic(f"$ref {ref!r}: {url}: {reason}", where, at)])
         self.budget.spend_bytes(len(text.encode()), where)
         doc = parse(text, Path(urlsplit(url).path or "remote"), url, self.budget)
         doc.url = url
@@ -125,16 +132,20 @@ class Workspace:
                 " --allow-ref-root DIR allows another folder"
             )
             raise Failed([Diagnostic(message, origin.location(join_pointer(at, REF)), at)])
-        try:
-            doc = load(path, self._display(path), self.budget)
-        except Failed as exc:
-            cause = exc.diagnostics[0]
-            if cause.location.file == self._display(path) and "cannot read" in cause.message:
-                message = f"$ref {ref!r}: file not found ({self._display(path)})"
-                raise Failed([Diagnostic(message, where, at)]) from None
-            raise
-        self.docs[str(path)] = doc
-        return doc
+        failed = self.unloadable.get(str(path))
+        if failed is None:
+            try:
+                doc = load(path, self._display(path), self.budget)
+            except Failed as exc:
+                failed = self.unloadable[str(path)] = exc
+            else:
+                self.docs[str(path)] = doc
+                return doc
+        cause = failed.diagnostics[0]
+        if cause.location.file == self._display(path) and "cannot read" in cause.message:
+            message = f"$ref {ref!r}: file not found ({self._display(path)})"
+            raise Failed([Diagnostic(message, where, at)])
+        raise failed
 
     def node(self, target: Target) -> Node:
         return Node(self, target.doc, target.pointer, _get(target.doc.data, target.pointer))

@@ -119,6 +119,7 @@ class Hostile(http.server.BaseHTTPRequestHandler):
         pass
 
     def do_GET(self) -> None:
+        REQUESTS.append(self.path)
         with contextlib.suppress(BrokenPipeError, ConnectionResetError):  # the generator hung up
             getattr(self, "serve_" + self.path.strip("/").split(".")[0])()
 
@@ -154,6 +155,7 @@ class Hostile(http.server.BaseHTTPRequestHandler):
 
 @pytest.fixture
 def hostile() -> Iterator[str]:
+    REQUESTS.clear()
     httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Hostile)
     thread = threading.Thread(target=httpd.serve_forever, daemon=True)
     thread.start()
@@ -172,6 +174,7 @@ def test_a_dripping_server_meets_one_deadline_for_the_whole_fetch(
     assert result.returncode == 1
     assert f"spec.yaml:8:18: $ref '{hostile}/drip.json'" in result.stderr
     assert "no complete answer within 10 s" in result.stderr
+    assert REQUESTS == ["/drip.json"]  # not again by a later stage: one deadline per run
 
 
 def test_a_redirect_to_another_scheme_is_refused(tmp_path: Path, hostile: str) -> None:

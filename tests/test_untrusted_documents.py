@@ -11,10 +11,15 @@ import resource
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from generator.budget import MAX_DEPTH
+from generator import refs
+from generator.budget import MAX_DEPTH, Limits
+from generator.errors import Failed
+from generator.pipeline import analyse
+from generator.refs import Access
 from tests.support import REPO, CliResult, cli, run_cli
 
 SECRET = "TOPSECRET_API_KEY=hunter2"
@@ -345,3 +350,25 @@ def test_a_run_allowed_more_than_the_defaults_is_never_replayed_without_them(
         assert cli("generate", str(spec), "--output", str(out), *flags).returncode == 0
         again = cli("generate", str(spec), "--output", str(out))
         assert again.returncode == 1 and "points outside" in again.stderr
+
+
+def test_a_file_that_failed_is_not_read_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each of a hundred references to a file over the budget would read and measure it
+    again: every stage resolves references."""
+    (tmp_path / "big.json").write_text(json.dumps({"filler": [0] * 2000}))
+    schemas = "".join(f"    S{i}: {{$ref: 'big.json#/filler'}}\n" for i in range(100))
+    spec = api(tmp_path, "plain", "components:\n  schemas:\n" + schemas)
+    reads: list[Path] = []
+    real_load = refs.load
+
+    def counted(path: Path, *args: Any) -> Any:
+        reads.append(path)
+        return real_load(path, *args)
+
+    monkeypatch.setattr(refs, "load", counted)
+    with pytest.raises(Failed) as caught:
+        analyse(spec, access=Access(limits=Limits(max_nodes=1000)))
+    assert "more than 1,000 nodes" in str(caught.value)
+    assert [path.name for path in reads] == ["api.yaml", "big.json"]
