@@ -11,11 +11,13 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from generator import __version__
+from generator.budget import MIB, Limits
 from generator.errors import Diagnostic, Failed, Level, Location
 
 if TYPE_CHECKING:
     from generator.manifest import Manifest
     from generator.pipeline import Build
+    from generator.refs import Access
     from generator.replay import Inputs, Outcome
     from generator.writer import Plan
 
@@ -72,17 +74,55 @@ Spec = Annotated[
 Debug = Annotated[bool, typer.Option("--debug", help="Show tracebacks for internal errors.")]
 Remote = Annotated[
     bool,
-    typer.Option("--allow-remote-refs", help="Fetch http(s) $refs (10 s timeout, once per run)."),
+    typer.Option("--allow-remote-refs", help="Fetch http(s) $refs (10 s each, once per run)."),
+]
+RefRoots = Annotated[
+    list[Path] | None,
+    typer.Option(
+        "--allow-ref-root",
+        metavar="DIR",
+        exists=True,
+        file_okay=False,
+        show_default=False,
+        help="Follow local $refs into DIR too (repeatable); else only the document's folder.",
+    ),
+]
+_LIMITS = Limits()
+MaxSize = Annotated[
+    int,
+    typer.Option(
+        "--max-size", metavar="MIB", min=1, help="Size limit of the document and its files."
+    ),
+]
+MaxNodes = Annotated[
+    int,
+    typer.Option(
+        "--max-nodes", metavar="N", min=1, help="Node limit (aliases and $refs expanded)."
+    ),
 ]
 
 
+def _access(remote: bool, roots: list[Path] | None, max_size: int, max_nodes: int) -> Access:
+    from generator.refs import Access
+
+    return Access(remote, tuple(roots or ()), Limits(max_size * MIB, max_nodes))
+
+
 @app.command()
-def validate(spec: Spec, allow_remote_refs: Remote = False, debug: Debug = False) -> None:
+def validate(
+    spec: Spec,
+    allow_remote_refs: Remote = False,
+    allow_ref_root: RefRoots = None,
+    max_size: MaxSize = _LIMITS.max_bytes // MIB,
+    max_nodes: MaxNodes = _LIMITS.max_nodes,
+    debug: Debug = False,
+) -> None:
     """Check a document against its version's official schema and the semantic rules."""
     from generator.pipeline import analyse
 
+    access = _access(allow_remote_refs, allow_ref_root, max_size, max_nodes)
     try:
-        api, diagnostics = analyse(spec, None, str(spec), allow_remote_refs)
+        api, diagnostics = analyse(spec, None, str(spec), access)
     except Exception as exc:
         _fail(exc, debug, "the document is not valid")
         return
@@ -119,25 +159,30 @@ def generate(
         Formatter, _flag("ruff (the default) or black: the same bytes, black is slower.")
     ] = Formatter.RUFF,
     allow_remote_refs: Remote = False,
+    allow_ref_root: RefRoots = None,
+    max_size: MaxSize = _LIMITS.max_bytes // MIB,
+    max_nodes: MaxNodes = _LIMITS.max_nodes,
     debug: Debug = False,
 ) -> None:
     """Generate models and the MQTT service project into OUTPUT, keeping your handlers."""
     from generator import manifest, replay
+    from generator.refs import DEFAULT_ACCESS
 
     started = time.perf_counter()
+    _check_package(package)
+    access = _access(allow_remote_refs, allow_ref_root, max_size, max_nodes)
     inputs = replay.Inputs(spec, package, str(spec), output, formatter.value)
     try:
         previous = manifest.load(output)
-        again = (
-            None if force or check or diff or allow_remote_refs else replay.recall(inputs, previous)
-        )
+        fresh = force or check or diff or access.remote
+        again = None if fresh else replay.recall(inputs, previous)
         if again is not None and previous is not None:
             _replay(inputs, replay.plan(output, previous, again), again, started, strict)
             return
         from generator import writer
         from generator.pipeline import build
 
-        result = build(spec, package, str(spec), allow_remote_refs, output, formatter.value)
+        result = build(spec, package, str(spec), access, output, formatter.value)
         plan = writer.plan(result, output, previous, force or check or diff)
         _print(result.diagnostics)
         if check or diff:
@@ -147,7 +192,7 @@ def generate(
             return
         backups = writer.apply(plan)
         drifted = _checks(plan, previous, result.requirements)
-        if not allow_remote_refs:
+        if access == DEFAULT_ACCESS:  # a run that needed more than the defaults is not replayed
             _remember(inputs, result, plan, drifted)
     except (typer.Exit, KeyboardInterrupt):
         raise
@@ -155,6 +200,16 @@ def generate(
         _fail(exc, debug)
         return
     _finish(plan, drifted, _kept_notes(output, plan, backups), started, strict)
+
+
+def _check_package(package: str | None) -> None:
+    """An explicit --package that the project could not import is an error before any work."""
+    from generator.names import package_problem
+
+    problem = package_problem(package) if package is not None else None
+    if problem is not None:
+        typer.echo(f"--package {package!r} cannot be used: {problem}", err=True)
+        raise typer.Exit(1)
 
 
 def _replay(inputs: Inputs, plan: Plan, again: Outcome, started: float, strict: bool) -> None:

@@ -11,6 +11,7 @@ import builtins
 import hashlib
 import keyword
 import re
+import sys
 import unicodedata
 
 _WORD = re.compile(r"[A-Z]+(?=[A-Z][a-z0-9])|[A-Z]?[a-z0-9]+|[A-Z]+|[^\W_]+", re.UNICODE)
@@ -128,3 +129,50 @@ def unique(name: str, taken: set[str]) -> str:
         counter += 1
     taken.add(candidate)
     return candidate
+
+
+# The generated project runs with its own folder first on sys.path (`python -m <package>`, its
+# tests), so a package named like a module it imports would be imported in that module's place:
+# the standard library, what the project depends on, and its `tests` folder beside the package.
+DEPENDENCY_MODULES = frozenset(
+    {"pydantic", "pydantic_core", "pydantic_settings", "annotated_types", "typing_extensions"}
+    | {"typing_inspection", "dotenv", "email_validator", "dns", "idna", "mqtt5", "paho"}
+    | {"prometheus_client", "polyfactory", "faker", "sqlalchemy", "aiosqlite", "asyncpg"}
+    | {"greenlet", "pytest", "_pytest", "pluggy", "iniconfig", "mypy", "ruff", "black"}
+    | {"setuptools", "pkg_resources", "_distutils_hack", "pip", "wheel"}
+)
+# Gone from the standard library in 3.12 and 3.13 but still in 3.11's, which generated projects
+# support: reserved whatever Python runs the generator, so a name never depends on it.
+_REMOVED_STDLIB = frozenset(
+    {"distutils", "asynchat", "asyncore", "imp", "smtpd", "aifc", "audioop", "cgi", "cgitb"}
+    | {"chunk", "crypt", "imghdr", "mailcap", "msilib", "nis", "nntplib", "ossaudiodev", "pipes"}
+    | {"sndhdr", "spwd", "sunau", "telnetlib", "uu", "xdrlib", "lib2to3"}
+)
+_STDLIB = frozenset(sys.stdlib_module_names) | _REMOVED_STDLIB
+_PACKAGE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+def package_problem(name: str) -> str | None:
+    """Why `name` cannot be the generated package (one importable name that shadows nothing the
+    project imports), or None when it can."""
+    if "." in name:
+        return f"the project has one top-level package, not a dotted name: try {snake(name)!r}"
+    if not _PACKAGE.fullmatch(name):
+        return "not a Python identifier (ASCII letters, digits and _, not starting with a digit)"
+    if keyword.iskeyword(name):
+        return "a Python keyword"
+    if name in _STDLIB:
+        return f"it would shadow the standard library's {name}"
+    if name in DEPENDENCY_MODULES:
+        return f"it would shadow {name}, which the generated project imports"
+    if name == "tests":
+        return "it would be the project's tests folder"
+    return None
+
+
+def package_from_title(title: str) -> tuple[str, str | None]:
+    """The package of a document titled `title` (snake_case, `_service` added when that would
+    shadow a module), and why it was adjusted (None when it was not)."""
+    name = snake(title, fallback="service")
+    problem = package_problem(name)
+    return (name, None) if problem is None else (f"{name}_service", problem)

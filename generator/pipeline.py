@@ -15,7 +15,7 @@ from generator.errors import Diagnostic, Failed, Level
 from generator.manifest import HandlerShape
 from generator.model import Api
 from generator.normalize import normalize
-from generator.refs import Workspace
+from generator.refs import DEFAULT_ACCESS, Access, Workspace
 
 
 @dataclass
@@ -31,25 +31,26 @@ class Build:
 
 
 def load_and_validate(
-    spec: Path, display: str | None = None, allow_remote: bool = False
+    spec: Path, display: str | None = None, access: Access = DEFAULT_ACCESS
 ) -> tuple[Workspace, str, list[Diagnostic]]:
-    """Parse and validate; raises Failed with every schema and reference error at once."""
-    ws = Workspace(spec, display, allow_remote=allow_remote)
+    """Parse and validate: the workspace, the version and every schema and reference error.
+    A document beyond the limits raises Failed: nothing more is read from it."""
+    ws = Workspace(spec, display, access=access)
     version = validate.check_version(ws)
-    errors = validate.validate_schema(ws, version)
-    if errors:
-        raise Failed(errors)
-    return ws, version, []
+    return ws, version, validate.validate_schema(ws, version)
 
 
 def analyse(
-    spec: Path, package: str | None = None, display: str | None = None, allow_remote: bool = False
+    spec: Path,
+    package: str | None = None,
+    display: str | None = None,
+    access: Access = DEFAULT_ACCESS,
 ) -> tuple[Api, list[Diagnostic]]:
-    """Everything up to the intermediate model; semantic errors raise Failed."""
-    ws, version, diagnostics = load_and_validate(spec, display, allow_remote)
-    api, more = normalize(ws, version, package)
-    diagnostics += more
-    if any(d.level is Level.ERROR for d in diagnostics):
+    """Everything up to the intermediate model; schema and semantic errors raise Failed, all of
+    them at once."""
+    ws, version, errors = load_and_validate(spec, display, access)
+    api, diagnostics = _semantics(ws, version, package, errors)
+    if api is None or any(d.level is Level.ERROR for d in diagnostics):
         raise Failed(diagnostics)
     display = ws.root.display
     diagnostics += check_servers(api, display) + check_examples(api, display)
@@ -58,11 +59,30 @@ def analyse(
     return api, diagnostics
 
 
+def _semantics(
+    ws: Workspace, version: str, package: str | None, errors: list[Diagnostic]
+) -> tuple[Api | None, list[Diagnostic]]:
+    """The model and its semantic diagnostics after the schema's `errors`. The semantic rules
+    run on a document the schema rejected too, so that one run reports every error; there a
+    shape they cannot read must not hide the schema's errors (on a valid document it is a bug)."""
+    try:
+        api, diagnostics = normalize(ws, version, package)
+    except Failed as exc:
+        if not errors:
+            raise
+        return None, errors + exc.diagnostics
+    except Exception:
+        if not errors:
+            raise
+        return None, errors
+    return api, errors + diagnostics
+
+
 def build(
     spec: Path,
     package: str | None = None,
     display: str | None = None,
-    allow_remote: bool = False,
+    access: Access = DEFAULT_ACCESS,
     output: Path | None = None,
     formatter: str = "ruff",
 ) -> Build:
@@ -72,7 +92,7 @@ def build(
     from generator.format import format_files
     from generator.render import Renderer, printable, requirements
 
-    api, diagnostics = analyse(spec, package, display, allow_remote)
+    api, diagnostics = analyse(spec, package, display, access)
     source = printable(spec.name)  # a file name with a newline must not end a header comment
     header = payload_models.HEADER.format(source=source)
     made = payload_models.generate_models(api.schemas, payload_models.imported(api), source)

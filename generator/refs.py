@@ -10,11 +10,12 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urljoin, urlsplit
 
+from generator.budget import Budget, Limits
 from generator.errors import Diagnostic, Failed, Location
 from generator.loader import Document, join_pointer, load, parse, split_pointer
 
@@ -39,17 +40,35 @@ class Target:
         return (self.doc.key, self.pointer)
 
 
+@dataclass(frozen=True)
+class Access:
+    """What a run may read: the document's own folder tree, the extra `roots` the user named,
+    http(s) URLs if `remote`; and how much of it (`limits`)."""
+
+    remote: bool = False
+    roots: tuple[Path, ...] = ()
+    limits: Limits = field(default_factory=Limits)
+
+
+DEFAULT_ACCESS = Access()
+
+
 class Workspace:
     """Every document loaded for one run, each loaded once: by absolute path, or by URL when
     remote references are allowed."""
 
     def __init__(
-        self, root_path: Path, root_display: str | None = None, *, allow_remote: bool = False
+        self, root_path: Path, root_display: str | None = None, *, access: Access = DEFAULT_ACCESS
     ) -> None:
-        self.allow_remote = allow_remote
+        self.access = access
+        self.budget = Budget(access.limits)
         self.docs: dict[str, Document] = {}
+        # What could not be had, never tried twice: a file's errors, why a URL's fetch failed
+        self.unloadable: dict[str, Failed] = {}
+        self.unreachable: dict[str, str] = {}
         path = root_path.resolve()
-        self.root = self.docs[str(path)] = load(path, root_display or str(root_path))
+        self.roots = (path.parent, *(root.resolve() for root in access.roots))
+        self.root = self.docs[str(path)] = load(path, root_display or str(root_path), self.budget)
 
     def _display(self, path: Path) -> str:
         """Paths as the user would type them: relative to the working directory when possible."""
@@ -80,18 +99,23 @@ class Workspace:
     def _remote(self, url: str, ref: str, where: Location, at: str) -> Document:
         if url in self.docs:
             return self.docs[url]
-        if not self.allow_remote:
+        if not self.access.remote:
             message = (
                 f"remote reference {url!r} is not fetched: pass --allow-remote-refs to fetch it"
             )
             raise Failed([Diagnostic(message, where, at)])
         from generator.remote import FetchError, fetch  # only when remote refs are used
 
-        try:
-            text = fetch(url)
-        except FetchError as exc:
-            raise Failed([Diagnostic(f"$ref {ref!r}: {url}: {exc}", where, at)]) from None
-        doc = parse(text, Path(urlsplit(url).path or "remote"), url)
+        reason = self.unreachable.get(url)
+        if reason is None:
+            try:
+                text = fetch(url, self.budget.bytes_left)
+            except FetchError as exc:
+                reason = self.unreachable[url] = str(exc)
+        if reason is not None:
+            raise Failed([Diagnostic(f"$ref {ref!r}: {url}: {reason}", where, at)])
+        self.budget.spend_bytes(len(text.encode()), where)
+        doc = parse(text, Path(urlsplit(url).path or "remote"), url, self.budget)
         doc.url = url
         self.docs[url] = doc
         return doc
@@ -102,16 +126,26 @@ class Workspace:
         path = (origin.path.parent / unquote(file_part)).resolve()
         if str(path) in self.docs:
             return self.docs[str(path)]
-        try:
-            doc = load(path, self._display(path))
-        except Failed as exc:
-            cause = exc.diagnostics[0]
-            if cause.location.file == self._display(path) and "cannot read" in cause.message:
-                message = f"$ref {ref!r}: file not found ({self._display(path)})"
-                raise Failed([Diagnostic(message, where, at)]) from None
-            raise
-        self.docs[str(path)] = doc
-        return doc
+        if not any(path.is_relative_to(root) for root in self.roots):
+            message = (
+                f"$ref {ref!r} points outside the document's folder ({self._display(path)}):"
+                " --allow-ref-root DIR allows another folder"
+            )
+            raise Failed([Diagnostic(message, origin.location(join_pointer(at, REF)), at)])
+        failed = self.unloadable.get(str(path))
+        if failed is None:
+            try:
+                doc = load(path, self._display(path), self.budget)
+            except Failed as exc:
+                failed = self.unloadable[str(path)] = exc
+            else:
+                self.docs[str(path)] = doc
+                return doc
+        cause = failed.diagnostics[0]
+        if cause.location.file == self._display(path) and "cannot read" in cause.message:
+            message = f"$ref {ref!r}: file not found ({self._display(path)})"
+            raise Failed([Diagnostic(message, where, at)])
+        raise failed
 
     def node(self, target: Target) -> Node:
         return Node(self, target.doc, target.pointer, _get(target.doc.data, target.pointer))

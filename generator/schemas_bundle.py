@@ -55,7 +55,8 @@ def _worth_a_class(schema: Any) -> bool:
     """Inline objects with properties and enums get their own, path-named class."""
     if not isinstance(schema, dict):
         return False
-    return bool(schema.get("properties")) or ("enum" in schema and len(schema["enum"]) > 0)
+    enum = schema.get("enum")
+    return bool(schema.get("properties")) or (isinstance(enum, list) and len(enum) > 0)
 
 
 class SchemaBundle:

@@ -14,6 +14,7 @@ from collections.abc import Iterable
 from importlib import resources
 from typing import TYPE_CHECKING, Any
 
+from generator.budget import MAX_DEPTH, too_deep
 from generator.errors import Diagnostic, Failed
 from generator.loader import join_pointer
 from generator.refs import REF, Node, Workspace, is_ref
@@ -102,21 +103,49 @@ def _is_pointer_field(path: tuple[str | int, ...]) -> bool:
 Stack = frozenset[tuple[str, str]]
 
 
+class _Exceeded(Exception):
+    """The view grew past a limit: inlining stops, and the innermost `$ref` on the way to the
+    node that crossed it is blamed (that node itself if no reference led there)."""
+
+    def __init__(self, message: str, node: Node) -> None:
+        super().__init__(message)
+        self.message = message
+        self.diagnostic = Diagnostic(message, node.location, node.pointer)
+        self.blamed = False
+
+    def blame(self, ref: Node) -> None:
+        if not self.blamed:
+            where = ref.doc.location(join_pointer(ref.pointer, REF))
+            text = f"$ref {ref.value[REF]!r}: {self.message}"
+            self.diagnostic = Diagnostic(text, where, ref.pointer)
+            self.blamed = True
+
+
+_FOLLOWED = " once references are followed"
+
+
 class _Inliner:
-    """Builds the reference-free view the schema validates; collects every broken reference."""
+    """Builds the reference-free view the schema validates; collects every broken reference.
+    A subtree referenced twice is shared, not copied, but counted each time: validators walk
+    it each time, so ten references at each of eight levels cost 10**8 nodes."""
 
     def __init__(self, ws: Workspace, keep_pointer_fields: bool) -> None:
         self.ws = ws
         self.keep_pointer_fields = keep_pointer_fields
         self.errors: list[Diagnostic] = []
-        self.cache: dict[tuple[str, str], Any] = {}
+        self.cache: dict[tuple[str, str], tuple[Any, int]] = {}  # value and its node count
+        self.nodes = 0
+        self.broken: set[tuple[str, str]] = set()  # (file, pointer) of each unresolved $ref
 
     def inline(self, node: Node, path: tuple[str | int, ...], stack: Stack) -> tuple[Any, bool]:
         """Return (value, whether a circular reference was left in it)."""
         value = node.value
         if is_ref(value):
             return self._follow(node, path, stack)
+        self._count(1, node)
         if isinstance(value, dict | list):
+            if len(path) >= MAX_DEPTH:
+                raise _Exceeded(too_deep(_FOLLOWED), node)
             keys: list[Any] = list(value) if isinstance(value, dict) else list(range(len(value)))
             results: list[Any] = []
             cut = False
@@ -130,28 +159,46 @@ class _Inliner:
             return results, cut
         return value, False
 
+    def _count(self, nodes: int, node: Node) -> None:
+        self.nodes += nodes
+        limits = self.ws.budget.limits
+        if self.nodes > limits.max_nodes:
+            raise _Exceeded(limits.too_many_nodes(_FOLLOWED), node)
+
     def _follow(self, node: Node, path: tuple[str | int, ...], stack: Stack) -> tuple[Any, bool]:
         try:
             target = self.ws.resolve(node.value[REF], node.doc, node.pointer)
         except Failed as exc:
             self.errors.extend(exc.diagnostics)
+            self.broken.add((node.doc.display, node.pointer))
             return node.value, False
         if target.key in stack or (self.keep_pointer_fields and _is_pointer_field(path)):
             return node.value, target.key in stack
-        if target.key in self.cache:
-            return self.cache[target.key], False
-        result, cut = self.inline(self.ws.node(target), path, stack | {target.key})
+        try:
+            if len(stack) > MAX_DEPTH:  # references to references, without nesting
+                raise _Exceeded(too_deep(_FOLLOWED), node)
+            if target.key in self.cache:
+                result, size = self.cache[target.key]
+                self._count(size, node)
+                return result, False
+            before = self.nodes
+            result, cut = self.inline(self.ws.node(target), path, stack | {target.key})
+        except _Exceeded as exc:
+            exc.blame(node)
+            raise
         if not cut:
-            self.cache[target.key] = result
+            self.cache[target.key] = (result, self.nodes - before)
         return result, cut
 
 
 def _locate(root: Node, path: Iterable[str | int], *, key: str | None = None) -> Diagnostic:
-    """Follow an instance path through references to the node's own file and pointer."""
+    """Follow an instance path through references to the node's own file and pointer; a
+    reference that cannot be followed is where the path ends."""
     node = root
     for token in path:
         try:
-            node = node.child(token)
+            node = Node(node.ws, node.doc, join_pointer(node.pointer, token), node.value[token])
+            node = node.deref()
         except (Failed, KeyError, IndexError, TypeError):
             break
     pointer = node.pointer if key is None else join_pointer(node.pointer, key)
@@ -227,17 +274,32 @@ def _deepest(error: ValidationError) -> ValidationError:
     return max((_deepest(child) for child in error.context), key=rank)
 
 
-def inlined(ws: Workspace, version: str) -> tuple[Any, list[Diagnostic]]:
-    """The document as the schema sees it, and every broken reference met on the way."""
+def _inline(ws: Workspace, version: str) -> tuple[Any, _Inliner]:
     inliner = _Inliner(ws, keep_pointer_fields=version.startswith("3."))
-    instance, _ = inliner.inline(ws.root_node(), (), frozenset({(ws.root.key, "")}))
+    try:
+        instance, _ = inliner.inline(ws.root_node(), (), frozenset({(ws.root.key, "")}))
+    except _Exceeded as exc:
+        inliner.errors.append(exc.diagnostic)
+        return None, inliner
+    return instance, inliner
+
+
+def inlined(ws: Workspace, version: str) -> tuple[Any, list[Diagnostic]]:
+    """The document as the schema sees it (None past a limit), and every broken reference met
+    on the way."""
+    instance, inliner = _inline(ws, version)
     return instance, inliner.errors
 
 
 def validate_schema(ws: Workspace, version: str) -> list[Diagnostic]:
-    """All schema and reference errors, each at the place the user must edit."""
+    """All schema and reference errors, each at the place the user must edit. A reference that
+    could not be followed is reported once, not again as the wrong type of value. Past a limit
+    (depth, nodes) the document is refused: Failed."""
     root = ws.root_node()
-    instance, errors = inlined(ws, version)
+    instance, inliner = _inline(ws, version)
+    errors = inliner.errors
+    if instance is None:
+        raise Failed(errors)
     if _fast_validator(version).is_valid(instance):
         return errors
     # Only an invalid document pays for the Python validator, which says where and why.
@@ -245,5 +307,14 @@ def validate_schema(ws: Workspace, version: str) -> list[Diagnostic]:
         best = _deepest(error)
         message, key = _describe(best)
         located = _locate(root, best.absolute_path, key=key)
-        errors.append(Diagnostic(message, located.location, located.pointer))
+        if not _under(located, inliner.broken):
+            errors.append(Diagnostic(message, located.location, located.pointer))
     return errors
+
+
+def _under(located: Diagnostic, broken: set[tuple[str, str]]) -> bool:
+    pointer = located.pointer or ""
+    return any(
+        located.location.file == file and (pointer == at or pointer.startswith(f"{at}/"))
+        for file, at in broken
+    )

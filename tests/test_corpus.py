@@ -16,7 +16,8 @@ from pydantic import TypeAdapter
 
 from generator.checks import payload_validator
 from generator.errors import Failed
-from generator.pipeline import Build, build
+from generator.pipeline import Build, analyse, build
+from generator.refs import Access
 from tests.support import CORPUS, write_files
 
 MANIFEST = CORPUS / "MANIFEST.tsv"
@@ -47,6 +48,9 @@ INVALID.update(
     }
 )
 VALID = [p for p in ROOTS if p not in INVALID]
+# The social-media examples share `../common/`, outside each document's own folder: they are
+# read as a user would read them, naming the corpus as a root (--allow-ref-root).
+ACCESS = Access(roots=(CORPUS,))
 TALLY: dict[str, int] = {"generated": 0, "rejected as expected": 0, "examples checked": 0}
 
 
@@ -70,17 +74,23 @@ def test_the_corpus_is_all_there() -> None:
 @pytest.mark.parametrize("path", sorted(INVALID), ids=str)
 def test_invalid_documents_are_rejected_with_a_location(path: str) -> None:
     with pytest.raises(Failed) as caught:
-        build(CORPUS / path)
+        build(CORPUS / path, access=ACCESS)
     rendered = [d.render() for d in caught.value.diagnostics]
     assert any(INVALID[path] in line for line in rendered), rendered
     assert all(line.split(":")[1].isdigit() and line.split(":")[2].isdigit() for line in rendered)
     TALLY["rejected as expected"] += 1
 
 
+def test_a_shared_folder_outside_the_document_needs_a_named_root() -> None:
+    with pytest.raises(Failed) as caught:
+        analyse(CORPUS / "3.1.0" / "social-media" / "backend" / "asyncapi.yaml")
+    assert "'../common/servers.yaml#/websiteWebSocketServer' points outside" in str(caught.value)
+
+
 def generate(path: str, workdir: Path) -> Build:
     """Build one corpus document into `workdir`, once per module run."""
     if path not in BUILT:
-        BUILT[path] = build(CORPUS / path, package_for(path))
+        BUILT[path] = build(CORPUS / path, package_for(path), access=ACCESS)
         write_files(BUILT[path].files, workdir)
     return BUILT[path]
 

@@ -99,3 +99,10 @@ def test_a_referenced_file_that_is_broken_is_reported_in_that_file(tmp_path: Pat
         ws_error = exc.diagnostics[0]
     assert ws_error is not None and ws_error.location.file.endswith("other.yaml")
     assert "invalid YAML" in ws_error.message
+
+
+def test_json_surrogate_pairs_become_the_character() -> None:
+    assert doc('{"smile": "\\ud83d\\ude00", "plain": "\\u00e9"}').data == {
+        "smile": "\U0001f600",
+        "plain": "é",
+    }

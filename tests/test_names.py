@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import keyword
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
 from generator.model import Address
-from generator.names import pascal, snake, unique
+from generator.names import package_from_title, package_problem, pascal, snake, unique
+from tests.support import run_cli
 
 
 @pytest.mark.parametrize(
@@ -57,3 +61,94 @@ def test_address_filter_and_params() -> None:
     address = Address.parse("user/{id}.signedup/{kind}")
     assert address.mqtt_filter == "user/+/+"
     assert address.param_names == ["id", "kind"]
+
+
+@pytest.mark.parametrize(
+    ("title", "package"),
+    [
+        ("IoT Device Management Service", "iot_device_management_service"),
+        ("Logging", "logging_service"),
+        ("Pydantic", "pydantic_service"),
+        ("json", "json_service"),
+        ("typing", "typing_service"),
+        ("Paho", "paho_service"),
+        ("Tests", "tests_service"),
+        ("Distutils", "distutils_service"),  # gone from 3.12's standard library, not from 3.11's
+        ("class", "class_"),
+        ("", "service"),
+    ],
+)
+def test_a_package_named_from_the_title_never_shadows_a_module(title: str, package: str) -> None:
+    assert package_from_title(title)[0] == package
+
+
+@pytest.mark.parametrize(
+    ("name", "problem"),
+    [
+        ("x.y", "not a dotted name: try 'x_y'"),
+        ("my-service", "not a Python identifier"),
+        ("9lives", "not a Python identifier"),
+        ("café", "not a Python identifier"),
+        ("class", "a Python keyword"),
+        ("json", "the standard library's json"),
+        ("asyncio", "the standard library's asyncio"),
+        ("pydantic_settings", "pydantic_settings, which the generated project imports"),
+        ("sqlalchemy", "sqlalchemy, which the generated project imports"),
+        ("tests", "the project's tests folder"),
+    ],
+)
+def test_an_unusable_package_name_says_why(name: str, problem: str) -> None:
+    assert problem in (package_problem(name) or "")
+
+
+def test_usable_package_names() -> None:
+    for name in ("my_service", "iot2", "_private", "Pkg", "match"):
+        assert package_problem(name) is None, name
+
+
+def spec_titled(tmp_path: Path, title: str) -> Path:
+    spec = tmp_path / "asyncapi.yaml"
+    spec.write_text(
+        "asyncapi: 3.0.0\n"
+        f"info: {{title: {title}, version: '1'}}\n"
+        "channels:\n  ping: {address: ping, messages: {m: {payload: {type: string}}}}\n"
+        "operations:\n  onPing: {action: receive, channel: {$ref: '#/channels/ping'}}\n"
+    )
+    return spec
+
+
+@pytest.mark.parametrize(
+    ("title", "why"),
+    [
+        ("Logging", "the standard library's logging"),
+        ("Pydantic", "pydantic, which the generated project imports"),
+        ("typing", "the standard library's typing"),
+    ],
+)
+def test_a_project_titled_like_a_module_imports(tmp_path: Path, title: str, why: str) -> None:
+    out = tmp_path / "out"
+    result = run_cli("generate", str(spec_titled(tmp_path, title)), "--output", str(out))
+    assert result.returncode == 0, result.stderr
+    package = f"{title.lower()}_service"
+    assert (
+        f"asyncapi.yaml:2:15: warning: the title makes the package {title.lower()!r}: it would"
+        f" shadow {why}; it is {package!r} instead (--package NAME chooses another)"
+        in result.stderr
+    )
+    imported = subprocess.run(
+        [sys.executable, "-c", f"import {package}.service, {title.lower()}"],
+        cwd=out,
+        capture_output=True,
+        text=True,
+    )
+    assert imported.returncode == 0, imported.stderr
+
+
+@pytest.mark.parametrize("name", ["x.y", "json", "pydantic", "class"])
+def test_an_unusable_package_option_is_an_error(tmp_path: Path, name: str) -> None:
+    out = tmp_path / "out"
+    spec = spec_titled(tmp_path, "Fine")
+    result = run_cli("generate", str(spec), "--output", str(out), "--package", name)
+    assert result.returncode == 1
+    assert result.stderr.startswith(f"--package {name!r} cannot be used: ")
+    assert "Traceback" not in result.stderr and not out.exists()

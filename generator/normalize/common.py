@@ -24,7 +24,14 @@ from generator.model import (
     Will,
     payload_type,
 )
-from generator.names import MODULE_NAMES, PARAMETER_NAMES, pascal, snake, unique
+from generator.names import (
+    MODULE_NAMES,
+    PARAMETER_NAMES,
+    package_from_title,
+    pascal,
+    snake,
+    unique,
+)
 from generator.normalize.routes import build_routes
 from generator.refs import Node, Workspace
 from generator.schemas_bundle import SchemaBundle
@@ -84,7 +91,7 @@ def assemble(
         title=title,
         version=text(info.get("version")),
         description=text(info.get("description")),
-        package=package or snake(title, fallback="service"),
+        package=package or _package(ctx, title, info),
         servers=servers,
         channels=channels,
         operations=operations,
@@ -93,6 +100,21 @@ def assemble(
     )
     api.routes = build_routes(api)
     return api
+
+
+def _package(ctx: Context, title: str, info: Node) -> str:
+    """The package named after the title, adjusted (and warned about) if it would shadow a
+    module the project imports."""
+    package, problem = package_from_title(title)
+    if problem is not None:
+        where = info.get("title") or info
+        named = snake(title, fallback="service")
+        ctx.warn(
+            f"the title makes the package {named!r}: {problem}; it is {package!r} instead"
+            " (--package NAME chooses another)",
+            where,
+        )
+    return package
 
 
 # Keys under which user data (schemas, examples) sits: a `tags` there is not a Tag list.
@@ -202,12 +224,16 @@ def _substitute(template: str, variables: Node | None) -> str:
     return re.sub(r"\{([^{}]+)\}", default, template)
 
 
-def server(name: str, node: Node, host_and_path: str) -> Server:
+def server(ctx: Context, name: str, node: Node, host_and_path: str) -> Server:
     """A server from its `host` (3.x) or `url` (2.x), variables filled with their defaults."""
     resolved = _substitute(host_and_path, node.get("variables"))
     if "://" not in resolved:
         resolved = "//" + resolved
-    parts = urlsplit(resolved)
+    try:
+        parts = urlsplit(resolved)
+    except ValueError as exc:  # a bracketed host that is no IPv6 address
+        ctx.warn(f"server {name!r}: cannot read {resolved!r} ({exc}): localhost is used", node)
+        parts = urlsplit("")
     try:
         port = parts.port
     except ValueError:
@@ -294,7 +320,8 @@ def parameter(name: str, node: Node, schema: Node | None) -> Parameter:
     A default that cannot be a topic level is dropped (and warned about by the address check)."""
     source = schema if schema is not None else node
     value = source.value if isinstance(source.value, dict) else {}
-    enum = tuple(str(v) for v in value.get("enum", []) if v is not None)
+    listed = value.get("enum")
+    enum = tuple(str(v) for v in listed if v is not None) if isinstance(listed, list) else ()
     default = value.get("default")
     if default is not None and not usable_default(str(default)):
         default = None

@@ -18,9 +18,10 @@ def _parts(schemas: dict[str, Any], name: str) -> list[tuple[str, dict[str, Any]
     """The schema and, through `allOf` references, the schemas it builds on."""
     schema = schemas.get(name, {})
     found = [(name, schema)]
-    for part in schema.get("allOf", []) if isinstance(schema, dict) else []:
-        ref = part.get("$ref", "") if isinstance(part, dict) else ""
-        if ref.startswith(REF_PREFIX):
+    parts = schema.get("allOf") if isinstance(schema, dict) else None
+    for part in parts if isinstance(parts, list) else []:
+        ref = part.get("$ref") if isinstance(part, dict) else None
+        if isinstance(ref, str) and ref.startswith(REF_PREFIX):
             found += _parts(schemas, ref[len(REF_PREFIX) :])
         elif isinstance(part, dict):
             found.append((name, part))
@@ -29,10 +30,11 @@ def _parts(schemas: dict[str, Any], name: str) -> list[tuple[str, dict[str, Any]
 
 def _tags(schemas: dict[str, Any], name: str, prop: str) -> list[str]:
     for _, schema in _parts(schemas, name):
-        spec = schema.get("properties", {}).get(prop) if isinstance(schema, dict) else None
+        properties = schema.get("properties") if isinstance(schema, dict) else None
+        spec = properties.get(prop) if isinstance(properties, dict) else None
         if isinstance(spec, dict) and "const" in spec:
             return [str(spec["const"])]
-        if isinstance(spec, dict) and spec.get("enum"):
+        if isinstance(spec, dict) and isinstance(spec.get("enum"), list) and spec["enum"]:
             return [str(v) for v in spec["enum"]]
     return [name]
 

@@ -16,7 +16,7 @@ _ACTIONS: tuple[tuple[str, Action], ...] = (("publish", "receive"), ("subscribe"
 def normalize(ws: Workspace, version: str, package: str | None) -> tuple[Api, list[Diagnostic]]:
     ctx = common.new_context(ws, version)
     root = ws.root_node()
-    servers = [_server(name, node) for name, node in common.entries(root, "servers")]
+    servers = [_server(ctx, name, node) for name, node in common.entries(root, "servers")]
     channels: list[Channel] = []
     operations: list[Operation] = []
     op_ids: dict[str, Node] = {}
@@ -37,8 +37,8 @@ def normalize(ws: Workspace, version: str, package: str | None) -> tuple[Api, li
     return common.assemble(ctx, package, servers, channels, operations), ctx.diagnostics
 
 
-def _server(name: str, node: Node) -> Server:
-    return common.server(name, node, common.text(node.get("url")))
+def _server(ctx: common.Context, name: str, node: Node) -> Server:
+    return common.server(ctx, name, node, common.text(node.get("url")))
 
 
 def _operation_messages(ctx: common.Context, op: Node, fallback: str) -> list[Message]:

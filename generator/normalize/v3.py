@@ -14,7 +14,7 @@ from generator.refs import REF, Node, Workspace, is_ref
 def normalize(ws: Workspace, version: str, package: str | None) -> tuple[Api, list[Diagnostic]]:
     ctx = common.new_context(ws, version)
     root = ws.root_node()
-    servers = [_server(name, node) for name, node in common.entries(root, "servers")]
+    servers = [_server(ctx, name, node) for name, node in common.entries(root, "servers")]
     channels = {key: _channel(ctx, key, node) for key, node in common.entries(root, "channels")}
     operations: list[Operation] = []
     send_names: set[str] = set()
@@ -29,9 +29,9 @@ def normalize(ws: Workspace, version: str, package: str | None) -> tuple[Api, li
     return api, ctx.diagnostics
 
 
-def _server(name: str, node: Node) -> Server:
+def _server(ctx: common.Context, name: str, node: Node) -> Server:
     host = common.text(node.get("host")) + common.text(node.get("pathname"))
-    return common.server(name, node, host)
+    return common.server(ctx, name, node, host)
 
 
 def _channel(ctx: common.Context, key: str, node: Node) -> Channel:
