@@ -5,8 +5,11 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic_core import PydanticCustomError
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+TLS_FILES = ("mqtt_ca_file", "mqtt_cert_file", "mqtt_key_file")
 
 
 class Settings(BaseSettings):
@@ -55,3 +58,19 @@ class Settings(BaseSettings):
     @classmethod
     def _lower(cls, value: object) -> object:
         return value.lower() if isinstance(value, str) else value
+
+    @model_validator(mode="after")
+    def _tls_files_mean_tls(self) -> Settings:
+        """A CA, certificate or key file only makes sense over TLS, so it switches TLS on: a
+        forgotten MQTT_TLS never sends the password in clear. MQTT_TLS=false beside one is a
+        contradiction, refused."""
+        given = [name.upper() for name in TLS_FILES if getattr(self, name)]
+        if given and not self.mqtt_tls:
+            if "mqtt_tls" in self.model_fields_set:
+                raise PydanticCustomError(
+                    "tls_conflict",
+                    "MQTT_TLS is false but {files} is set: remove one of them",
+                    {"files": " and ".join(given)},
+                )
+            self.mqtt_tls = True
+        return self
