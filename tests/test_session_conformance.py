@@ -229,6 +229,45 @@ def test_a_silent_broker_is_detected_by_keep_alive() -> None:
     asyncio.run(scenario())
 
 
+def test_a_client_that_only_sends_qos_0_pings_and_keeps_the_connection() -> None:
+    """Its own sends refresh nothing the broker answers: it must still ping, or it would take
+    the broker's silence for a dead link (issue 24.6)."""
+    answered = asyncio.Event()
+
+    async def script(peer: Peer) -> None:
+        await peer.accept()
+        pings = 0
+        while True:
+            packet = await peer.read(timeout=10)
+            if isinstance(packet, mqtt5.PingReqPacket):
+                peer.send(mqtt5.PingRespPacket())
+                pings += 1
+                if pings == 4:
+                    answered.set()
+
+    async def scenario() -> None:
+        async with scripted(script) as (port, _):
+            connection = await connect(port, [], keep_alive=1)
+
+            async def send_forever() -> None:
+                while True:
+                    await connection.publish(Outgoing("status/me", b"up"))
+                    await asyncio.sleep(0.05)
+
+            sending = asyncio.create_task(send_forever())
+            pinged = asyncio.create_task(answered.wait())
+            await asyncio.wait(
+                {pinged, connection.closed}, timeout=15, return_when="FIRST_COMPLETED"
+            )
+            sending.cancel()
+            pinged.cancel()
+            assert not connection.closed.done(), connection.closed.result()
+            assert answered.is_set()
+            await connection.disconnect()
+
+    asyncio.run(scenario())
+
+
 def test_a_server_disconnect_ends_the_connection_with_its_reason() -> None:
     async def script(peer: Peer) -> None:
         await peer.accept()
@@ -266,6 +305,20 @@ def test_keep_alive_holds_an_idle_connection_to_mosquitto(broker: Broker) -> Non
         )
         await asyncio.sleep(3.5)  # mosquitto drops a client silent for 1.5 keep-alives
         assert not connection.closed.done()
+        await connection.disconnect()
+
+    asyncio.run(scenario())
+
+
+def test_keep_alive_holds_a_connection_that_only_sends_qos_0_to_mosquitto(broker: Broker) -> None:
+    async def scenario() -> None:
+        connection = await open_connection(
+            config(broker.port, keep_alive=1), SessionState(), lambda m, a: None
+        )
+        for _ in range(70):  # 3.5 s: past 1.5 keep-alives with nothing to hear but PINGRESP
+            await connection.publish(Outgoing("status/me", b"up"))
+            await asyncio.sleep(0.05)
+        assert not connection.closed.done(), connection.closed.result()
         await connection.disconnect()
 
     asyncio.run(scenario())

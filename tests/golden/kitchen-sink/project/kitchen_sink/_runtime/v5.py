@@ -286,14 +286,17 @@ class Mqtt5Connection(asyncio.Protocol, Connection):
             self._timer = self._loop.call_later(self._keep_alive / 2, self._on_keep_alive)
 
     def _on_keep_alive(self) -> None:
+        """Ping when either direction was quiet for half the keep-alive: the broker must hear
+        from us, and we must hear from it (our own sends prove nothing about the broker)."""
         now = self._loop.time()
+        half = self._keep_alive / 2
         # While paused, the broker's answers wait unread in the socket: that is not silence.
         if not self._paused and now - self._last_received > self._keep_alive * 1.5:
             self._fail(
                 ConnectionLost(f"no answer from the broker for {self._keep_alive * 1.5:.0f} s")
             )
             return
-        if now - self._last_sent >= self._keep_alive / 2:
+        if now - self._last_sent >= half or now - self._last_received >= half:
             self._write(mqtt5.PingReqPacket().write())
         self._schedule_keep_alive()
 
