@@ -8,88 +8,17 @@ checked against a real mosquitto."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
-from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
 import mqtt5
 import pytest
 
-from generator.runtime import ClientConfig, Incoming, MqttClient, Outgoing
+from generator.runtime import Incoming, MqttClient, Outgoing
 from generator.runtime.connection import SessionState
 from generator.runtime.v5 import Mqtt5Connection, open_connection
+from tests.peer import PUBACK, PUBLISH, SUBACK, SUBSCRIBE, Peer, Peer311, config, raw, scripted
 from tests.support import Broker
-
-Script = Callable[["Peer"], Awaitable[None]]
-
-
-class Peer:
-    """One scripted broker connection: read packets, write packets."""
-
-    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        self.reader = reader
-        self.writer = writer
-        self.buffer = bytearray()
-
-    async def read(self, timeout: float = 5) -> Any:
-        async with asyncio.timeout(timeout):
-            while True:
-                if self.buffer:
-                    with contextlib.suppress(IndexError):
-                        packet, size = mqtt5.read(memoryview(bytes(self.buffer)))
-                        del self.buffer[:size]
-                        return packet
-                chunk = await self.reader.read(65536)
-                if not chunk:
-                    raise ConnectionError("the client closed the connection")
-                self.buffer += chunk
-
-    async def expect(self, kind: type, timeout: float = 5) -> Any:
-        while True:
-            packet = await self.read(timeout)
-            if isinstance(packet, kind):
-                return packet
-            if not isinstance(packet, mqtt5.PingReqPacket):
-                raise AssertionError(f"expected {kind.__name__}, got {packet!r}")
-
-    def send(self, *packets: Any) -> None:
-        self.writer.write(b"".join(p.write() for p in packets))
-
-    async def accept(self, **connack: Any) -> mqtt5.ConnectPacket:
-        connect = await self.expect(mqtt5.ConnectPacket)
-        self.send(mqtt5.ConnAckPacket(**connack))
-        return connect
-
-
-@contextlib.asynccontextmanager
-async def scripted(script: Script) -> AsyncIterator[tuple[int, asyncio.Task[None]]]:
-    """A loopback server whose first connection runs `script`."""
-    done: asyncio.Future[asyncio.Task[None]] = asyncio.get_running_loop().create_future()
-
-    async def on_connect(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        task = asyncio.current_task()
-        assert task is not None
-        if not done.done():
-            done.set_result(task)
-        await script(Peer(reader, writer))
-
-    server = await asyncio.start_server(on_connect, "127.0.0.1", 0)
-    port = server.sockets[0].getsockname()[1]
-    try:
-        async with server:
-            yield port, asyncio.ensure_future(_await_task(done))
-    finally:
-        server.close()
-
-
-async def _await_task(done: asyncio.Future[asyncio.Task[None]]) -> None:
-    await (await done)
-
-
-def config(port: int, **overrides: Any) -> ClientConfig:
-    values: dict[str, Any] = {"host": "127.0.0.1", "port": port, "client_id": "conformance"}
-    return ClientConfig(**{**values, **overrides})
 
 
 async def connect(port: int, delivered: list[Any], **overrides: Any) -> Mqtt5Connection:
@@ -266,6 +195,65 @@ def test_a_client_that_only_sends_qos_0_pings_and_keeps_the_connection() -> None
             await connection.disconnect()
 
     asyncio.run(scenario())
+
+
+async def two_in_then_ack_two_sends_v5(peer: Peer) -> list[int]:
+    await peer.accept()
+    subscribe = await peer.expect(mqtt5.SubscribePacket)
+    peer.send(mqtt5.SubAckPacket(subscribe.packet_id, [mqtt5.SubAckReasonCode(1)]))
+    peer.send(
+        *(
+            mqtt5.PublishPacket(f"in/{n}", b"x", qos=mqtt5.QoS.AT_LEAST_ONCE, packet_id=n)
+            for n in (1, 2)
+        )
+    )
+    for _ in range(2):
+        sent = await peer.expect(mqtt5.PublishPacket)
+        peer.send(mqtt5.PubAckPacket(sent.packet_id or 0))
+    return [(await peer.expect(mqtt5.PubAckPacket)).packet_id for _ in range(2)]
+
+
+async def two_in_then_ack_two_sends_v311(peer: Peer311) -> list[int]:
+    await peer.accept()
+    subscribe = await peer.expect(SUBSCRIBE)
+    peer.writer.write(raw(SUBACK, subscribe.packet_id.to_bytes(2) + b"\x01"))
+    for n in (1, 2):
+        peer.writer.write(raw(PUBLISH, b"\x00\x04in/" + str(n).encode() + n.to_bytes(2) + b"x", 2))
+    for _ in range(2):
+        peer.ack(PUBACK, (await peer.expect(PUBLISH)).packet_id)
+    return [(await peer.expect(PUBACK)).packet_id for _ in range(2)]
+
+
+@pytest.mark.parametrize("protocol", ["5", "3.1.1"])
+def test_a_handlers_send_completes_while_delivery_is_paused_at_the_mark(protocol: str) -> None:
+    """Both handlers fill the pending mark and send a QoS 1 message each: the broker's PUBACKs
+    must still be read, or the handlers wait for them forever and the mark never clears."""
+    acked: list[int] = []
+
+    async def script(peer: Any) -> None:
+        play = two_in_then_ack_two_sends_v5 if protocol == "5" else two_in_then_ack_two_sends_v311
+        acked.extend(await play(peer))
+
+    async def scenario() -> None:
+        peer = Peer if protocol == "5" else Peer311
+        async with scripted(script, peer=peer) as (port, finished):
+            sent: list[str] = []
+
+            async def handle(message: Incoming) -> None:
+                await client.publish(Outgoing(f"out/{message.topic}", b"y", qos=1))
+                sent.append(message.topic)
+
+            settings = config(port, max_pending=2, protocol=protocol)
+            client = MqttClient(settings, [("in/+", 1)], handle)
+            serving = asyncio.create_task(client.serve())
+            async with asyncio.timeout(10):
+                await finished
+            assert sorted(sent) == ["in/1", "in/2"]
+            await client.stop(5)
+            await serving
+
+    asyncio.run(scenario())
+    assert acked == [1, 2]
 
 
 def test_a_server_disconnect_ends_the_connection_with_its_reason() -> None:

@@ -116,6 +116,8 @@ def client_config(settings: Settings) -> ClientConfig:
         tls=tls,
         will=will,
         max_pending=s.max_pending_messages,
+        max_pending_bytes=s.max_pending_bytes,
+        max_waiting_sends=s.max_waiting_sends,
         connect_timeout=s.connect_timeout,
         publish_timeout=s.publish_timeout,
         reconnect_min_delay=s.reconnect_min_delay,

@@ -42,6 +42,8 @@ class Settings(BaseSettings):
     server_port: int | None = Field(default=None, ge=0, le=65535)  # unset: no HTTP side
     max_concurrent_handlers: int = Field(default=16, ge=1)
     max_pending_messages: int = Field(default=1000, ge=1, le=65535)
+    max_pending_bytes: int = Field(default=16 * 1024 * 1024, ge=1)
+    max_waiting_sends: int = Field(default=1000, ge=0)
     max_payload_bytes: int = Field(default=1_048_576, ge=0)
     connect_timeout: float = Field(default=10.0, gt=0)
     reconnect_min_delay: float = Field(default=0.5, gt=0)

@@ -54,10 +54,17 @@ class ClientConfig:
     tls: TlsConfig | None = None
     will: WillConfig | None = None
     max_pending: int = 1000
+    max_pending_bytes: int = 16 << 20  # payload bytes of received messages held for handling
     connect_timeout: float = 10.0
     publish_timeout: float = 10.0
+    max_waiting_sends: int = 1000  # sends waiting for a connection at once; more fail at once
     reconnect_min_delay: float = 0.5
     reconnect_max_delay: float = 30.0
+
+    @property
+    def persistent(self) -> bool:
+        """Does the broker keep the session after a disconnect (so sends can be resumed)?"""
+        return not self.clean_start and (self.protocol == "3.1.1" or self.session_expiry > 0)
 
     @property
     def where(self) -> str:
