@@ -15,6 +15,7 @@ import mqtt5
 import pytest
 
 from generator.runtime import Incoming, MqttClient, Outgoing
+from generator.runtime.config import PACKET_HEADROOM
 from generator.runtime.connection import SessionState
 from generator.runtime.v5 import Mqtt5Connection, open_connection
 from tests.peer import PUBACK, PUBLISH, SUBACK, SUBSCRIBE, Peer, Peer311, config, raw, scripted
@@ -36,7 +37,9 @@ def test_connect_asks_for_a_persistent_session_and_a_receive_maximum() -> None:
 
     async def scenario() -> None:
         async with scripted(script) as (port, finished):
-            connection = await connect(port, [], max_pending=250, session_expiry=600)
+            connection = await connect(
+                port, [], max_pending=250, session_expiry=600, max_payload_bytes=1000
+            )
             await connection.disconnect()
             await finished
 
@@ -46,6 +49,59 @@ def test_connect_asks_for_a_persistent_session_and_a_receive_maximum() -> None:
     assert connect_packet.session_expiry_interval == 600
     assert connect_packet.receive_max == 250
     assert connect_packet.topic_alias_max == 0
+    assert connect_packet.max_packet_size == 1000 + PACKET_HEADROOM
+
+
+def test_oversized_publish_is_read_past_without_buffering_it_and_acknowledged() -> None:
+    """A broker that ignores our Maximum Packet Size: the 5 MiB message is dropped while it is
+    read (the buffer never holds more than a chunk of it), acknowledged so the broker does not
+    send it again, reported, and the message after it is delivered."""
+    limit = 1 << 20
+    big = mqtt5.PublishPacket(
+        "big/one", b"x" * (5 << 20), qos=mqtt5.QoS.AT_LEAST_ONCE, packet_id=7
+    ).write()
+    after = mqtt5.PublishPacket("small/one", b"ok", qos=mqtt5.QoS.AT_LEAST_ONCE, packet_id=8)
+    acked: list[int] = []
+    largest_buffer = [0]
+    holder: list[Mqtt5Connection] = []
+
+    async def script(peer: Peer) -> None:
+        await peer.accept()
+        for start in range(0, len(big), 64 * 1024):
+            peer.writer.write(big[start : start + 64 * 1024])
+            await peer.writer.drain()
+            await asyncio.sleep(0)
+            if holder:
+                largest_buffer[0] = max(largest_buffer[0], len(holder[0]._buffer))
+        peer.send(after)
+        for _ in range(2):
+            acked.append((await peer.expect(mqtt5.PubAckPacket)).packet_id)
+
+    async def scenario() -> tuple[list[tuple[str, int]], list[Any]]:
+        dropped: list[tuple[str, int]] = []
+        delivered: list[Any] = []
+
+        def deliver(message: Incoming, ack: Any) -> None:
+            delivered.append(message.topic)
+            ack()
+
+        async with scripted(script) as (port, finished):
+            connection = await open_connection(
+                config(port, max_payload_bytes=limit),
+                SessionState(),
+                deliver,
+                lambda topic, size: dropped.append((topic, size)),
+            )
+            holder.append(connection)
+            async with asyncio.timeout(20):
+                await finished
+        return dropped, delivered
+
+    dropped, delivered = asyncio.run(scenario())
+    assert dropped == [("big/one", len(big))]
+    assert delivered == ["small/one"]
+    assert acked == [7, 8]
+    assert largest_buffer[0] <= 256 * 1024, largest_buffer[0]
 
 
 def test_pubacks_follow_arrival_order_whatever_order_handlers_finish_in() -> None:

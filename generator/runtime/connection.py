@@ -15,6 +15,10 @@ from .outbox import Outbox
 Deliver = Callable[[Incoming, "Ack | None"], None]
 """Called for every received message, with the callable that acknowledges it (None for QoS 0)."""
 
+TooLarge = Callable[[str, int], None]
+"""Called with the topic and size of a message dropped while reading it: over the Maximum Packet
+Size announced, which the broker should have kept to itself."""
+
 
 @dataclass
 class SessionState:

@@ -23,12 +23,14 @@ from typing import Any
 
 from .acks import Ack
 from .config import ClientConfig
-from .connection import Connection, SessionState
+from .connection import Connection, SessionState, TooLarge
 from .dispatch import Dispatcher, Handle
 from .errors import ConnectError, MqttError, PublishError
 from .message import Incoming, Outgoing, check_topic
+from .ratelimit import RateLimitedLog
 
 logger = logging.getLogger(__name__)
+_too_large_log = RateLimitedLog(logger)
 
 
 class MqttClient:
@@ -39,9 +41,11 @@ class MqttClient:
         handle: Handle,
         *,
         max_concurrent: int = 16,
+        too_large: TooLarge | None = None,
     ) -> None:
         self.config = config
         self.subscriptions = tuple(subscriptions)
+        self._too_large = too_large or _log_too_large
         self.dispatcher = Dispatcher(
             handle,
             max_concurrent=max_concurrent,
@@ -173,7 +177,7 @@ class MqttClient:
         if self.config.protocol == "5":
             from .v5 import open_connection as open_v5
 
-            connection = await open_v5(self.config, self._session, self._deliver)
+            connection = await open_v5(self.config, self._session, self._deliver, self._too_large)
         else:  # paho is imported only by services that speak MQTT 3.1.1
             from .v311 import open_connection as open_v311
 
@@ -235,6 +239,16 @@ class MqttClient:
                 await self._closing.wait()
         except TimeoutError:
             pass
+
+
+def _log_too_large(topic: str, size: int) -> None:
+    _too_large_log.log(
+        logging.WARNING,
+        "too large",
+        "dropped a %d-byte message on %r while reading it: over the maximum packet size",
+        size,
+        topic,
+    )
 
 
 async def _abandon(connection: Connection) -> None:

@@ -25,9 +25,10 @@ import mqtt5
 
 from .acks import AckQueue
 from .config import ClientConfig
-from .connection import Connection, Deliver, SessionState, holding_too_much
+from .connection import Connection, Deliver, SessionState, TooLarge, holding_too_much
 from .errors import ConnectError, ConnectionLost, MqttError, PublishError
 from .message import Incoming, Outgoing
+from .oversize import Oversized, packet_size
 
 logger = logging.getLogger(__name__)
 
@@ -58,11 +59,23 @@ def _publish_packet(message: Outgoing, packet_id: int | None, duplicate: bool = 
     ).write()
 
 
+def _ignore(topic: str, size: int) -> None:
+    return None
+
+
 class Mqtt5Connection(asyncio.Protocol, Connection):
-    def __init__(self, config: ClientConfig, session: SessionState, deliver: Deliver) -> None:
+    def __init__(
+        self,
+        config: ClientConfig,
+        session: SessionState,
+        deliver: Deliver,
+        too_large: TooLarge = _ignore,
+    ) -> None:
         self._config = config
         self._session = session
         self._deliver = deliver
+        self._too_large = too_large
+        self._oversized: Oversized | None = None  # a packet being read past
         self._loop = asyncio.get_running_loop()
         self.closed = self._loop.create_future()
         self._transport: asyncio.Transport | None = None
@@ -91,7 +104,13 @@ class Mqtt5Connection(asyncio.Protocol, Connection):
 
     def data_received(self, data: bytes) -> None:
         self._last_received = self._loop.time()
-        self._buffer += data
+        if self._oversized is not None:
+            rest = self._read_past(data)
+            if not rest:
+                return
+            self._buffer += rest
+        else:
+            self._buffer += data
         self._parse()
 
     def connection_lost(self, exc: Exception | None) -> None:
@@ -116,6 +135,7 @@ class Mqtt5Connection(asyncio.Protocol, Connection):
                 session_expiry_interval=0 if c.clean_start else c.session_expiry,
                 receive_max=max(1, min(c.max_pending, 65_535)),
                 topic_alias_max=0,
+                max_packet_size=c.max_packet_size,
             ).write()
         )
         connack = await self._connack
@@ -194,7 +214,8 @@ class Mqtt5Connection(asyncio.Protocol, Connection):
                 rest = view[offset:]
                 try:
                     packet, size = mqtt5.read(rest)
-                except IndexError:  # an incomplete packet: wait for more bytes
+                except IndexError:  # an incomplete packet: wait for more bytes, or read past it
+                    offset = self._start_reading_past(view, offset)
                     break
                 finally:
                     rest.release()
@@ -252,6 +273,33 @@ class Mqtt5Connection(asyncio.Protocol, Connection):
             packet.content_type,
         )
         self._deliver(incoming, ack)
+
+    def _start_reading_past(self, view: memoryview, offset: int) -> int:
+        """Where parsing goes on: past what is buffered of an incomplete packet that will be
+        larger than the Maximum Packet Size we announced, else at the packet."""
+        limit = self._config.max_packet_size
+        size = packet_size(view[offset:])
+        if limit is None or size is None or size <= limit:
+            return offset
+        self._oversized = Oversized(size)
+        self._read_past(bytes(view[offset:]))
+        return len(view)
+
+    def _read_past(self, data: bytes | memoryview) -> bytes | memoryview:
+        """Feed the packet being read past; once it is whole, answer it. Returns what follows."""
+        assert self._oversized is not None
+        rest = self._oversized.feed(data)
+        if self._oversized.done:
+            skipped, self._oversized = self._oversized, None
+            publish = skipped.publish()
+            if publish is None:
+                self._fail(ConnectionLost(f"a {skipped.size}-byte packet from the broker"))
+                return b""
+            topic, qos, packet_id = publish
+            if qos:
+                self._acks.track(packet_id, qos)()
+            self._too_large(topic, skipped.size)
+        return rest
 
     def _hold(self, packet: mqtt5.PublishPacket) -> None:
         self._held.append(packet)
@@ -396,14 +444,15 @@ class Mqtt5Connection(asyncio.Protocol, Connection):
 
 
 async def open_connection(
-    config: ClientConfig, session: SessionState, deliver: Deliver
+    config: ClientConfig, session: SessionState, deliver: Deliver, too_large: TooLarge = _ignore
 ) -> Mqtt5Connection:
-    """Connect (TCP or TLS), send CONNECT and wait for CONNACK, all within the connect timeout."""
+    """Connect (TCP or TLS), send CONNECT and wait for CONNACK, all within the connect timeout.
+    `too_large` hears of each message read past for its size (topic, bytes)."""
     loop = asyncio.get_running_loop()
     context = config.tls.context() if config.tls is not None else None
     async with asyncio.timeout(config.connect_timeout):
         _, connection = await loop.create_connection(
-            lambda: Mqtt5Connection(config, session, deliver),
+            lambda: Mqtt5Connection(config, session, deliver, too_large),
             config.host,
             config.port,
             ssl=context,
