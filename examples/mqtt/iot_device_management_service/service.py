@@ -241,10 +241,11 @@ class Service:
                 return 200, "text/plain", b"ready\n"
             return 503, "text/plain", b"not connected to the broker\n"
 
+        metrics = http.Cached(lambda: generate_latest(registry))
         endpoints: dict[str, http.Endpoint] = {
             "/healthz": lambda: (200, "text/plain", b"ok\n"),
             "/readyz": ready,
-            "/metrics": lambda: (200, CONTENT_TYPE_LATEST, generate_latest(registry)),
+            "/metrics": lambda: (200, CONTENT_TYPE_LATEST, metrics()),
         }
         return await http.start(self.settings.server_host, port, endpoints)
 
