@@ -312,6 +312,48 @@ def test_a_handlers_send_completes_while_delivery_is_paused_at_the_mark(protocol
     assert acked == [1, 2]
 
 
+def test_paused_delivery_holds_up_to_the_marks_worth_then_delivers_in_order() -> None:
+    """Paused, the engine reads on but delivers nothing; past the mark's worth held it pauses
+    the socket too (the rest waits in the broker); resumed, all arrive in order."""
+    paused, resumed = asyncio.Event(), asyncio.Event()
+
+    async def script(peer: Peer) -> None:
+        await peer.accept()
+        await paused.wait()
+        peer.send(
+            *(
+                mqtt5.PublishPacket(f"t/{n}", b"x", qos=mqtt5.QoS.AT_LEAST_ONCE, packet_id=n)
+                for n in range(1, 11)
+            )
+        )
+        await resumed.wait()
+        for _ in range(10):
+            await peer.expect(mqtt5.PubAckPacket)
+
+    async def scenario() -> list[str]:
+        delivered: list[str] = []
+
+        def deliver(message: Incoming, ack: Any) -> None:
+            delivered.append(message.topic)
+            ack()
+
+        async with scripted(script) as (port, finished):
+            connection = await open_connection(config(port, max_pending=3), SessionState(), deliver)
+            connection.pause_reading()
+            paused.set()
+            async with asyncio.timeout(5):
+                while not connection._socket_paused:
+                    await asyncio.sleep(0.01)
+            assert delivered == [] and len(connection._held) == 4  # 3 is the mark's worth
+            connection.resume_reading()
+            resumed.set()
+            async with asyncio.timeout(5):
+                await finished
+        return delivered
+
+    assert asyncio.run(scenario()) == [f"t/{n}" for n in range(1, 11)]
+
+
 def test_a_server_disconnect_ends_the_connection_with_its_reason() -> None:
     async def script(peer: Peer) -> None:
         await peer.accept()

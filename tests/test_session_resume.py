@@ -307,3 +307,20 @@ def test_mqtt_3_1_1_without_the_session_sends_fail_clearly_and_paho_resends_noth
 
     asyncio.run(scenario())
     assert [name for name, _, _ in after_drop] == ["PUBLISH d"]
+
+
+def test_mqtt_3_1_1_with_a_clean_session_a_drop_fails_the_sends_at_once() -> None:
+    async def drop(peer: Peer311) -> None:
+        await peer.accept()
+        await peer.expect(PUBLISH)
+        peer.writer.close()
+
+    async def scenario() -> None:
+        async with scripted(drop, peer=Peer311) as (port, _):
+            one = await reconnect_311(SessionState(), port, clean_start=True)
+            [send] = sending(one, ("a", 1))
+            async with asyncio.timeout(5):
+                with pytest.raises(PublishError, match="may or may not have it"):
+                    await send
+
+    asyncio.run(scenario())
