@@ -4,8 +4,8 @@
 The codec turns bytes into packets and back; this module owns the rest: the CONNECT handshake,
 keep-alive, the broker's Receive Maximum for what we send, sending again what a resumed session
 still owes (the session's `Outbox`), acknowledgement after handling (through `AckQueue`), QoS 2
-in both directions, and pausing the socket when the service is full so that the backlog stays in
-the broker.
+in both directions, reading past a packet over our Maximum Packet Size (`oversize`), and pausing
+when the service is full so that the backlog stays in the broker.
 
 Pausing stops delivering PUBLISH packets, not reading: what else arrives meanwhile (above all the
 acknowledgements a handler's own send waits for) is still handled, so a service at its mark
