@@ -97,7 +97,9 @@ def trial(jobs: Jobs, messages: int, flood: bool) -> tuple[float, Probes, dict[i
     proc = jobs.start(SERVER_PORT=str(port), SERVER_HOST="127.0.0.1")
     listening = len(health)  # probes from here on: the service is up
     try:
-        wait_until(lambda: len(set(jobs.handled())) >= messages, 600, "every job handled")
+        wait_until(
+            lambda: len(set(jobs.handled())) >= messages, 600, "every job handled", interval=0.2
+        )
         elapsed = time.perf_counter() - started
     finally:
         stop.set()
