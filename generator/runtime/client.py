@@ -3,8 +3,9 @@
 `serve()` connects, subscribes and waits; when the connection drops it reconnects at once, then
 with capped, jittered backoff. Messages that were buffered but not yet handled are forgotten on a
 drop (the broker sends them again), so a reconnect never drains a stale backlog first.
-`stop()` stops reading, lets running handlers finish, acknowledges only what was handled,
-disconnects, and reports how many messages were left for the broker to deliver again.
+`stop()` stops delivering, lets running handlers finish (their sends' acknowledgements are still
+read), acknowledges only what was handled, disconnects, and reports how many messages were left
+for the broker to deliver again.
 
 A send waits for a connection (at most `max_waiting_sends` of them at once, each at most
 `publish_timeout` seconds in all). A QoS 1/2 message belongs to the session once sent: a reconnect
