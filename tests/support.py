@@ -105,6 +105,13 @@ class Broker:
         )
 
 
+def persistent(workdir: Path) -> str:
+    """mosquitto settings for a broker that queues without limit and keeps its state across
+    restarts. `user root`: mosquitto started as root otherwise drops to its own user, which
+    cannot write under pytest's private temporary folders (ignored when not started as root)."""
+    return f"user root\nmax_queued_messages 0\npersistence true\npersistence_location {workdir}/\n"
+
+
 @contextlib.contextmanager
 def running_broker(workdir: Path, extra: str = "persistence false\n") -> Iterator[Broker]:
     """A started broker, killed afterwards whatever happened."""

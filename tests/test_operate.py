@@ -3,6 +3,7 @@ the service's own command line."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import subprocess
 import sys
@@ -11,6 +12,7 @@ import urllib.request
 
 from prometheus_client.parser import text_string_to_metric_families
 
+from generator.runtime import http
 from tests.support import EXAMPLE, EXAMPLE_PACKAGE, Broker, free_port, service, wait_until
 from tests.test_example_service import SEED_TELEMETRY, telemetry
 
@@ -62,7 +64,11 @@ def test_readyz_follows_the_broker_and_metrics_count_what_was_published(broker: 
         assert get(port, "/healthz")[0] == 200
         broker.start()
         wait_until(lambda: get(port, "/readyz")[0] == 200, 20, "/readyz ready again")
-        assert samples(get(port, "/metrics")[1])[("mqtt_reconnects_total", ())] >= 1
+        wait_until(  # the metrics body is rendered at most once a second
+            lambda: samples(get(port, "/metrics")[1])[("mqtt_reconnects_total", ())] >= 1,
+            10,
+            "a reconnect in /metrics",
+        )
     finally:
         proc.kill()
 
@@ -128,3 +134,69 @@ def test_unknown_settings_in_the_environment_are_warned_about(broker: Broker) ->
         proc.wait_for("unknown setting MQTT_HSOT in the environment: ignored")
     finally:
         proc.kill()
+
+
+async def flood(port: int, idle: int, scrapes: int) -> tuple[int, int, int, int]:
+    """`idle` connections that say nothing hold their places while `scrapes` GET /metrics at
+    once: (answered 200, refused with 503 or a reset, other outcomes, the status of a /healthz
+    asked meanwhile)."""
+    holders = [await asyncio.open_connection("127.0.0.1", port) for _ in range(idle)]
+    health = await asyncio.to_thread(get, port, "/healthz")
+
+    async def scrape() -> int:
+        try:
+            reader, writer = await asyncio.open_connection("127.0.0.1", port)
+            writer.write(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n")
+            answer = await reader.read()
+            writer.close()
+            return int(answer.split(b" ", 2)[1]) if answer else 503
+        except ConnectionError:
+            return 503
+
+    try:
+        async with asyncio.timeout(60):
+            outcomes = await asyncio.gather(*(scrape() for _ in range(scrapes)))
+    finally:
+        for _, writer in holders:
+            writer.close()
+    ok, busy = outcomes.count(200), outcomes.count(503)
+    return ok, busy, len(outcomes) - ok - busy, health[0]
+
+
+def test_a_flood_of_connections_is_refused_past_the_limit_while_messages_flow(
+    broker: Broker,
+) -> None:
+    port = free_port()
+    proc = service(EXAMPLE, EXAMPLE_PACKAGE, broker, SERVER_PORT=str(port), SERVER_HOST="127.0.0.1")
+    try:
+        proc.wait_for("connected to mqtt://")
+        wait_until(lambda: get(port, "/readyz")[0] == 200, 10, "/readyz to say ready")
+        lines = "".join(
+            json.dumps(
+                {
+                    "deviceId": "flood",
+                    "timestamp": f"2024-01-15T10:{n // 60:02d}:{n % 60:02d}Z",
+                    "sensors": {"temperature": 20.0},
+                }
+            )
+            + "\n"
+            for n in range(300)
+        )
+        publisher = subprocess.Popen(
+            ["mosquitto_pub", "-h", "127.0.0.1", "-p", str(broker.port), "-q", "1",
+             "-t", "devices/flood/telemetry", "-l"],
+            stdin=subprocess.PIPE, text=True,
+        )  # fmt: skip
+        publisher.communicate(lines, timeout=60)
+        held = asyncio.run(flood(port, idle=http.MAX_CONNECTIONS + 10, scrapes=500))
+        free = asyncio.run(flood(port, idle=0, scrapes=2000))
+        wait_until(
+            lambda: len(proc.find_all("telemetry from flood")) >= 300, 60, "300 messages handled"
+        )
+        assert get(port, "/healthz") == (200, "ok\n")
+    finally:
+        proc.kill()
+    print(f"(answered, refused, other, /healthz meanwhile): 500 scrapes behind "
+          f"{http.MAX_CONNECTIONS + 10} idle connections {held}, 2,000 at once {free}")  # fmt: skip
+    assert held == (0, 500, 0, 200), "idle connections hold the places: scrapes are refused"
+    assert free[0] > 0 and free[2] == 0

@@ -8,9 +8,10 @@ import logging
 
 import pytest
 
-from generator.runtime import Incoming, PublishError, RateLimitedLog, check_topic
+from generator.runtime import Incoming, Outgoing, PublishError, RateLimitedLog, check_topic
 from generator.runtime.acks import AckQueue
 from generator.runtime.dispatch import Dispatcher
+from generator.runtime.outbox import Outbox
 
 
 def test_acks_go_out_in_arrival_order() -> None:
@@ -180,3 +181,54 @@ def test_outgoing_topics_the_broker_would_drop_us_for_are_refused(topic: str) ->
 def test_ordinary_topics_pass() -> None:
     check_topic("devices/ü-1/telemetry")
     check_topic("x" * 65_535)
+
+
+def test_backpressure_pauses_at_the_bytes_mark_and_resumes_when_both_are_at_half() -> None:
+    async def scenario() -> None:
+        gate = asyncio.Event()
+        recorder = Recorder(gate)
+        dispatcher = Dispatcher(
+            recorder.handle,
+            max_concurrent=1,
+            max_pending=100,
+            max_pending_bytes=1000,
+            pause=recorder.pause,
+            resume=recorder.resume,
+        )
+        for n in range(3):
+            dispatcher.submit(Incoming(f"t/{n}", b"x" * 400), None)
+        assert recorder.paused == 1 and dispatcher.pending_bytes == 1200
+        gate.set()
+        await settle(dispatcher)
+        assert recorder.resumed == 1 and dispatcher.pending_bytes == 0
+
+    asyncio.run(scenario())
+
+
+def test_connection_lost_gives_back_the_bytes_of_what_it_forgets() -> None:
+    async def scenario() -> None:
+        recorder = Recorder(asyncio.Event())
+        dispatcher = recorder.dispatcher()
+        dispatcher.submit(Incoming("t/a", b"12345", qos=1), lambda: None)
+        await asyncio.sleep(0)  # running: kept
+        dispatcher.submit(Incoming("t/a", b"123", qos=1), lambda: None)
+        assert dispatcher.connection_lost() == 1
+        assert dispatcher.pending_bytes == 5
+
+    asyncio.run(scenario())
+
+
+def test_the_outbox_keeps_what_went_out_and_forgets_what_did_not_when_its_sender_gives_up() -> None:
+    async def scenario() -> None:
+        outbox = Outbox()
+        sent_id, sent = outbox.add(Outgoing("t", b"x", qos=1))
+        unsent_id, _ = outbox.add(Outgoing("t", b"y", qos=1))
+        sent.sent = True
+        outbox.abandon(sent_id)
+        outbox.abandon(unsent_id)
+        assert list(outbox.flights) == [sent_id]
+        assert outbox.new_id() not in (sent_id,)
+        assert outbox.fail_sent(PublishError("gone")) == 1
+        assert sent.done.done() and not outbox.flights
+
+    asyncio.run(scenario())

@@ -8,88 +8,18 @@ checked against a real mosquitto."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
-from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
 import mqtt5
 import pytest
 
-from generator.runtime import ClientConfig, Incoming, MqttClient, Outgoing
+from generator.runtime import Incoming, MqttClient, Outgoing
+from generator.runtime.config import PACKET_HEADROOM
 from generator.runtime.connection import SessionState
 from generator.runtime.v5 import Mqtt5Connection, open_connection
+from tests.peer import PUBACK, PUBLISH, SUBACK, SUBSCRIBE, Peer, Peer311, config, raw, scripted
 from tests.support import Broker
-
-Script = Callable[["Peer"], Awaitable[None]]
-
-
-class Peer:
-    """One scripted broker connection: read packets, write packets."""
-
-    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        self.reader = reader
-        self.writer = writer
-        self.buffer = bytearray()
-
-    async def read(self, timeout: float = 5) -> Any:
-        async with asyncio.timeout(timeout):
-            while True:
-                if self.buffer:
-                    with contextlib.suppress(IndexError):
-                        packet, size = mqtt5.read(memoryview(bytes(self.buffer)))
-                        del self.buffer[:size]
-                        return packet
-                chunk = await self.reader.read(65536)
-                if not chunk:
-                    raise ConnectionError("the client closed the connection")
-                self.buffer += chunk
-
-    async def expect(self, kind: type, timeout: float = 5) -> Any:
-        while True:
-            packet = await self.read(timeout)
-            if isinstance(packet, kind):
-                return packet
-            if not isinstance(packet, mqtt5.PingReqPacket):
-                raise AssertionError(f"expected {kind.__name__}, got {packet!r}")
-
-    def send(self, *packets: Any) -> None:
-        self.writer.write(b"".join(p.write() for p in packets))
-
-    async def accept(self, **connack: Any) -> mqtt5.ConnectPacket:
-        connect = await self.expect(mqtt5.ConnectPacket)
-        self.send(mqtt5.ConnAckPacket(**connack))
-        return connect
-
-
-@contextlib.asynccontextmanager
-async def scripted(script: Script) -> AsyncIterator[tuple[int, asyncio.Task[None]]]:
-    """A loopback server whose first connection runs `script`."""
-    done: asyncio.Future[asyncio.Task[None]] = asyncio.get_running_loop().create_future()
-
-    async def on_connect(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        task = asyncio.current_task()
-        assert task is not None
-        if not done.done():
-            done.set_result(task)
-        await script(Peer(reader, writer))
-
-    server = await asyncio.start_server(on_connect, "127.0.0.1", 0)
-    port = server.sockets[0].getsockname()[1]
-    try:
-        async with server:
-            yield port, asyncio.ensure_future(_await_task(done))
-    finally:
-        server.close()
-
-
-async def _await_task(done: asyncio.Future[asyncio.Task[None]]) -> None:
-    await (await done)
-
-
-def config(port: int, **overrides: Any) -> ClientConfig:
-    values: dict[str, Any] = {"host": "127.0.0.1", "port": port, "client_id": "conformance"}
-    return ClientConfig(**{**values, **overrides})
 
 
 async def connect(port: int, delivered: list[Any], **overrides: Any) -> Mqtt5Connection:
@@ -107,7 +37,9 @@ def test_connect_asks_for_a_persistent_session_and_a_receive_maximum() -> None:
 
     async def scenario() -> None:
         async with scripted(script) as (port, finished):
-            connection = await connect(port, [], max_pending=250, session_expiry=600)
+            connection = await connect(
+                port, [], max_pending=250, session_expiry=600, max_payload_bytes=1000
+            )
             await connection.disconnect()
             await finished
 
@@ -117,6 +49,59 @@ def test_connect_asks_for_a_persistent_session_and_a_receive_maximum() -> None:
     assert connect_packet.session_expiry_interval == 600
     assert connect_packet.receive_max == 250
     assert connect_packet.topic_alias_max == 0
+    assert connect_packet.max_packet_size == 1000 + PACKET_HEADROOM
+
+
+def test_oversized_publish_is_read_past_without_buffering_it_and_acknowledged() -> None:
+    """A broker that ignores our Maximum Packet Size: the 5 MiB message is dropped while it is
+    read (the buffer never holds more than a chunk of it), acknowledged so the broker does not
+    send it again, reported, and the message after it is delivered."""
+    limit = 1 << 20
+    big = mqtt5.PublishPacket(
+        "big/one", b"x" * (5 << 20), qos=mqtt5.QoS.AT_LEAST_ONCE, packet_id=7
+    ).write()
+    after = mqtt5.PublishPacket("small/one", b"ok", qos=mqtt5.QoS.AT_LEAST_ONCE, packet_id=8)
+    acked: list[int] = []
+    largest_buffer = [0]
+    holder: list[Mqtt5Connection] = []
+
+    async def script(peer: Peer) -> None:
+        await peer.accept()
+        for start in range(0, len(big), 64 * 1024):
+            peer.writer.write(big[start : start + 64 * 1024])
+            await peer.writer.drain()
+            await asyncio.sleep(0)
+            if holder:
+                largest_buffer[0] = max(largest_buffer[0], len(holder[0]._buffer))
+        peer.send(after)
+        for _ in range(2):
+            acked.append((await peer.expect(mqtt5.PubAckPacket)).packet_id)
+
+    async def scenario() -> tuple[list[tuple[str, int]], list[Any]]:
+        dropped: list[tuple[str, int]] = []
+        delivered: list[Any] = []
+
+        def deliver(message: Incoming, ack: Any) -> None:
+            delivered.append(message.topic)
+            ack()
+
+        async with scripted(script) as (port, finished):
+            connection = await open_connection(
+                config(port, max_payload_bytes=limit),
+                SessionState(),
+                deliver,
+                lambda topic, size: dropped.append((topic, size)),
+            )
+            holder.append(connection)
+            async with asyncio.timeout(20):
+                await finished
+        return dropped, delivered
+
+    dropped, delivered = asyncio.run(scenario())
+    assert dropped == [("big/one", len(big))]
+    assert delivered == ["small/one"]
+    assert acked == [7, 8]
+    assert largest_buffer[0] <= 256 * 1024, largest_buffer[0]
 
 
 def test_pubacks_follow_arrival_order_whatever_order_handlers_finish_in() -> None:
@@ -229,6 +214,146 @@ def test_a_silent_broker_is_detected_by_keep_alive() -> None:
     asyncio.run(scenario())
 
 
+def test_a_client_that_only_sends_qos_0_pings_and_keeps_the_connection() -> None:
+    """Its own sends refresh nothing the broker answers: it must still ping, or it would take
+    the broker's silence for a dead link (issue 24.6)."""
+    answered = asyncio.Event()
+
+    async def script(peer: Peer) -> None:
+        await peer.accept()
+        pings = 0
+        while True:
+            packet = await peer.read(timeout=10)
+            if isinstance(packet, mqtt5.PingReqPacket):
+                peer.send(mqtt5.PingRespPacket())
+                pings += 1
+                if pings == 4:
+                    answered.set()
+
+    async def scenario() -> None:
+        async with scripted(script) as (port, _):
+            connection = await connect(port, [], keep_alive=1)
+
+            async def send_forever() -> None:
+                while True:
+                    await connection.publish(Outgoing("status/me", b"up"))
+                    await asyncio.sleep(0.05)
+
+            sending = asyncio.create_task(send_forever())
+            pinged = asyncio.create_task(answered.wait())
+            await asyncio.wait(
+                {pinged, connection.closed}, timeout=15, return_when="FIRST_COMPLETED"
+            )
+            sending.cancel()
+            pinged.cancel()
+            assert not connection.closed.done(), connection.closed.result()
+            assert answered.is_set()
+            await connection.disconnect()
+
+    asyncio.run(scenario())
+
+
+async def two_in_then_ack_two_sends_v5(peer: Peer) -> list[int]:
+    await peer.accept()
+    subscribe = await peer.expect(mqtt5.SubscribePacket)
+    peer.send(mqtt5.SubAckPacket(subscribe.packet_id, [mqtt5.SubAckReasonCode(1)]))
+    peer.send(
+        *(
+            mqtt5.PublishPacket(f"in/{n}", b"x", qos=mqtt5.QoS.AT_LEAST_ONCE, packet_id=n)
+            for n in (1, 2)
+        )
+    )
+    for _ in range(2):
+        sent = await peer.expect(mqtt5.PublishPacket)
+        peer.send(mqtt5.PubAckPacket(sent.packet_id or 0))
+    return [(await peer.expect(mqtt5.PubAckPacket)).packet_id for _ in range(2)]
+
+
+async def two_in_then_ack_two_sends_v311(peer: Peer311) -> list[int]:
+    await peer.accept()
+    subscribe = await peer.expect(SUBSCRIBE)
+    peer.writer.write(raw(SUBACK, subscribe.packet_id.to_bytes(2) + b"\x01"))
+    for n in (1, 2):
+        peer.writer.write(raw(PUBLISH, b"\x00\x04in/" + str(n).encode() + n.to_bytes(2) + b"x", 2))
+    for _ in range(2):
+        peer.ack(PUBACK, (await peer.expect(PUBLISH)).packet_id)
+    return [(await peer.expect(PUBACK)).packet_id for _ in range(2)]
+
+
+@pytest.mark.parametrize("protocol", ["5", "3.1.1"])
+def test_a_handlers_send_completes_while_delivery_is_paused_at_the_mark(protocol: str) -> None:
+    """Both handlers fill the pending mark and send a QoS 1 message each: the broker's PUBACKs
+    must still be read, or the handlers wait for them forever and the mark never clears."""
+    acked: list[int] = []
+
+    async def script(peer: Any) -> None:
+        play = two_in_then_ack_two_sends_v5 if protocol == "5" else two_in_then_ack_two_sends_v311
+        acked.extend(await play(peer))
+
+    async def scenario() -> None:
+        peer = Peer if protocol == "5" else Peer311
+        async with scripted(script, peer=peer) as (port, finished):
+            sent: list[str] = []
+
+            async def handle(message: Incoming) -> None:
+                await client.publish(Outgoing(f"out/{message.topic}", b"y", qos=1))
+                sent.append(message.topic)
+
+            settings = config(port, max_pending=2, protocol=protocol)
+            client = MqttClient(settings, [("in/+", 1)], handle)
+            serving = asyncio.create_task(client.serve())
+            async with asyncio.timeout(10):
+                await finished
+            assert sorted(sent) == ["in/1", "in/2"]
+            await client.stop(5)
+            await serving
+
+    asyncio.run(scenario())
+    assert acked == [1, 2]
+
+
+def test_paused_delivery_holds_up_to_the_marks_worth_then_delivers_in_order() -> None:
+    """Paused, the engine reads on but delivers nothing; past the mark's worth held it pauses
+    the socket too (the rest waits in the broker); resumed, all arrive in order."""
+    paused, resumed = asyncio.Event(), asyncio.Event()
+
+    async def script(peer: Peer) -> None:
+        await peer.accept()
+        await paused.wait()
+        peer.send(
+            *(
+                mqtt5.PublishPacket(f"t/{n}", b"x", qos=mqtt5.QoS.AT_LEAST_ONCE, packet_id=n)
+                for n in range(1, 11)
+            )
+        )
+        await resumed.wait()
+        for _ in range(10):
+            await peer.expect(mqtt5.PubAckPacket)
+
+    async def scenario() -> list[str]:
+        delivered: list[str] = []
+
+        def deliver(message: Incoming, ack: Any) -> None:
+            delivered.append(message.topic)
+            ack()
+
+        async with scripted(script) as (port, finished):
+            connection = await open_connection(config(port, max_pending=3), SessionState(), deliver)
+            connection.pause_reading()
+            paused.set()
+            async with asyncio.timeout(5):
+                while not connection._socket_paused:
+                    await asyncio.sleep(0.01)
+            assert delivered == [] and len(connection._held) == 4  # 3 is the mark's worth
+            connection.resume_reading()
+            resumed.set()
+            async with asyncio.timeout(5):
+                await finished
+        return delivered
+
+    assert asyncio.run(scenario()) == [f"t/{n}" for n in range(1, 11)]
+
+
 def test_a_server_disconnect_ends_the_connection_with_its_reason() -> None:
     async def script(peer: Peer) -> None:
         await peer.accept()
@@ -266,6 +391,20 @@ def test_keep_alive_holds_an_idle_connection_to_mosquitto(broker: Broker) -> Non
         )
         await asyncio.sleep(3.5)  # mosquitto drops a client silent for 1.5 keep-alives
         assert not connection.closed.done()
+        await connection.disconnect()
+
+    asyncio.run(scenario())
+
+
+def test_keep_alive_holds_a_connection_that_only_sends_qos_0_to_mosquitto(broker: Broker) -> None:
+    async def scenario() -> None:
+        connection = await open_connection(
+            config(broker.port, keep_alive=1), SessionState(), lambda m, a: None
+        )
+        for _ in range(70):  # 3.5 s: past 1.5 keep-alives with nothing to hear but PINGRESP
+            await connection.publish(Outgoing("status/me", b"up"))
+            await asyncio.sleep(0.05)
+        assert not connection.closed.done(), connection.closed.result()
         await connection.disconnect()
 
     asyncio.run(scenario())

@@ -4,7 +4,9 @@ and a password that only travels encrypted."""
 
 from __future__ import annotations
 
+import socket
 import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -146,3 +148,67 @@ def test_a_password_without_tls_is_warned_about(broker: Broker) -> None:
         proc.wait_for(r"WARNING .*MQTT_PASSWORD is sent without TLS")
     finally:
         proc.kill()
+
+
+def test_tls_files_without_mqtt_tls_mean_tls(
+    tmp_path: Path, pki: Path, started: list[Broker]
+) -> None:
+    """MQTT_CA_FILE set and MQTT_TLS forgotten: the service connects over TLS, not in clear."""
+    broker = tls_broker(tmp_path, pki, client_certs=False, password=True)
+    broker.start()
+    started.append(broker)
+    env = {"MQTT_CA_FILE": str(pki / "ca.crt"), "MQTT_USERNAME": "svc", "MQTT_PASSWORD": "s3cret!"}
+    proc = service(EXAMPLE, EXAMPLE_PACKAGE, broker, **env)
+    try:
+        proc.wait_for(r"connected to mqtts://svc@127\.0\.0\.1:\d+", timeout=20)
+    finally:
+        proc.kill()
+    assert not proc.find_all("without TLS")
+
+
+@pytest.mark.parametrize(
+    "files",
+    [{"MQTT_CA_FILE": "ca.crt"}, {"MQTT_KEY_FILE": "client.key"},
+     {"MQTT_CERT_FILE": "client.crt", "MQTT_KEY_FILE": "client.key"}],
+    ids=["ca", "key", "cert and key"],
+)  # fmt: skip
+def test_a_tls_file_setting_never_lets_the_password_travel_in_clear(
+    tmp_path: Path, pki: Path, files: dict[str, str]
+) -> None:
+    """A plain-TCP listener records what the service sends: a TLS handshake, never the password."""
+    received = bytearray()
+    with socket.create_server(("127.0.0.1", 0)) as server:
+        server.settimeout(20)
+        broker = Broker(tmp_path)
+        broker.port = server.getsockname()[1]
+        env = {name: str(pki / file) for name, file in files.items()}
+        env["MQTT_PASSWORD"] = "s3cret!"
+        proc = service(EXAMPLE, EXAMPLE_PACKAGE, broker, MQTT_USERNAME="svc", **env)
+        try:
+            connection, _ = server.accept()
+            with connection:
+                connection.settimeout(5)
+                while len(received) < 64:
+                    chunk = connection.recv(65536)
+                    if not chunk:
+                        break
+                    received += chunk
+        finally:
+            proc.kill()
+    assert received, "the service sent nothing"
+    assert received[0] == 0x16, "not a TLS handshake record"
+    assert b"s3cret!" not in received and b"svc" not in received
+
+
+def test_mqtt_tls_false_beside_a_tls_file_is_refused_at_start(pki: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", EXAMPLE_PACKAGE],
+        cwd=EXAMPLE,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={"PATH": "/usr/bin:/bin", "MQTT_TLS": "false", "MQTT_CA_FILE": str(pki / "ca.crt")},
+    )
+    assert result.returncode == 2, result.stderr
+    assert "invalid settings: MQTT_TLS is false but MQTT_CA_FILE is set" in result.stderr
+    assert "Traceback" not in result.stderr

@@ -6,31 +6,60 @@ sent after handling, in arrival order. paho sends PUBREC for QoS 2 on arrival an
 PUBREL; PUBCOMP follows handling, so a crash between PUBREC and PUBREL loses that one message:
 under MQTT 3.1.1, QoS 1 is the at-least-once level. MQTT 3.1.1 has no message properties:
 content type, response topic and correlation data are left out; headers (user properties) are
-refused, since they are data.
+refused, since they are data. Nor has it a Maximum Packet Size: paho reads a whole packet before
+anyone can look at it, so only the broker's own limit bounds what one message costs.
+
+One paho client serves every connection of a session (it is kept in `SessionState.engine`):
+paho keeps the packet ids and the unacknowledged QoS 1/2 messages it sent, and on the next
+CONNACK sends them again itself (PUBLISH with DUP, PUBREL for QoS 2 past PUBREC) in their
+original order before anything new. paho does so whether or not the broker kept the session, so
+when it did not (session present 0) they are taken from paho and fail, as under MQTT 5.
 """
 
 from __future__ import annotations
 
 import asyncio
 import socket
+from collections import deque
 from collections.abc import Sequence
 from typing import Any
 
 import paho.mqtt.client as paho
 from paho.mqtt.enums import CallbackAPIVersion
 
-from .acks import AckQueue
+from .acks import Ack, AckQueue
 from .config import ClientConfig
-from .connection import Connection, Deliver, SessionState
+from .connection import Connection, Deliver, SessionState, holding_too_much
 from .errors import ConnectError, ConnectionLost, MqttError, PublishError
 from .message import Incoming, Outgoing
 
 MISC_INTERVAL = 1.0  # seconds between paho's keep-alive checks
 
 
+def _new_client(config: ClientConfig) -> paho.Client:
+    c = config
+    client = paho.Client(
+        CallbackAPIVersion.VERSION2,
+        client_id=c.client_id,
+        clean_session=c.clean_start,
+        protocol=paho.MQTTv311,
+        manual_ack=True,
+    )
+    client.max_inflight_messages_set(0)  # the runtime bounds what it sends itself
+    if c.username is not None:
+        client.username_pw_set(c.username, c.password)
+    if c.will is not None:
+        client.will_set(c.will.topic, c.will.payload, c.will.qos, c.will.retain)
+    if c.tls is not None:
+        client.tls_set_context(c.tls.context())
+        client.tls_insecure_set(c.tls.insecure)
+    return client
+
+
 class Mqtt311Connection(Connection):
-    def __init__(self, config: ClientConfig, deliver: Deliver) -> None:
+    def __init__(self, config: ClientConfig, session: SessionState, deliver: Deliver) -> None:
         self._config = config
+        self._session = session
         self._deliver = deliver
         self._loop = asyncio.get_running_loop()
         self.closed = self._loop.create_future()
@@ -38,32 +67,24 @@ class Mqtt311Connection(Connection):
         self._waiters: dict[int, asyncio.Future[Any]] = {}
         self._socket: socket.socket | None = None
         self._reading = False
-        self._paused = False
+        self._paused = False  # messages are held, not delivered
+        self._socket_paused = False
+        self._held: deque[tuple[Incoming, Ack | None]] = deque()
+        self._held_bytes = 0
         self._pinged = 0.0  # loop time of the last PINGREQ sent while paused
         self._timer: asyncio.TimerHandle | None = None
-        self._client = self._new_client()
+        if not isinstance(session.engine, paho.Client):
+            session.engine = _new_client(config)
+        self._client = session.engine
+        self._listen()
         self._acks = AckQueue(self._ack)
 
     def _ack(self, mid: int, qos: int) -> None:
         self._client.ack(mid, qos)
 
-    def _new_client(self) -> paho.Client:
-        c = self._config
-        client = paho.Client(
-            CallbackAPIVersion.VERSION2,
-            client_id=c.client_id,
-            clean_session=c.clean_start,
-            protocol=paho.MQTTv311,
-            manual_ack=True,
-        )
-        client.max_inflight_messages_set(0)  # the runtime bounds what it sends itself
-        if c.username is not None:
-            client.username_pw_set(c.username, c.password)
-        if c.will is not None:
-            client.will_set(c.will.topic, c.will.payload, c.will.qos, c.will.retain)
-        if c.tls is not None:
-            client.tls_set_context(c.tls.context())
-            client.tls_insecure_set(c.tls.insecure)
+    def _listen(self) -> None:
+        """paho's callbacks now come to this connection."""
+        client = self._client
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect
         client.on_message = self._on_message
@@ -73,7 +94,6 @@ class Mqtt311Connection(Connection):
         client.on_socket_close = self._on_socket_close
         client.on_socket_register_write = self._on_register_write
         client.on_socket_unregister_write = self._on_unregister_write
-        return client
 
     async def connect(self) -> None:
         c = self._config
@@ -110,16 +130,22 @@ class Mqtt311Connection(Connection):
         if info.rc != paho.MQTT_ERR_SUCCESS:
             raise PublishError(paho.error_string(info.rc))
         if message.qos:
-            waiter = self._waiters[info.mid] = self._loop.create_future()
-            await waiter
+            flight = self._session.outbox.track(info.mid, message)
+            await asyncio.shield(flight.done)
 
     def pause_reading(self) -> None:
         self._paused = True
-        self._stop_reading()
 
     def resume_reading(self) -> None:
+        """Deliver what was held, in order, until the service is full again; read on."""
         self._paused = False
-        self._start_reading()
+        while self._held and not self._paused:
+            incoming, ack = self._held.popleft()
+            self._held_bytes -= len(incoming.payload)
+            self._deliver(incoming, ack)
+        if self._socket_paused and not self._holding_too_much():
+            self._socket_paused = False
+            self._start_reading()
 
     async def disconnect(self) -> None:
         if not self.closed.done():
@@ -135,7 +161,15 @@ class Mqtt311Connection(Connection):
     def _on_connect(
         self, client: paho.Client, userdata: Any, flags: Any, code: Any, props: Any
     ) -> None:
+        """Runs before paho sends its unacknowledged messages again."""
         self.session_present = bool(flags.session_present)
+        if int(code.value) == 0:
+            if not self.session_present:
+                self._forget_sends(
+                    "the broker kept no session (restarted without persistence, or a clean "
+                    "session): it may or may not have the message"
+                )
+            self.resent = len(self._session.outbox.flights)
         if not self._connack.done():
             self._connack.set_result(int(code.value))
 
@@ -149,12 +183,22 @@ class Mqtt311Connection(Connection):
         incoming = Incoming(
             message.topic, bytes(message.payload), message.qos, bool(message.retain)
         )
-        self._deliver(incoming, ack)
+        if not self._paused:
+            self._deliver(incoming, ack)
+            return
+        self._held.append((incoming, ack))
+        self._held_bytes += len(incoming.payload)
+        if not self._socket_paused and self._holding_too_much():
+            self._socket_paused = True
+            self._stop_reading()
+
+    def _holding_too_much(self) -> bool:
+        return holding_too_much(self._config, len(self._held), self._held_bytes)
 
     def _on_publish(
         self, client: paho.Client, userdata: Any, mid: int, code: Any, props: Any
     ) -> None:
-        self._resolve(mid, None)
+        self._session.outbox.settle(mid)
 
     def _on_subscribe(
         self, client: paho.Client, userdata: Any, mid: int, codes: Any, props: Any
@@ -170,7 +214,7 @@ class Mqtt311Connection(Connection):
         self._socket = None
 
     def _on_register_write(self, client: paho.Client, userdata: Any, sock: Any) -> None:
-        self._loop.call_soon_threadsafe(self._loop.add_writer, sock, self._client.loop_write)
+        self._loop.call_soon_threadsafe(self._watch_write, sock)
 
     def _on_unregister_write(self, client: paho.Client, userdata: Any, sock: Any) -> None:
         self._loop.call_soon_threadsafe(self._unwatch_write, sock)
@@ -178,9 +222,15 @@ class Mqtt311Connection(Connection):
     # -- plumbing -----------------------------------------------------------------------------
 
     def _attach(self, sock: socket.socket) -> None:
+        if self.closed.done():
+            return
         self._socket = sock
-        if not self._paused:
+        if not self._socket_paused:
             self._start_reading()
+
+    def _watch_write(self, sock: socket.socket) -> None:
+        if not self.closed.done() and sock.fileno() >= 0:
+            self._loop.add_writer(sock, self._client.loop_write)
 
     def _unwatch_write(self, sock: socket.socket) -> None:
         if sock.fileno() >= 0:
@@ -204,7 +254,7 @@ class Mqtt311Connection(Connection):
     def _misc(self) -> None:
         if self.closed.done():
             return
-        if self._paused:
+        if self._socket_paused:
             self._ping_while_paused()
         else:
             self._client.loop_misc()
@@ -235,6 +285,7 @@ class Mqtt311Connection(Connection):
             return
         self.closed.set_result(cause)
         self._acks.close()
+        self._held.clear()
         self._stop_reading()
         if self._timer is not None:
             self._timer.cancel()
@@ -243,18 +294,27 @@ class Mqtt311Connection(Connection):
             self._connack.exception()
         for waiter in self._waiters.values():
             if not waiter.done():
-                waiter.set_exception(PublishError(f"{cause}; the broker may or may not have it"))
+                waiter.set_exception(ConnectionLost(str(cause)))
         self._waiters.clear()
-        if self._socket is not None:
-            self._unwatch_write(self._socket)
-            self._client.disconnect()
+        if not self._config.persistent:  # the broker forgets the session: nothing to resume
+            self._forget_sends(f"{cause}; the broker may or may not have it")
+        sock, self._socket = self._socket, None
+        if sock is not None:  # closed here, so paho's next connect finds nothing to tidy
+            self._unwatch_write(sock)
+            sock.close()
+
+    def _forget_sends(self, why: str) -> None:
+        """Take the unacknowledged messages from paho, so it does not send them again, and fail
+        their senders."""
+        self._client.drop_out_messages()
+        self._session.outbox.fail_sent(PublishError(why))
 
 
 async def open_connection(
     config: ClientConfig, session: SessionState, deliver: Deliver
 ) -> Mqtt311Connection:
     """Connect and wait for CONNACK within the connect timeout."""
-    connection = Mqtt311Connection(config, deliver)
+    connection = Mqtt311Connection(config, session, deliver)
     try:
         async with asyncio.timeout(config.connect_timeout):
             await connection.connect()

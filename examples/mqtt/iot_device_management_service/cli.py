@@ -35,7 +35,8 @@ def load_settings() -> tuple[Settings, AppSettings]:
             errors += exc.errors(include_url=False)
     for error in errors:
         name = "_".join(str(part) for part in error["loc"]).upper()
-        print(f"invalid setting {name}: {error['msg']}", file=sys.stderr)
+        what = f"setting {name}" if name else "settings"  # a rule across several settings
+        print(f"invalid {what}: {error['msg']}", file=sys.stderr)
     if errors:
         sys.exit(2)
     settings, app_settings = loaded

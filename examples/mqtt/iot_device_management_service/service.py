@@ -116,6 +116,9 @@ def client_config(settings: Settings) -> ClientConfig:
         tls=tls,
         will=will,
         max_pending=s.max_pending_messages,
+        max_pending_bytes=s.max_pending_bytes,
+        max_payload_bytes=s.max_payload_bytes,
+        max_waiting_sends=s.max_waiting_sends,
         connect_timeout=s.connect_timeout,
         publish_timeout=s.publish_timeout,
         reconnect_min_delay=s.reconnect_min_delay,
@@ -164,6 +167,7 @@ class Service:
             subscriptions(self.settings),
             self.handle_message,
             max_concurrent=self.settings.max_concurrent_handlers,
+            too_large=self.dropped_while_reading,
         )
         self.metrics = Metrics()
         dispatcher = self.mqtt.dispatcher
@@ -237,10 +241,11 @@ class Service:
                 return 200, "text/plain", b"ready\n"
             return 503, "text/plain", b"not connected to the broker\n"
 
+        metrics = http.Cached(lambda: generate_latest(registry))
         endpoints: dict[str, http.Endpoint] = {
             "/healthz": lambda: (200, "text/plain", b"ok\n"),
             "/readyz": ready,
-            "/metrics": lambda: (200, CONTENT_TYPE_LATEST, generate_latest(registry)),
+            "/metrics": lambda: (200, CONTENT_TYPE_LATEST, metrics()),
         }
         return await http.start(self.settings.server_host, port, endpoints)
 
@@ -264,17 +269,7 @@ class Service:
         counts.received += 1
         limit = self.settings.max_payload_bytes
         if limit and len(incoming.payload) > limit:
-            self.stats.too_large += 1
-            counts.rejected["too_large"] += 1
-            rejections.log(
-                logging.WARNING,
-                "too large",
-                "rejected message on %r: %d bytes, more than MAX_PAYLOAD_BYTES=%d",
-                incoming.topic,
-                len(incoming.payload),
-                limit,
-                extra={"topic": incoming.topic, "channel": route.channel},
-            )
+            self._reject_too_large(incoming.topic, len(incoming.payload), route.channel)
             return
         if incoming.retain and not incoming.payload:
             self.stats.retained_clears += 1  # someone cleared a retained message: nothing to do
@@ -330,6 +325,28 @@ class Service:
             counts.observe(time.perf_counter() - started)
         self.stats.handled += 1
         counts.handled += 1
+
+    def dropped_while_reading(self, topic: str, size: int) -> None:
+        """The runtime read past a message over the maximum packet size (from a broker that
+        ignored it) without keeping it: counted as received and rejected like any other."""
+        self.stats.received += 1
+        found = self._route(topic)
+        channel = found[0].channel if found is not None else "(unknown)"
+        self.metrics.channel(channel).received += 1
+        self._reject_too_large(topic, size, channel)
+
+    def _reject_too_large(self, topic: str, size: int, channel: str) -> None:
+        self.stats.too_large += 1
+        self.metrics.channel(channel).rejected["too_large"] += 1
+        rejections.log(
+            logging.WARNING,
+            "too large",
+            "rejected message on %r: %d bytes, more than MAX_PAYLOAD_BYTES=%d",
+            topic,
+            size,
+            self.settings.max_payload_bytes,
+            extra={"topic": topic, "channel": channel},
+        )
 
     def _route(self, topic: str) -> Found:
         if topic not in self._routes:

@@ -40,6 +40,10 @@ class WillConfig:
     retain: bool = False
 
 
+PACKET_HEADROOM = 64 * 1024  # the topic, properties and headers around the largest payload
+MQTT_MAX_PACKET = 268_435_460
+
+
 @dataclass(frozen=True)
 class ClientConfig:
     host: str = "localhost"
@@ -54,10 +58,26 @@ class ClientConfig:
     tls: TlsConfig | None = None
     will: WillConfig | None = None
     max_pending: int = 1000
+    max_pending_bytes: int = 16 << 20  # payload bytes of received messages held for handling
+    max_payload_bytes: int = 0  # the largest payload the service takes; 0: no limit
     connect_timeout: float = 10.0
     publish_timeout: float = 10.0
+    max_waiting_sends: int = 1000  # sends waiting for a connection at once; more fail at once
     reconnect_min_delay: float = 0.5
     reconnect_max_delay: float = 30.0
+
+    @property
+    def max_packet_size(self) -> int | None:
+        """What CONNECT announces (MQTT 5), so the broker never sends us a message we would
+        only reject: the largest payload plus room for the rest; None without a payload limit."""
+        if not self.max_payload_bytes:
+            return None
+        return min(self.max_payload_bytes + PACKET_HEADROOM, MQTT_MAX_PACKET)
+
+    @property
+    def persistent(self) -> bool:
+        """Does the broker keep the session after a disconnect (so sends can be resumed)?"""
+        return not self.clean_start and (self.protocol == "3.1.1" or self.session_expiry > 0)
 
     @property
     def where(self) -> str:

@@ -5,8 +5,11 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic_core import PydanticCustomError
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+TLS_FILES = ("mqtt_ca_file", "mqtt_cert_file", "mqtt_key_file")
 
 
 class Settings(BaseSettings):
@@ -39,6 +42,8 @@ class Settings(BaseSettings):
     server_port: int | None = Field(default=None, ge=0, le=65535)  # unset: no HTTP side
     max_concurrent_handlers: int = Field(default=16, ge=1)
     max_pending_messages: int = Field(default=1000, ge=1, le=65535)
+    max_pending_bytes: int = Field(default=16 * 1024 * 1024, ge=1)
+    max_waiting_sends: int = Field(default=1000, ge=0)
     max_payload_bytes: int = Field(default=1_048_576, ge=0)
     connect_timeout: float = Field(default=10.0, gt=0)
     reconnect_min_delay: float = Field(default=0.5, gt=0)
@@ -55,3 +60,19 @@ class Settings(BaseSettings):
     @classmethod
     def _lower(cls, value: object) -> object:
         return value.lower() if isinstance(value, str) else value
+
+    @model_validator(mode="after")
+    def _tls_files_mean_tls(self) -> Settings:
+        """A CA, certificate or key file only makes sense over TLS, so it switches TLS on: a
+        forgotten MQTT_TLS never sends the password in clear. MQTT_TLS=false beside one is a
+        contradiction, refused."""
+        given = [name.upper() for name in TLS_FILES if getattr(self, name)]
+        if given and not self.mqtt_tls:
+            if "mqtt_tls" in self.model_fields_set:
+                raise PydanticCustomError(
+                    "tls_conflict",
+                    "MQTT_TLS is false but {files} is set: remove one of them",
+                    {"files": " and ".join(given)},
+                )
+            self.mqtt_tls = True
+        return self

@@ -4,8 +4,13 @@
 `serve()` connects, subscribes and waits; when the connection drops it reconnects at once, then
 with capped, jittered backoff. Messages that were buffered but not yet handled are forgotten on a
 drop (the broker sends them again), so a reconnect never drains a stale backlog first.
-`stop()` stops reading, lets running handlers finish, acknowledges only what was handled,
-disconnects, and reports how many messages were left for the broker to deliver again.
+`stop()` stops delivering, lets running handlers finish (their sends' acknowledgements are still
+read), acknowledges only what was handled, disconnects, and reports how many messages were left
+for the broker to deliver again.
+
+A send waits for a connection (at most `max_waiting_sends` of them at once, each at most
+`publish_timeout` seconds in all). A QoS 1/2 message belongs to the session once sent: a reconnect
+that resumes the session sends it again, and its sender hears of the broker's acknowledgement.
 """
 
 from __future__ import annotations
@@ -19,12 +24,14 @@ from typing import Any
 
 from .acks import Ack
 from .config import ClientConfig
-from .connection import Connection, SessionState
+from .connection import Connection, SessionState, TooLarge
 from .dispatch import Dispatcher, Handle
 from .errors import ConnectError, MqttError, PublishError
 from .message import Incoming, Outgoing, check_topic
+from .ratelimit import RateLimitedLog
 
 logger = logging.getLogger(__name__)
+_too_large_log = RateLimitedLog(logger)
 
 
 class MqttClient:
@@ -35,13 +42,16 @@ class MqttClient:
         handle: Handle,
         *,
         max_concurrent: int = 16,
+        too_large: TooLarge | None = None,
     ) -> None:
         self.config = config
         self.subscriptions = tuple(subscriptions)
+        self._too_large = too_large or _log_too_large
         self.dispatcher = Dispatcher(
             handle,
             max_concurrent=max_concurrent,
             max_pending=config.max_pending,
+            max_pending_bytes=config.max_pending_bytes,
             pause=self._pause,
             resume=self._resume,
         )
@@ -50,6 +60,7 @@ class MqttClient:
         self._connected = asyncio.Event()
         self._closing = asyncio.Event()
         self._stopping = False
+        self._waiting = 0  # sends waiting for a connection
         self.connections = 0  # successful connections so far; > 1 means reconnects
 
     @property
@@ -95,18 +106,29 @@ class MqttClient:
         timeout = self.config.publish_timeout
         try:
             async with asyncio.timeout(timeout):
-                await self._connected.wait()
-                connection = self._connection
-                if connection is None:
-                    raise PublishError("not connected")
+                connection = await self._connection_for_send()
                 await connection.publish(message)
         except TimeoutError:
             raise PublishError(
-                f"not sent to {message.topic!r} within {timeout:.0f} s "
+                f"not sent to {message.topic!r} within {timeout:g} s "
                 f"({'no answer from the broker' if self.is_connected else 'not connected'})"
             ) from None
         except PublishError as exc:
             raise PublishError(f"not sent to {message.topic!r}: {exc}") from None
+
+    async def _connection_for_send(self) -> Connection:
+        if not self._connected.is_set():
+            if self._waiting >= self.config.max_waiting_sends:
+                raise PublishError(f"{self._waiting} sends already wait for a connection")
+            self._waiting += 1
+            try:
+                await self._connected.wait()
+            finally:
+                self._waiting -= 1
+        connection = self._connection
+        if connection is None:
+            raise PublishError("not connected")
+        return connection
 
     async def check(self) -> str | None:
         """Connect and subscribe once, then disconnect: None when it worked, else why not."""
@@ -132,6 +154,7 @@ class MqttClient:
                     await connection.disconnect()
             except (TimeoutError, MqttError, OSError):
                 pass
+        self._session.outbox.fail_all(PublishError("the service stopped before the broker had it"))
         return left
 
     async def _connect_unless_stopped(self) -> Connection | None:
@@ -155,7 +178,7 @@ class MqttClient:
         if self.config.protocol == "5":
             from .v5 import open_connection as open_v5
 
-            connection = await open_v5(self.config, self._session, self._deliver)
+            connection = await open_v5(self.config, self._session, self._deliver, self._too_large)
         else:  # paho is imported only by services that speak MQTT 3.1.1
             from .v311 import open_connection as open_v311
 
@@ -183,7 +206,9 @@ class MqttClient:
             connection.pause_reading()
         self._connected.set()
         filters = ", ".join(f for f, _ in self.subscriptions) or "nothing"
-        resumed = " (session resumed)" if connection.session_present else ""
+        resumed = ""
+        if connection.session_present:
+            resumed = f" (session resumed; {connection.resent} unacknowledged send(s) sent again)"
         logger.info("connected to %s%s; subscribed to %s", self.config.where, resumed, filters)
         closing = asyncio.ensure_future(self._closing.wait())
         waiting: set[asyncio.Future[Any]] = {closing, connection.closed}
@@ -215,6 +240,16 @@ class MqttClient:
                 await self._closing.wait()
         except TimeoutError:
             pass
+
+
+def _log_too_large(topic: str, size: int) -> None:
+    _too_large_log.log(
+        logging.WARNING,
+        "too large",
+        "dropped a %d-byte message on %r while reading it: over the maximum packet size",
+        size,
+        topic,
+    )
 
 
 async def _abandon(connection: Connection) -> None:
