@@ -57,6 +57,7 @@ from iot_device_management_service.tables import (
     BatchWriter,
     DeviceRow,
     Reading,
+    Time,
     metadata,
     telemetry,
 )
@@ -106,7 +107,7 @@ def refused_row(exc: BaseException) -> bool:
 @dataclass(slots=True, eq=False)
 class _Write:
     device: str
-    seen: datetime  # in UTC: the reading's time, or the status's last seen
+    seen: Time  # the reading's time, or the status's last seen
     reading: Reading | None  # None: a status
     status: str | None
     done: asyncio.Future[None]
@@ -224,18 +225,20 @@ class Store:
                     logger.info("deleted %d telemetry row(s) older than %.0f s", deleted, retention)
             await asyncio.sleep(every)
 
-    def _storable(self, device_id: str, moment: datetime) -> datetime:
-        """`moment` in UTC, once sure that the database can hold the row (else `Unstorable`):
-        the document allows any device id in a topic and any year in any time zone."""
+    def _storable(self, device_id: str, moment: datetime) -> Time:
+        """`moment` in UTC as the database takes it, once sure that the database can hold the
+        row (else `Unstorable`): the document allows any device id in a topic and any year in
+        any time zone."""
         if len(device_id) > DEVICE_ID_LENGTH:
             raise self._refusal(device_id, f"device id longer than {DEVICE_ID_LENGTH} characters")
         try:
-            return moment.astimezone(timezone.utc)
+            utc = moment.astimezone(timezone.utc)
         except OverflowError:
             raise self._refusal(device_id, f"time {moment.isoformat()} is out of range") from None
+        return self._batch.stored_time(utc)
 
     async def _submit(
-        self, device: str, seen: datetime, reading: Reading | None, status: str | None
+        self, device: str, seen: Time, reading: Reading | None, status: str | None
     ) -> None:
         done = asyncio.get_running_loop().create_future()
         self._waiting.append(_Write(device, seen, reading, status, done, time.monotonic()))
