@@ -1,5 +1,6 @@
 """The store's batches, on a real SQLite file: every reading waiting when a transaction ends goes
-into the next one, and a handler cancelled while it waits leaves its reading to be stored."""
+into the next one, and a handler cancelled while it waits leaves its reading to be stored. Times
+are stored as SQLAlchemy's own DateTime would store them."""
 
 from __future__ import annotations
 
@@ -9,10 +10,13 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import pytest
 from sqlalchemy import event
+from sqlalchemy.dialects import sqlite
 
 from iot_device_management_service.models import TelemetryPayload
 from iot_device_management_service.storage import Store
+from iot_device_management_service.tables import UtcDateTime, sqlite_time
 
 START = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=1)
 
@@ -71,3 +75,20 @@ def test_a_handler_cancelled_while_it_waits_leaves_its_reading_stored(tmp_path: 
         assert waiting.cancelled()
 
     with_store(tmp_path, test)
+
+
+@pytest.mark.parametrize(
+    "moment",
+    [
+        datetime(2024, 1, 15, 10, 30, tzinfo=UTC),
+        datetime(2024, 1, 15, 10, 30, 0, 7, tzinfo=UTC),
+        datetime(999, 12, 31, 23, 59, 59, 999999, tzinfo=UTC),
+        datetime(9999, 12, 31, 23, 59, 59, tzinfo=UTC),
+    ],
+)
+def test_a_time_is_stored_in_sqlalchemys_own_format(moment: datetime) -> None:
+    """Retention and readers compare through SQLAlchemy; the fast path must write the same."""
+    dialect = sqlite.dialect()
+    convert = UtcDateTime().dialect_impl(dialect).bind_processor(dialect)
+    assert convert is not None
+    assert sqlite_time(moment) == convert(moment)
