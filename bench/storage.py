@@ -1,10 +1,13 @@
 """Telemetry rows per second that the IoT example's store commits (examples/mqtt/.../storage.py),
-SQLite and PostgreSQL, with C handlers waiting on it at once: each awaits the commit of its row
-before it takes the next, as a handler does in the service, where C is MAX_CONCURRENT_HANDLERS.
-Every row is new (its own timestamp). No MQTT here: this is the database side of the budget.
+SQLite and PostgreSQL, for a fleet: readings from 1,000 devices, each with its own timestamp, so
+every row is new. C handlers wait on the store at once, each awaiting the commit of its reading
+before it takes the next, as a handler does in the service (C is at most the number of device
+topics with a message waiting, MAX_CONCURRENT_HANDLERS and MAX_PENDING_MESSAGES). `all` puts
+every reading in at once: what the store could do if a message's acknowledgement could wait for
+its commit without holding a handler. No MQTT here: this is the database side of the budget.
 PostgreSQL is skipped, with a note, when its binaries are not installed (scripts/setup.sh does).
 
-    python bench/storage.py [--rows N] [--handlers 1,16,64,256] [--trials K]
+    python bench/storage.py [--rows N] [--devices D] [--handlers 16,256,1000,all] [--trials K]
 """
 
 from __future__ import annotations
@@ -28,63 +31,73 @@ from iot_device_management_service.storage import Store  # noqa: E402
 from tests.postgres import Postgres, binaries  # noqa: E402
 
 TIMEOUT = 600.0
-START = datetime(2026, 1, 1, tzinfo=UTC)
 
 
-def reading(index: int) -> TelemetryPayload:
-    return TelemetryPayload.model_validate(
-        {
-            "deviceId": f"bench-{index % 50}",
-            "timestamp": (START + timedelta(milliseconds=index)).isoformat(),
+def fleet(rows: int, devices: int) -> list[tuple[str, TelemetryPayload]]:
+    """Device `i % devices`, a second apart per device, an hour ago (inside the retention)."""
+    start = datetime.now(UTC) - timedelta(hours=1)
+    readings = []
+    for index in range(rows):
+        device = f"sensor-{index % devices:05d}"
+        payload = {
+            "deviceId": device,
+            "timestamp": (start + timedelta(seconds=index // devices)).isoformat(),
             "sensors": {"temperature": 20.0 + index % 30, "humidity": 40.0, "battery": 90.0},
             "location": {"latitude": 37.7749, "longitude": -122.4194},
         }
-    )
+        readings.append((device, TelemetryPayload.model_validate(payload)))
+    return readings
 
 
-async def rows_per_second(url: str, rows: int, handlers: int) -> float:
-    """Commit `rows` readings through one store with `handlers` writers waiting at once."""
-    readings = [reading(i) for i in range(rows)]
+async def rows_per_second(url: str, args: argparse.Namespace, handlers: int) -> float:
+    """Commit the fleet's readings through one store with `handlers` writers waiting at once."""
+    readings = fleet(args.rows, args.devices)
     store = Store(url)
     await store.open()
     writer = asyncio.create_task(store.run())
     started = time.perf_counter()
 
     async def handler(first: int) -> None:
-        for index in range(first, rows, handlers):
-            item = readings[index]
-            await store.add_telemetry(item.device_id, item)
+        for index in range(first, len(readings), handlers):
+            await store.add_telemetry(*readings[index])
 
     try:
         async with asyncio.timeout(TIMEOUT):
             await asyncio.gather(*(handler(h) for h in range(handlers)))
         elapsed = time.perf_counter() - started
-        assert store.rows_written == rows, (store.rows_written, rows)
+        assert store.rows_written == args.rows, (store.rows_written, args.rows)
     finally:
         writer.cancel()
         await store.close(timeout=5)
-    return rows / elapsed
+    return args.rows / elapsed
 
 
 def measure(name: str, new_url: Callable[[], str], args: argparse.Namespace) -> None:
-    for handlers in args.handlers:
+    for label in args.handlers:
+        handlers = args.rows if label == "all" else int(label)
         figures = [
-            asyncio.run(rows_per_second(new_url(), args.rows, handlers)) for _ in range(args.trials)
+            asyncio.run(rows_per_second(new_url(), args, handlers)) for _ in range(args.trials)
         ]
         print(
-            f"  {name:<10} {handlers:>4} handlers   median {statistics.median(figures):8.0f} rows/s"
+            f"  {name:<10} {label:>5} handlers   median {statistics.median(figures):8.0f} rows/s"
             f"   min {min(figures):8.0f}   max {max(figures):8.0f}"
         )
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--rows", type=int, default=5000)
-    parser.add_argument("--handlers", default="1,16,64,256")
+    parser.add_argument("--rows", type=int, default=20000)
+    parser.add_argument("--devices", type=int, default=1000)
+    parser.add_argument("--handlers", default="16,256,1000,all")
     parser.add_argument("--trials", type=int, default=3)
     args = parser.parse_args()
-    args.handlers = [int(n) for n in args.handlers.split(",")]
-    print(f"{args.rows} telemetry rows per trial, {args.trials} trials, each in a new database")
+    args.handlers = args.handlers.split(",")
+    with open("/proc/loadavg") as loadavg:
+        load = " ".join(loadavg.read().split()[:3])
+    print(
+        f"{args.rows} telemetry rows from {args.devices} devices per trial, {args.trials} trials,"
+        f" each in a new database; load average {load}"
+    )
     with tempfile.TemporaryDirectory() as tmp:
         files = iter(range(1_000_000))
         measure("sqlite", lambda: f"sqlite:///{tmp}/bench-{next(files)}.db", args)

@@ -72,7 +72,8 @@ def spec_validator(schema_name: str) -> jsonschema.Validator:
 
 @pytest.fixture
 def running(broker: Broker):
-    proc = service(EXAMPLE, EXAMPLE_PACKAGE, broker, HEARTBEAT_INTERVAL="0.3")
+    # each reading is logged at DEBUG (a fleet sends thousands a second)
+    proc = service(EXAMPLE, EXAMPLE_PACKAGE, broker, HEARTBEAT_INTERVAL="0.3", LOG_LEVEL="DEBUG")
     try:
         filters = r"devices/\+/telemetry, devices/\+/status"
         proc.wait_for(rf"connected to mqtt://127\.0\.0\.1:\d+; subscribed to {filters}")
@@ -207,7 +208,7 @@ def test_a_drop_is_retried_at_once_then_after_doubling_waits_up_to_the_cap(broke
 
 def test_service_waits_for_a_broker_that_is_down_at_start(broker: Broker) -> None:
     broker.stop()
-    proc = service(EXAMPLE, EXAMPLE_PACKAGE, broker)
+    proc = service(EXAMPLE, EXAMPLE_PACKAGE, broker, LOG_LEVEL="DEBUG")
     try:
         proc.wait_for(r"cannot connect to mqtt://.*: .*; retrying in")
         broker.start()

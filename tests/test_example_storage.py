@@ -23,6 +23,7 @@ from tests.support import (
     Process,
     Subscriber,
     free_port,
+    running_broker,
     wait_until,
 )
 from tests.support import service as start_service
@@ -76,6 +77,14 @@ def postgres() -> Iterator[Postgres]:
         server.remove()
 
 
+@pytest.fixture
+def deep_broker(tmp_path: Path) -> Iterator[Broker]:
+    """A broker that queues any backlog for a service that is away (mosquitto's default keeps
+    1,000 messages per client and drops the rest, as the README warns)."""
+    with running_broker(tmp_path, "persistence false\nmax_queued_messages 0\n") as instance:
+        yield instance
+
+
 @pytest.fixture(params=["sqlite", "postgresql"])
 def database(request: pytest.FixtureRequest, tmp_path: Path) -> Database:
     if request.param == "sqlite":
@@ -107,6 +116,136 @@ def publish_many(broker: Broker, topic: str, payloads: list[str]) -> None:
         check=True,
         timeout=30,
     )
+
+
+def publish_fleet(broker: Broker, streams: dict[str, list[str]]) -> None:
+    """Each topic's payloads in order, all topics at once: one mosquitto_pub per topic."""
+    command = ["mosquitto_pub", "-h", "127.0.0.1", "-p", str(broker.port), "-q", "1", "-l"]
+    publishers = [
+        subprocess.Popen([*command, "-t", topic], stdin=subprocess.PIPE, text=True)
+        for topic in streams
+    ]
+    for publisher, payloads in zip(publishers, streams.values(), strict=True):
+        assert publisher.stdin is not None
+        publisher.stdin.write("\n".join(payloads) + "\n")
+        publisher.stdin.close()
+    for publisher in publishers:
+        assert publisher.wait(timeout=60) == 0
+
+
+def fleet(devices: int, each: int, start: datetime) -> dict[str, list[str]]:
+    """`each` readings per device, a second apart, at 20 °C."""
+    return {
+        f"devices/dev-{d:02d}/telemetry": [
+            reading(f"dev-{d:02d}", start + timedelta(seconds=i), 20.0) for i in range(each)
+        ]
+        for d in range(devices)
+    }
+
+
+def backlog(broker: Broker, database: Database, streams: dict[str, list[str]], **env: str) -> None:
+    """Queue the streams for a service that is not running (a persistent session it made and
+    left), so that it receives them as fast as it can, many devices at once."""
+    run(broker, database, **env).terminate()
+    publish_fleet(broker, streams)
+
+
+def refused_in_heartbeats(heartbeats: Subscriber) -> int:
+    beats = heartbeats.find_all(r"^system/heartbeat ")
+    counts = [json.loads(line.split(" ", 1)[1])["metrics"]["refusedMessages"] for line in beats]
+    return max(counts, default=0)
+
+
+def test_poison_readings_are_refused_and_every_valid_one_is_stored(
+    deep_broker: Broker, database: Database
+) -> None:
+    """What the schema lets through but the database cannot hold: a time beyond the year 9999
+    once in UTC, a device id over 128 characters, NaN. Each is refused, logged and counted;
+    the valid readings of the same batches are all stored."""
+    session = {"MQTT_CLIENT_ID": f"poison-{free_port()}", "MQTT_CLEAN_SESSION": "false"}
+    start = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=1)
+    streams = fleet(30, 100, start)
+    for device in (3, 17):
+        late = json.loads(reading(f"dev-{device:02d}", start, 20.0))
+        late["timestamp"] = "9999-12-31T23:59:59-01:00"
+        streams[f"devices/dev-{device:02d}/telemetry"].insert(50, json.dumps(late))
+    nan = reading("dev-09", start + timedelta(days=1), 20.0).replace(
+        "}}", '}, "location": ' '{"latitude": 1.0, "longitude": 2.0, "altitude": NaN}}'
+    )
+    streams["devices/dev-09/telemetry"].insert(30, nan)
+    long_id = "x" * 129
+    streams[f"devices/{long_id}/telemetry"] = [
+        reading("long", start + timedelta(seconds=i), 20.0) for i in range(2)
+    ]
+    backlog(deep_broker, database, streams, **session)
+    heartbeats = Subscriber(deep_broker, "system/heartbeat", count=10_000)
+    proc = run(deep_broker, database, HEARTBEAT_INTERVAL="0.2", **session)
+    database.wait_for_count(3000)
+    wait_until(lambda: refused_in_heartbeats(heartbeats) == 5, 30, "5 refused in a heartbeat")
+    assert database.count("temperature = 20.0") == 3000
+    assert database.count("length(device_id) > 128 OR ts > '9000-01-01'") == 0
+    assert proc.find_all(r"not stored \(device 'xxxx.*…'\): device id longer than 128")
+    assert proc.find_all(r"not stored \(device 'dev-(03|17)'\): time 9999-12-31T23:59:59-01:00")
+    assert proc.terminate() == 0
+    assert not proc.find_all("Traceback")
+    heartbeats.kill()
+
+
+def test_a_row_the_database_refuses_is_isolated_and_the_rest_of_its_batch_stored(
+    deep_broker: Broker, database: Database
+) -> None:
+    """A rule of the database's own (a check constraint, a trigger) refuses readings at 99.5 °C
+    that the service cannot know about: only those are refused."""
+    session = {"MQTT_CLIENT_ID": f"rule-{free_port()}", "MQTT_CLEAN_SESSION": "false"}
+    run(deep_broker, database, **session).terminate()  # creates the tables
+    if database.sqlite_file is not None:
+        with sqlite3.connect(database.sqlite_file) as db:
+            db.execute(
+                "CREATE TRIGGER no_99_5 BEFORE INSERT ON telemetry WHEN NEW.temperature = 99.5 "
+                "BEGIN SELECT RAISE(ABORT, 'no_99_5'); END"
+            )
+    else:
+        database.rows("ALTER TABLE telemetry ADD CONSTRAINT no_99_5 CHECK (temperature <> 99.5)")
+    start = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=1)
+    streams = fleet(20, 30, start)
+    for device in (2, 11, 19):
+        hot = reading(f"dev-{device:02d}", start + timedelta(days=1), 99.5)
+        streams[f"devices/dev-{device:02d}/telemetry"].insert(15, hot)
+    backlog(deep_broker, database, streams, **session)
+    heartbeats = Subscriber(deep_broker, "system/heartbeat", count=10_000)
+    proc = run(deep_broker, database, HEARTBEAT_INTERVAL="0.2", **session)
+    database.wait_for_count(600)
+    wait_until(lambda: refused_in_heartbeats(heartbeats) == 3, 30, "3 refused in a heartbeat")
+    assert database.count("temperature = 99.5") == 0
+    assert len(proc.find_all(r"not stored \(device 'dev-(02|11|19)'\): .*no_99_5")) == 3
+    assert proc.terminate() == 0
+    heartbeats.kill()
+
+
+def test_with_its_defaults_a_kill_9_loses_no_reading(deep_broker: Broker, tmp_path: Path) -> None:
+    """The example's own settings (a persistent session under its document's client id):
+    readings published while it is killed wait in the deep_broker and are stored when it is back."""
+    path = tmp_path / "telemetry.db"
+    database = Database(f"sqlite:///{path}", path, None)
+    defaults = {"MQTT_CLIENT_ID": ""}  # empty is ignored: the document's client id
+    proc = run(deep_broker, database, **defaults)
+    assert not proc.find_all("MQTT_CLEAN_SESSION is on")
+    start = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=1)
+    streams = fleet(30, 100, start)
+    first = {topic: payloads[:50] for topic, payloads in streams.items()}
+    publish_fleet(deep_broker, first)
+    wait_until(lambda: database.count() >= 100, 60, "100 readings stored")
+    proc.kill()
+    publish_fleet(deep_broker, {topic: payloads[50:] for topic, payloads in streams.items()})
+    again = run(deep_broker, database, **defaults)
+    database.wait_for_count(3000)
+    assert again.terminate() == 0
+
+
+def test_a_clean_session_chosen_against_the_document_is_warned_about(broker: Broker) -> None:
+    proc = start_service(EXAMPLE, EXAMPLE_PACKAGE, broker, MQTT_CLEAN_SESSION="true")
+    proc.wait_for(r"WARNING .*MQTT_CLEAN_SESSION is on: QoS 1/2 messages sent while the service")
+    assert proc.terminate() == 0
 
 
 def test_the_seed_reading_is_stored_with_its_values(broker: Broker, database: Database) -> None:

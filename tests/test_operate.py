@@ -74,7 +74,7 @@ def test_readyz_follows_the_broker_and_metrics_count_what_was_published(broker: 
 
 
 def test_json_logs_parse_line_by_line(broker: Broker) -> None:
-    proc = service(EXAMPLE, EXAMPLE_PACKAGE, broker, LOG_FORMAT="json")
+    proc = service(EXAMPLE, EXAMPLE_PACKAGE, broker, LOG_FORMAT="json", LOG_LEVEL="DEBUG")
     try:
         proc.wait_for('"connected to mqtt://')
         broker.publish("devices/j1/telemetry", "not JSON")

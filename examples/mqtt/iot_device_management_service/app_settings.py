@@ -44,7 +44,7 @@ class AppSettings(BaseSettings):
         description="Where telemetry is stored: sqlite:///FILE or postgresql://USER:PASSWORD@HOST/DB",
     )
     telemetry_batch_rows: int = Field(
-        default=500, ge=1, description="Rows written in one transaction at most"
+        default=5000, ge=1, description="Rows written in one transaction at most"
     )
     telemetry_flush_interval: float = Field(
         default=0.0,

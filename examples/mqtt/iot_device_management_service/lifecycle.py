@@ -88,7 +88,7 @@ async def _heartbeat(service: Service, interval: float) -> None:
     while True:
         now = time.monotonic()
         stats = service.stats
-        failed = stats.rejected + stats.handler_errors
+        failed = stats.rejected + stats.handler_errors + store.refused
         elapsed = max(now - previous[0], 1e-9)
         received = stats.received - previous[1]
         errors = failed - previous[2]
@@ -107,6 +107,7 @@ async def _heartbeat(service: Service, interval: float) -> None:
                 rows_written=store.rows_written,
                 flush_lag_seconds=round(store.flush_lag(), 3),
                 database_errors=store.errors,
+                refused_messages=store.refused,
             ),
         )
         previous = (now, stats.received, failed)

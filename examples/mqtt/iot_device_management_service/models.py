@@ -240,7 +240,11 @@ class HeartbeatPayloadMetrics(WireModel):
     """
     database_errors: Annotated[int | None, Field(alias="databaseErrors", ge=0)] = None
     """
-    Failed attempts to write to or delete from the database since start.
+    Failed attempts to write to or delete from the database since start (each retried).
+    """
+    refused_messages: Annotated[int | None, Field(alias="refusedMessages", ge=0)] = None
+    """
+    Messages whose data the database cannot hold (refused, logged and acknowledged) since start.
     """
 
 

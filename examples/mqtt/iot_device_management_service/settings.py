@@ -22,7 +22,7 @@ class Settings(BaseSettings):
     mqtt_client_id: str = "iot-device-manager"  # {hostname}, {pid} are filled in
     mqtt_shared_group: str = Field(default="", pattern=r"^[^/+#]*$")
     mqtt_keep_alive: int = Field(default=30, ge=0)
-    mqtt_clean_session: bool | None = True
+    mqtt_clean_session: bool | None = False
     mqtt_session_expiry: int = Field(default=3600, ge=0)
     mqtt_protocol: Literal["3.1.1", "5"] = "5"
     mqtt_username: str | None = None

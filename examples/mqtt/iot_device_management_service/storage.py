@@ -2,8 +2,9 @@
 says so. Hand-written for the example; asyncapi-pygen never touches a file it did not create.
 
 One access layer for both: SQLAlchemy 2 Core over its async drivers (aiosqlite, asyncpg). It
-gives one schema definition, created on start-up, dialect-correct upserts and a connection pool;
-a layer of our own would have to get each of those right twice. The ORM is not used.
+gives one schema definition (`tables.py`, created on start-up), each dialect's upserts and a
+connection pool; a layer of our own would have to get each of those right twice. The ORM is not
+used.
 
 Durability: a handler awaits `add_telemetry()` or `record_status()`, which return once the row's
 transaction is committed. The runtime acknowledges an MQTT message only after its handler
@@ -11,10 +12,18 @@ returns, so an acknowledged message is a stored row. A crash before the commit l
 message unacknowledged and the broker delivers it again; telemetry rows are keyed by device and
 timestamp, so the second delivery stores nothing twice.
 
-Rows are written by one task, in batches: whatever is waiting when a transaction ends goes into
+Rows are written by one task, in batches: every row waiting when a transaction ends goes into
 the next one (up to `TELEMETRY_BATCH_ROWS`, after waiting up to `TELEMETRY_FLUSH_INTERVAL` for
-company). While the database is unreachable the batch is retried with backoff, and the handlers
-wait with it: the runtime stops reading at `MAX_PENDING_MESSAGES` and the broker keeps the rest.
+company), so the more handlers wait at once, the fewer commits per row.
+
+A row the database cannot hold (a time beyond the year 9999 once in UTC, a device id longer than
+its column) is refused before it joins a batch. A row the database refuses all the same (a
+constraint of its own) fails its batch: the batch is then written in halves, down to the row
+that fails alone, so only that row is refused. A refused row is logged (rate-limited), counted,
+and its handler gets `Unstorable`: delivering the message again could not help. Any other failure
+(the database down, restarting, unreachable, or refusing the service rather than a row) is
+retried with backoff while the handlers wait: the runtime stops reading at `MAX_PENDING_MESSAGES`
+and the broker keeps the rest.
 """
 
 from __future__ import annotations
@@ -22,34 +31,36 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from sqlalchemy import (
-    Column,
-    DateTime,
-    Dialect,
-    Float,
-    Index,
-    Integer,
-    MetaData,
-    String,
-    Table,
-    case,
-    delete,
-    event,
-    func,
-)
+from sqlalchemy import delete, event
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.exc import (
+    DataError,
+    DBAPIError,
+    IntegrityError,
+    InterfaceError,
+    OperationalError,
+    StatementError,
+)
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
-from sqlalchemy.types import TypeDecorator
 
 from iot_device_management_service._runtime.ratelimit import RateLimitedLog
 from iot_device_management_service.models import TelemetryPayload
+from iot_device_management_service.tables import (
+    DEVICE_ID_LENGTH,
+    BatchWriter,
+    DeviceRow,
+    Reading,
+    Time,
+    metadata,
+    telemetry,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -62,47 +73,8 @@ BACKOFF_FIRST, BACKOFF_MAX = 0.2, 5.0
 ATTEMPT_TIMEOUT = 30.0  # a database that hangs counts as down
 
 
-class UtcDateTime(TypeDecorator[datetime]):
-    """An aware UTC timestamp in both databases (SQLite has no time zones: stored as UTC)."""
-
-    impl = DateTime(timezone=True)
-    cache_ok = True
-
-    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
-        if value is None:
-            return None
-        value = value.astimezone(timezone.utc)
-        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
-
-    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
-        if value is None or value.tzinfo is not None:
-            return value
-        return value.replace(tzinfo=timezone.utc)
-
-
-metadata = MetaData()
-telemetry = Table(
-    "telemetry",
-    metadata,
-    Column("device_id", String(128), primary_key=True),
-    Column("ts", UtcDateTime, primary_key=True),
-    Column("temperature", Float),
-    Column("humidity", Float),
-    Column("pressure", Float),
-    Column("battery", Float),
-    Column("latitude", Float),
-    Column("longitude", Float),
-    Column("altitude", Float),
-)
-Index("telemetry_by_time", telemetry.c.ts)
-devices = Table(
-    "devices",
-    metadata,
-    Column("device_id", String(128), primary_key=True),
-    Column("last_status", String(16)),
-    Column("last_seen", UtcDateTime, nullable=False),
-    Column("error_count", Integer, nullable=False),
-)
+class Unstorable(Exception):
+    """The database cannot hold this message's data: not stored, logged and counted."""
 
 
 def engine_url(url: str) -> str:
@@ -124,31 +96,46 @@ def transient(exc: BaseException) -> bool:
     return isinstance(exc, DBAPIError) and exc.connection_invalidated
 
 
-@dataclass
+def refused_row(exc: BaseException) -> bool:
+    """A failure caused by the values of a row (a constraint, a value the column cannot take):
+    the same row would fail again, so it is refused rather than retried."""
+    if isinstance(exc, DataError | IntegrityError):
+        return True
+    return isinstance(exc, StatementError) and isinstance(exc.orig, ValueError | OverflowError)
+
+
+@dataclass(slots=True, eq=False)
 class _Write:
-    kind: str  # "telemetry" or "status"
-    row: dict[str, Any]
+    device: str
+    seen: Time  # the reading's time, or the status's last seen
+    reading: Reading | None  # None: a status
+    status: str | None
     done: asyncio.Future[None]
     since: float  # time.monotonic() when it arrived
+    settled: bool = False  # committed or refused
 
 
 class Store:
     """The database, and the one task that writes to it (`run`, a background task)."""
 
-    def __init__(self, url: str, batch_rows: int = 500, flush_interval: float = 0.0) -> None:
+    def __init__(self, url: str, batch_rows: int = 5000, flush_interval: float = 0.0) -> None:
         self.engine: AsyncEngine = create_async_engine(engine_url(url))
-        sqlite = self.engine.dialect.name == "sqlite"
+        dialect = self.engine.dialect
+        sqlite = dialect.name == "sqlite"
         if sqlite:
             event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
         # SQLite has one writer at a time: the batches and the retention job take turns
         self._turn: contextlib.AbstractAsyncContextManager[Any] = (
             asyncio.Lock() if sqlite else contextlib.nullcontext()
         )
+        self._batch = BatchWriter(dialect)
         self.batch_rows = batch_rows
         self.flush_interval = flush_interval
         self.rows_written = 0  # telemetry rows committed since start (repeats not counted)
-        self.errors = 0  # failed attempts to write or delete
+        self.errors = 0  # failed attempts to write or delete, retried
+        self.refused = 0  # messages whose data the database cannot hold
         self._waiting: list[_Write] = []
+        self._writing: Sequence[_Write] = ()
         self._arrived = asyncio.Event()
         self._schema_ready = False
         self._log = RateLimitedLog(logger)
@@ -168,59 +155,54 @@ class Store:
         """Wait (up to `timeout`) for rows still waiting, then close the pool. A row not
         written belongs to a handler that never returned: its message was not acknowledged."""
         deadline = time.monotonic() + timeout
-        while self._waiting and time.monotonic() < deadline:
+        while (self._waiting or self._writing) and time.monotonic() < deadline:
             await asyncio.sleep(0.05)
-        if self._waiting:
-            logger.warning("%d row(s) not written at shutdown", len(self._waiting))
+        left = len(self._waiting) + sum(not write.settled for write in self._writing)
+        if left:
+            logger.warning("%d row(s) not written at shutdown", left)
         await self.engine.dispose()
 
     async def add_telemetry(self, device_id: str, reading: TelemetryPayload) -> None:
-        """Store a reading; returns once it is committed."""
+        """Store a reading; returns once it is committed, raises `Unstorable` if refused."""
+        moment = self._storable(device_id, reading.timestamp)
         sensors, where = reading.sensors, reading.location
-        row = {
-            "device_id": device_id,
-            "ts": reading.timestamp,
-            "temperature": sensors.temperature,
-            "humidity": sensors.humidity,
-            "pressure": sensors.pressure,
-            "battery": sensors.battery,
-            "latitude": where.latitude if where else None,
-            "longitude": where.longitude if where else None,
-            "altitude": where.altitude if where else None,
-        }
-        await self._submit("telemetry", row)
+        row: Reading = (
+            device_id,
+            moment,
+            sensors.temperature,
+            sensors.humidity,
+            sensors.pressure,
+            sensors.battery,
+            where.latitude if where else None,
+            where.longitude if where else None,
+            where.altitude if where else None,
+        )
+        if not all(math.isfinite(value) for value in row[2:] if value is not None):
+            raise self._refusal(device_id, "NaN or infinity is not a JSON number")
+        await self._submit(device_id, moment, row, None)
 
     async def record_status(self, device_id: str, status: str, seen: datetime) -> None:
-        """Record a device's status; returns once it is committed."""
-        row = {"device_id": device_id, "last_status": status, "last_seen": seen}
-        await self._submit("status", row)
+        """Record a device's status; returns once it is committed, raises `Unstorable` if
+        refused."""
+        await self._submit(device_id, self._storable(device_id, seen), None, status)
 
     def flush_lag(self) -> float:
         """Seconds the oldest row not yet committed has waited (0 when none waits)."""
-        return time.monotonic() - self._waiting[0].since if self._waiting else 0.0
+        oldest = self._writing or self._waiting
+        return time.monotonic() - oldest[0].since if oldest else 0.0
 
     async def run(self) -> None:
-        """Write batches for ever; a failed batch is retried, after a growing pause."""
-        backoff = BACKOFF_FIRST
+        """Write batches for ever: each takes every row waiting, up to `batch_rows`."""
         while True:
             await self._arrived.wait()
             await self._linger()
             batch = self._waiting[: self.batch_rows]
-            try:
-                async with asyncio.timeout(ATTEMPT_TIMEOUT):
-                    new = await self._write(batch)
-            except Exception as exc:
-                if not transient(exc):
-                    self.errors += 1
-                    self._done(batch, exc)
-                    continue
-                self._failed(exc, "telemetry not written yet; retrying")
-                await asyncio.sleep(backoff)
-                backoff = min(backoff * 2, BACKOFF_MAX)
-                continue
-            backoff = BACKOFF_FIRST
-            self.rows_written += new
-            self._done(batch)
+            del self._waiting[: len(batch)]
+            if not self._waiting:
+                self._arrived.clear()
+            self._writing = batch
+            await self._commit(batch)
+            self._writing = ()
 
     async def delete_older_than(self, age: float) -> int:
         """Delete telemetry older than `age` seconds; how many rows went."""
@@ -243,11 +225,25 @@ class Store:
                     logger.info("deleted %d telemetry row(s) older than %.0f s", deleted, retention)
             await asyncio.sleep(every)
 
-    async def _submit(self, kind: str, row: dict[str, Any]) -> None:
+    def _storable(self, device_id: str, moment: datetime) -> Time:
+        """`moment` in UTC as the database takes it, once sure that the database can hold the
+        row (else `Unstorable`): the document allows any device id in a topic and any year in
+        any time zone."""
+        if len(device_id) > DEVICE_ID_LENGTH:
+            raise self._refusal(device_id, f"device id longer than {DEVICE_ID_LENGTH} characters")
+        try:
+            utc = moment.astimezone(timezone.utc)
+        except OverflowError:
+            raise self._refusal(device_id, f"time {moment.isoformat()} is out of range") from None
+        return self._batch.stored_time(utc)
+
+    async def _submit(
+        self, device: str, seen: Time, reading: Reading | None, status: str | None
+    ) -> None:
         done = asyncio.get_running_loop().create_future()
-        self._waiting.append(_Write(kind, row, done, time.monotonic()))
+        self._waiting.append(_Write(device, seen, reading, status, done, time.monotonic()))
         self._arrived.set()
-        await asyncio.shield(done)  # a cancelled handler leaves its row to be written
+        await done  # a cancelled handler leaves its row to be written all the same
 
     async def _linger(self) -> None:
         """Let rows join the batch: those of handlers already running (one loop turn), and
@@ -259,82 +255,85 @@ class Store:
                 return
             await asyncio.sleep(min(left, 0.01))
 
+    async def _commit(self, batch: Sequence[_Write]) -> None:
+        """Write the batch, retrying with a growing pause while the database cannot take it."""
+        backoff = BACKOFF_FIRST
+        while True:
+            try:
+                await self._write_or_split([write for write in batch if not write.settled])
+                return
+            except Exception as exc:
+                self._failed(exc, "telemetry not written yet; retrying")
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, BACKOFF_MAX)
+
+    async def _write_or_split(self, batch: Sequence[_Write]) -> None:
+        """Commit the batch; if a row's values make it fail, commit each half on its own, down
+        to the rows that fail alone, which are refused."""
+        try:
+            async with asyncio.timeout(ATTEMPT_TIMEOUT):
+                new = await self._write(batch)
+        except Exception as exc:
+            if not refused_row(exc):
+                raise
+            if len(batch) == 1:
+                [write] = batch
+                write.settled = True
+                if not write.done.done():
+                    write.done.set_exception(self._refusal(write.device, _reason(exc)))
+                return
+            half = len(batch) // 2
+            await self._write_or_split(batch[:half])
+            await self._write_or_split(batch[half:])
+            return
+        self.rows_written += new
+        for write in batch:
+            write.settled = True
+            if not write.done.done():
+                write.done.set_result(None)
+
     async def _write(self, batch: Sequence[_Write]) -> int:
         """Commit the batch; how many telemetry rows are new (a reading delivered again is
         already there and stays as it is)."""
-        readings = [w.row for w in batch if w.kind == "telemetry"]
+        readings = [write.reading for write in batch if write.reading is not None]
         new = 0
         async with self._turn, self.engine.begin() as conn:
             if not self._schema_ready:
                 await self._create_schema(conn)
             if readings:
-                stmt = _insert(conn)(telemetry).on_conflict_do_nothing()
-                result = await conn.execute(stmt.returning(telemetry.c.device_id), readings)
-                new = len(result.all())
-            await conn.execute(_device_upsert(conn), _device_rows(batch))
+                new = await self._batch.readings(conn, readings)
+            await self._batch.devices(conn, _device_rows(batch))
         return new
 
     async def _create_schema(self, conn: AsyncConnection) -> None:
         await conn.run_sync(metadata.create_all)
         self._schema_ready = True
 
-    def _done(self, batch: Sequence[_Write], exc: Exception | None = None) -> None:
-        """The batch leaves the queue; its handlers go on, or fail with `exc` (a batch the
-        database refuses for good: logged and counted as handler errors)."""
-        del self._waiting[: len(batch)]
-        if not self._waiting:
-            self._arrived.clear()
-        for write in batch:
-            if write.done.done():
-                continue
-            if exc is None:
-                write.done.set_result(None)
-            else:
-                write.done.set_exception(exc)
+    def _refusal(self, device: str, reason: str) -> Unstorable:
+        """Count and log a message the database cannot hold."""
+        self.refused += 1
+        shown = device if len(device) <= 40 else device[:40] + "…"
+        self._log.log(logging.WARNING, "refused", "not stored (device %r): %s", shown, reason)
+        return Unstorable(reason)
 
     def _failed(self, exc: BaseException, what: str) -> None:
         self.errors += 1
         self._log.log(logging.WARNING, "database", "%s: %s", what, _reason(exc))
 
 
-def _insert(conn: AsyncConnection) -> Any:
-    """The dialect's INSERT, which knows ON CONFLICT (both databases spell it the same)."""
-    from sqlalchemy.dialects import postgresql, sqlite
-
-    return postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
-
-
-def _device_upsert(conn: AsyncConnection) -> Any:
-    """One row per device: the latest time seen, the last status if any, errors added."""
-    stmt = _insert(conn)(devices)
-    new = stmt.excluded
-    return stmt.on_conflict_do_update(
-        index_elements=[devices.c.device_id],
-        set_={
-            "last_seen": case(
-                (new.last_seen > devices.c.last_seen, new.last_seen), else_=devices.c.last_seen
-            ),
-            "last_status": func.coalesce(new.last_status, devices.c.last_status),
-            "error_count": devices.c.error_count + new.error_count,
-        },
-    )
-
-
-def _device_rows(batch: Sequence[_Write]) -> list[dict[str, Any]]:
+def _device_rows(batch: Sequence[_Write]) -> list[DeviceRow]:
     """The batch folded per device (one statement may not update a row twice)."""
-    rows: dict[str, dict[str, Any]] = {}
+    rows: dict[str, DeviceRow] = {}
     for write in batch:
-        device = write.row["device_id"]
-        seen = write.row["ts"] if write.kind == "telemetry" else write.row["last_seen"]
-        status = write.row.get("last_status")
-        row = rows.setdefault(
-            device,
-            {"device_id": device, "last_status": None, "last_seen": seen, "error_count": 0},
-        )
-        row["last_seen"] = max(row["last_seen"], seen)
-        if status is not None:
-            row["last_status"] = status
-            row["error_count"] += status == "error"
+        errors = int(write.status == "error")
+        row = rows.get(write.device)
+        if row is not None:
+            _, status, seen, count = row
+            errors += count
+            write_seen = max(seen, write.seen)
+            rows[write.device] = (write.device, write.status or status, write_seen, errors)
+        else:
+            rows[write.device] = (write.device, write.status, write.seen, errors)
     return list(rows.values())
 
 

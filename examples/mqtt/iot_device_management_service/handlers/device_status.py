@@ -3,7 +3,8 @@
 Yours to edit: asyncapi-pygen created this file once and never overwrites it.
 
 Stores each device's last status (and counts its errors); a device that reports `error` is sent a
-high-priority `reboot`.
+high-priority `reboot`. A status the database cannot hold is refused (the store logs and counts
+it) and goes no further.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from iot_device_management_service.models import (
     StatusPayload,
     StatusPayloadStatus,
 )
+from iot_device_management_service.storage import Unstorable
 
 logger = logging.getLogger(__name__)
 
@@ -28,7 +30,10 @@ logger = logging.getLogger(__name__)
 async def handle(message: StatusPayload, ctx: Context, *, device_id: str) -> None:
     """Monitor device health and status."""
     previous = fleet_of(ctx.state).seen(device_id, message.status)
-    await store_of(ctx.state).record_status(device_id, message.status.value, message.last_seen)
+    try:
+        await store_of(ctx.state).record_status(device_id, message.status.value, message.last_seen)
+    except Unstorable:
+        return  # acknowledged: delivering it again could not help
     if previous != message.status:
         logger.info("device %s is now %s", device_id, message.status.value)
     if message.status is StatusPayloadStatus.ERROR:

@@ -2,8 +2,10 @@
 
 Yours to edit: asyncapi-pygen created this file once and never overwrites it.
 
-Each reading is stored (the message is acknowledged once its row is committed). Above 80 °C a
-device gets a `CriticalAlert` on `alerts/critical`; above 60 °C a warning is logged.
+Each reading is stored (the message is acknowledged once its row is committed); one the database
+cannot hold is refused (the store logs and counts it) and goes no further. Above 80 °C a device
+gets a `CriticalAlert` on `alerts/critical`; above 60 °C a warning is logged. Each reading is
+logged at DEBUG only: a fleet sends thousands a second.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from iot_device_management_service.models import (
     CriticalAlertPayloadSeverity,
     TelemetryPayload,
 )
+from iot_device_management_service.storage import Unstorable
 
 logger = logging.getLogger(__name__)
 
@@ -29,9 +32,12 @@ WARNING_TEMPERATURE = 60.0
 async def handle(message: TelemetryPayload, ctx: Context, *, device_id: str) -> None:
     """Receive sensor data from devices."""
     fleet_of(ctx.state).seen(device_id)
-    await store_of(ctx.state).add_telemetry(device_id, message)
+    try:
+        await store_of(ctx.state).add_telemetry(device_id, message)
+    except Unstorable:
+        return  # acknowledged: delivering it again could not help
     temperature = message.sensors.temperature
-    logger.info("telemetry from %s: temperature=%s", device_id, temperature)
+    logger.debug("telemetry from %s: temperature=%s", device_id, temperature)
     if temperature is None:
         return
     if temperature > CRITICAL_TEMPERATURE:
