@@ -1,9 +1,14 @@
 """From received messages to handler calls: per-topic order, bounded concurrency, bounded memory.
 
-Each topic has its own queue and at most one worker, so one topic's messages are handled in the
-order they arrived while other topics go on alongside (at most `max_concurrent` at once). At most
-`max_pending` messages are held; at that mark the connection stops reading the socket and it
-reads again once half of them are done, so a slow service leaves the backlog in the broker.
+A fixed pool of at most `max_concurrent` workers serves a ready queue of topics. Each topic has
+its own queue and is held by at most one worker at a time, so one topic's messages are handled in
+the order they arrived while other topics go on alongside. A worker hands a topic back to the end
+of the ready queue after `BURST` messages, so one busy device cannot starve the others. Workers
+live as long as the dispatcher: a message costs a queue entry, never a task, which matters when a
+fleet of devices each publish on a topic of their own.
+
+At most `max_pending` messages are held; at that mark the connection stops reading the socket and
+it reads again once half of them are done, so a slow service leaves the backlog in the broker.
 A message is acknowledged only after its handler returned.
 """
 
@@ -21,7 +26,7 @@ logger = logging.getLogger(__name__)
 
 Handle = Callable[[Incoming], Awaitable[None]]
 Entry = tuple[Incoming, "Ack | None"]
-BURST = 256  # messages a worker handles before it lets another topic's worker take its slot
+BURST = 32  # messages of one topic a worker handles before it serves the next ready topic
 
 
 class Dispatcher:
@@ -35,12 +40,14 @@ class Dispatcher:
         resume: Callable[[], None],
     ) -> None:
         self._handle = handle
-        self._slots = asyncio.Semaphore(max_concurrent)
+        self._max_workers = max_concurrent
         self._high = max_pending
         self._low = max_pending // 2
         self._pause = pause
         self._resume = resume
-        self._queues: dict[str, deque[Entry]] = {}
+        self._queues: dict[str, deque[Entry]] = {}  # topics with messages queued or running
+        self._ready: deque[str] = deque()  # topics with messages that no worker holds
+        self._idle: deque[asyncio.Future[None]] = deque()  # workers waiting for a ready topic
         self._workers: set[asyncio.Task[None]] = set()
         self._accepting = True
         self.paused = False
@@ -54,12 +61,12 @@ class Dispatcher:
             return  # shutting down: not acknowledged, so the broker keeps it
         self.pending += 1
         queue = self._queues.get(incoming.topic)
-        if queue is None:
-            queue = self._queues[incoming.topic] = deque()
-            worker = asyncio.create_task(self._work(incoming.topic, queue))
-            self._workers.add(worker)
-            worker.add_done_callback(self._workers.discard)
-        queue.append((incoming, ack))
+        if queue is None:  # a new topic; a known one is held by a worker or already ready
+            self._queues[incoming.topic] = deque(((incoming, ack),))
+            self._ready.append(incoming.topic)
+            self._wake()
+        else:
+            queue.append((incoming, ack))
         if self.pending >= self._high and not self.paused:
             self.paused = True
             self._pause()
@@ -80,6 +87,7 @@ class Dispatcher:
         """Take nothing more, let running handlers finish (cancelling them after `timeout`), and
         return how many received messages were left unhandled."""
         self._accepting = False
+        self._wake_all()
         workers = set(self._workers)
         if workers:
             _, late = await asyncio.wait(workers, timeout=timeout)
@@ -90,23 +98,55 @@ class Dispatcher:
                 for worker in late:
                     worker.cancel()
                 await asyncio.wait(late, timeout=5)
+        left = sum(len(queue) for queue in self._queues.values())
+        self._queues.clear()
+        self._ready.clear()
+        self.unhandled += left
+        self._done(left)
         return self.unhandled
 
-    async def _work(self, topic: str, queue: deque[Entry]) -> None:
+    def _wake(self) -> None:
+        """Make sure a worker will take the topic just made ready: an idle one, else a new one
+        while the pool is not full (a full pool's workers look at the ready queue when free)."""
+        while self._idle:
+            waiter = self._idle.popleft()
+            if not waiter.done():
+                waiter.set_result(None)
+                return
+        if len(self._workers) < self._max_workers:
+            worker = asyncio.create_task(self._work())
+            self._workers.add(worker)
+            worker.add_done_callback(self._workers.discard)
+
+    def _wake_all(self) -> None:
+        while self._idle:
+            waiter = self._idle.popleft()
+            if not waiter.done():
+                waiter.set_result(None)
+
+    async def _work(self) -> None:
+        loop = asyncio.get_running_loop()
+        while self._accepting:
+            if self._ready:
+                await self._serve(self._ready.popleft())
+            else:
+                waiter = loop.create_future()
+                self._idle.append(waiter)
+                await waiter  # woken by a ready topic, or by drain()
+
+    async def _serve(self, topic: str) -> None:
+        """Handle up to BURST of the topic's messages in order, then give the topic back."""
+        queue = self._queues[topic]
         try:
-            while queue and self._accepting:
-                async with self._slots:
-                    for _ in range(BURST):
-                        if not queue or not self._accepting:
-                            break
-                        await self._one(topic, *queue.popleft())
-        finally:
-            if self._queues.get(topic) is queue:
+            for _ in range(BURST):
+                if not queue or not self._accepting:
+                    break
+                await self._one(topic, *queue.popleft())
+        finally:  # when draining, the queues stay for drain() to count
+            if self._accepting and queue:
+                self._ready.append(topic)
+            elif self._accepting:
                 del self._queues[topic]
-            if queue:  # left behind at shutdown or on cancellation
-                self.unhandled += len(queue)
-                self._done(len(queue))
-                queue.clear()
 
     async def _one(self, topic: str, incoming: Incoming, ack: Ack | None) -> None:
         self.running += 1
@@ -115,10 +155,15 @@ class Dispatcher:
         except Exception:
             logger.exception("unexpected error while handling a message on %r", topic)
         except asyncio.CancelledError:
-            self.running -= 1
-            self.unhandled += 1
-            self._done(1)  # cancelled: not acknowledged, the broker sends it again
-            raise
+            task = asyncio.current_task()
+            if task is not None and task.cancelling():
+                self.running -= 1
+                self.unhandled += 1
+                self._done(1)  # cancelled: not acknowledged, the broker sends it again
+                raise
+            # The handler raised CancelledError on its own (a future it awaited was cancelled):
+            # a failed handler, acknowledged like any other, or every later ack would wait on it.
+            logger.exception("handler cancelled itself on a message on %r", topic)
         self.running -= 1
         if ack is not None:
             ack()
