@@ -12,7 +12,7 @@ import pytest
 
 from generator.runtime import Incoming, PublishError, RateLimitedLog, check_topic
 from generator.runtime.acks import AckQueue
-from generator.runtime.dispatch import BURST, Dispatcher
+from generator.runtime.dispatch import BURST, YIELD_EVERY, Dispatcher
 
 
 def test_acks_go_out_in_arrival_order() -> None:
@@ -237,6 +237,20 @@ def test_a_message_costs_no_task_however_many_topics() -> None:
             await settle(dispatcher)
         assert len(recorder.handled) == 3000
         assert created <= 16
+
+    asyncio.run(scenario())
+
+
+def test_handlers_that_never_wait_still_let_the_event_loop_run() -> None:
+    async def scenario() -> None:
+        recorder = Recorder()
+        dispatcher = recorder.dispatcher(max_pending=10_000, max_concurrent=1)
+        for device in range(1000):
+            dispatcher.submit(Incoming(f"devices/{device}/telemetry", b"x"), None)
+        seen: list[int] = []
+        asyncio.get_running_loop().call_soon(lambda: seen.append(len(recorder.handled)))
+        await settle(dispatcher)
+        assert len(seen) == 1 and 0 < seen[0] <= YIELD_EVERY + BURST < 1000
 
     asyncio.run(scenario())
 

@@ -28,6 +28,7 @@ logger = logging.getLogger(__name__)
 Handle = Callable[[Incoming], Awaitable[None]]
 Entry = tuple[Incoming, "Ack | None"]
 BURST = 32  # messages of one topic a worker handles before it serves the next ready topic
+YIELD_EVERY = 256  # messages a worker handles before it lets the event loop run
 
 
 class Dispatcher:
@@ -127,48 +128,62 @@ class Dispatcher:
 
     async def _work(self) -> None:
         loop = asyncio.get_running_loop()
+        unyielded = 0
         while self._accepting:
             if self._ready:
-                await self._serve(self._ready.popleft())
+                unyielded += await self._serve(self._ready.popleft())
+                if unyielded >= YIELD_EVERY:  # handlers that never wait would hold the loop:
+                    unyielded = 0  # let it send the acknowledgements and read more meanwhile
+                    await asyncio.sleep(0)
             else:
                 waiter = loop.create_future()
                 self._idle.append(waiter)
                 await waiter  # woken by a ready topic, or by drain()
+                unyielded = 0
 
-    async def _serve(self, topic: str) -> None:
-        """Handle up to BURST of the topic's messages in order, then give the topic back."""
+    async def _serve(self, topic: str) -> int:
+        """Handle up to BURST of the topic's messages in order, then give the topic back; returns
+        how many were handled. One coroutine for the burst, not one per message: this is the
+        per-message path."""
         queue = self._queues[topic]
+        handle = self._handle
+        count = 0
         try:
-            for _ in range(BURST):
-                if not queue or not self._accepting:
-                    break
-                await self._one(topic, *queue.popleft())
+            while queue and count < BURST and self._accepting:
+                incoming, ack = queue.popleft()
+                count += 1
+                self.running += 1
+                try:
+                    await handle(incoming)
+                except Exception:
+                    logger.exception("unexpected error while handling a message on %r", topic)
+                except asyncio.CancelledError:
+                    if self._cancelled_by_drain(topic):
+                        raise
+                self.running -= 1
+                if ack is not None:
+                    ack()
+                self._done(1)
         finally:  # when draining, the queues stay for drain() to count
             if self._accepting and queue:
                 self._ready.append(topic)
             elif self._accepting:
                 del self._queues[topic]
+        return count
 
-    async def _one(self, topic: str, incoming: Incoming, ack: Ack | None) -> None:
-        self.running += 1
-        try:
-            await self._handle(incoming)
-        except Exception:
-            logger.exception("unexpected error while handling a message on %r", topic)
-        except asyncio.CancelledError:
-            task = asyncio.current_task()
-            if task is not None and task.cancelling():
-                self.running -= 1
-                self.unhandled += 1
-                self._done(1)  # cancelled: not acknowledged, the broker sends it again
-                raise
-            # The handler raised CancelledError on its own (a future it awaited was cancelled):
-            # a failed handler, acknowledged like any other, or every later ack would wait on it.
-            logger.exception("handler cancelled itself on a message on %r", topic)
-        self.running -= 1
-        if ack is not None:
-            ack()
-        self._done(1)
+    def _cancelled_by_drain(self, topic: str) -> bool:
+        """True when drain() cancelled this worker: the message is left unacknowledged, for the
+        broker to send again. A handler that raised CancelledError on its own (a future it
+        awaited was cancelled) failed like any other and is acknowledged, or every later
+        acknowledgement would wait behind it."""
+        task = asyncio.current_task()
+        if task is not None and task.cancelling():
+            self.running -= 1
+            self.unhandled += 1
+            self._done(1)
+            return True
+        logger.exception("handler cancelled itself on a message on %r", topic)
+        return False
 
     def _done(self, count: int) -> None:
         self.pending -= count
