@@ -326,6 +326,25 @@ def test_connection_lost_on_a_topic_waiting_for_a_worker_keeps_it_usable() -> No
     asyncio.run(scenario())
 
 
+def test_a_worker_cancelled_from_outside_leaves_its_topic_to_another() -> None:
+    async def scenario() -> None:
+        gated = Gated()
+        dispatcher = dispatcher_for(gated.handle, max_concurrent=1)
+        acked: list[bytes] = []
+        for payload in (b"first", b"second"):
+            dispatcher.submit(Incoming("t/a", payload, qos=1), lambda p=payload: acked.append(p))  # type: ignore[misc]
+        await turns(lambda: gated.running == 1)
+        (worker,) = asyncio.all_tasks() - {asyncio.current_task()}
+        worker.cancel()
+        await asyncio.wait({worker}, timeout=5)
+        gated.release(b"second")
+        await turns(lambda: dispatcher.pending == 0)
+        assert gated.handled == [("t/a", b"second")] and acked == [b"second"]
+        assert dispatcher.unhandled == 1  # "first": not acknowledged, the broker sends it again
+
+    asyncio.run(scenario())
+
+
 def test_a_handler_that_raises_cancelled_error_itself_is_a_failure_not_a_stall() -> None:
     """Only drain() cancels a worker; a CancelledError a handler lets out on its own (it awaited
     something that was cancelled) must not end the worker and leave the message unacknowledged,

@@ -118,7 +118,14 @@ class Dispatcher:
         if len(self._workers) < self._max_workers:
             worker = asyncio.create_task(self._work())
             self._workers.add(worker)
-            worker.add_done_callback(self._workers.discard)
+            worker.add_done_callback(self._worker_done)
+
+    def _worker_done(self, worker: asyncio.Task[None]) -> None:
+        """A worker cancelled by someone else than drain() gave its topic back to the ready
+        queue; make sure another one takes it."""
+        self._workers.discard(worker)
+        if self._accepting and self._ready:
+            self._wake()
 
     def _wake_all(self) -> None:
         while self._idle:
