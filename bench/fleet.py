@@ -4,12 +4,12 @@ handler reads the validated model and nothing else, against `mosquitto_sub` in t
 
 Throughput. Each trial pre-loads the broker: the receiver connects once with a persistent
 session and is stopped, then the service's own simulator (`python -m fleet_bench simulate
---devices D`, whose rate is reported too) queues telemetry for it, and the receiver is started
-again; the clock runs from its start until its handler has seen every queued message (the
-service) or it has printed them (`mosquitto_sub -C`). This is done with 1 message queued and with
-N; the difference of the two times is what the N messages took, start-up excluded. The service's
-CPU time per message (from its first message to its last) is printed too: it is what the
-machine's load disturbs least.
+--devices D`, whose rate is reported too) queues N telemetry messages for it, and the receiver is
+started again; the clock runs from the first message it handles (the service's handler) or
+prints (`mosquitto_sub`, read as it prints) to the last. Start-up is left out without
+subtracting two noisy start-up times, which on a loaded machine differ by more than the N
+messages take. The service's CPU time per message (first message to last) is printed too: it is
+what the machine's load disturbs least.
 
 Latency. The service runs subscribed while a raw-socket publisher sends QoS 1 telemetry over the
 1,000 devices at a steady rate (a batch whenever the event loop wakes, about every millisecond),
@@ -41,7 +41,7 @@ import mqtt5
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from tests.support import Broker, Process, free_port, run_cli  # noqa: E402
+from tests.support import Broker, Process, free_port, run_cli, running_broker  # noqa: E402
 
 PACKAGE = "fleet_bench"
 FILTER = "devices/+/telemetry"
@@ -65,22 +65,23 @@ WARMUP = int(os.environ.get("BENCH_WARMUP", "0"))  # latency: messages left out 
 LATENCY = os.environ.get("BENCH_LATENCY") == "1"
 delays: list[float] = []
 seen = 0
-cpu = 0.0  # process time at the first message
+cpu = first = 0.0  # process time and clock at the first message
 
 
 async def handle(message: TelemetryPayload, ctx: Context, *, device_id: str) -> None:
-    global seen, cpu
+    global seen, cpu, first
     if LATENCY:
         delays.append(time.time() - message.timestamp.timestamp())
     else:
         message.sensors.temperature  # noqa: B018
     seen += 1
     if seen == 1:
-        cpu = time.process_time()
+        cpu, first = time.process_time(), time.perf_counter()
     if seen == EXPECT:
         cuts = statistics.quantiles(sorted(delays[WARMUP:]), n=1000) if LATENCY else [0.0] * 999
         summary = {"p50": cuts[499], "p99": cuts[989], "p999": cuts[998]} if LATENCY else {}
         summary["cpu_us"] = (time.process_time() - cpu) / max(1, seen - 1) * 1e6
+        summary["seconds"] = time.perf_counter() - first
         print("BENCH " + json.dumps({"handled": seen, **summary}), flush=True)
 '''
 
@@ -111,28 +112,35 @@ def service_env(broker: Broker, client_id: str, **extra: str) -> dict[str, str]:
     }
 
 
-def service_seconds(
-    project: Path, broker: Broker, client_id: str, expect: int
-) -> tuple[float, float]:
-    """Seconds from starting the service to its handler having seen `expect` messages, and the
-    service's CPU time per message meanwhile (microseconds, from the first message on)."""
+def service_rate(project: Path, broker: Broker, client_id: str, expect: int) -> tuple[float, float]:
+    """(msg/s from the service's first handled message to its last, CPU microseconds per message
+    meanwhile), with `expect` messages queued for it."""
     env = service_env(broker, client_id, BENCH_EXPECT=str(expect))
-    started = time.perf_counter()
     receiver = Process([sys.executable, "-m", PACKAGE], project, env)
     try:
-        found = receiver.wait_for(r"^BENCH (.*)$", timeout=600)
-        return time.perf_counter() - started, json.loads(found.group(1))["cpu_us"]
+        found = json.loads(receiver.wait_for(r"^BENCH (.*)$", timeout=600).group(1))
+        return (expect - 1) / found["seconds"], found["cpu_us"]
     finally:
         receiver.kill()
 
 
-def sub_seconds(broker: Broker, client_id: str, qos: int, count: int) -> float:
-    """Seconds `mosquitto_sub` takes, from its start, to print `count` queued messages."""
+def sub_rate(broker: Broker, client_id: str, qos: int, count: int) -> float:
+    """msg/s from the first message `mosquitto_sub` prints to the last, read as it prints."""
     args = ["mosquitto_sub", "-h", "127.0.0.1", "-p", str(broker.port), "-q", str(qos)]
     args += ["-c", "-i", client_id, "-t", FILTER, "-C", str(count), "-W", "600"]
-    started = time.perf_counter()
-    subprocess.run(args, stdout=subprocess.DEVNULL, check=True, timeout=610)
-    return time.perf_counter() - started
+    with subprocess.Popen(args, stdout=subprocess.PIPE) as sub:
+        assert sub.stdout is not None
+        lines = before = 0  # before: printed by the time the first output was read
+        first = 0.0
+        while lines < count:
+            chunk = sub.stdout.read1(1 << 16)
+            if not chunk:
+                raise SystemExit(f"mosquitto_sub ended after {lines} of {count} messages")
+            lines += chunk.count(b"\n")
+            if not first:
+                first, before = time.perf_counter(), lines
+        last = time.perf_counter()
+    return (count - before) / (last - first)
 
 
 def open_session(kind: str, project: Path, broker: Broker, client_id: str, qos: int) -> None:
@@ -155,16 +163,11 @@ def trial(
     the service's CPU microseconds per message or 0)."""
     messages, devices, qos = shape
     open_session(kind, project, broker, client_id, qos)
-    times = []
-    simulated = cpu = 0.0
-    for count in (1, messages):
-        simulated = simulate(project, broker, count, devices, qos)
-        if kind == "mosquitto_sub":
-            times.append(sub_seconds(broker, client_id, qos, count))
-        else:
-            seconds, cpu = service_seconds(project, broker, client_id, count)
-            times.append(seconds)
-    return messages / max(times[1] - times[0], 1e-9), simulated, cpu
+    simulated = simulate(project, broker, messages, devices, qos)
+    if kind == "mosquitto_sub":
+        return sub_rate(broker, client_id, qos, messages), simulated, 0.0
+    rate, cpu = service_rate(project, broker, client_id, messages)
+    return rate, simulated, cpu
 
 
 def throughput(project: Path, broker: Broker, args: argparse.Namespace) -> float:
@@ -413,13 +416,9 @@ def main() -> None:
         if generated.returncode != 0:
             raise SystemExit(generated.stderr)
         (project / PACKAGE / "handlers" / "device_telemetry.py").write_text(HANDLER)
-        broker = Broker(tmp, "max_queued_messages 0\nqueue_qos0_messages true\n")
-        broker.start()
-        try:
+        with running_broker(tmp, "max_queued_messages 0\nqueue_qos0_messages true\n") as broker:
             top = args.skip_throughput or throughput(project, broker, args)
             latencies(project, broker, top, args)
-        finally:
-            broker.stop()
 
 
 if __name__ == "__main__":

@@ -3,14 +3,20 @@ example service (`python -m iot_device_management_service`), a minimal hand-writ
 pydantic receiver (bench/baseline_receiver.py) and `mosquitto_sub` (the broker's own C client,
 which only prints), measured in the same run, interleaved.
 
+The messages are a fleet's: 1,000 devices, each on its own topic (`devices/sensorNNN/telemetry`),
+every reading with its own timestamp, so a store keyed by device and time writes every one.
+
 So that the publisher's speed cannot cap the figures, each trial pre-loads the broker: the receiver
 connects once with a persistent session and is stopped; then messages are queued for it and it is
 started again, and the clock runs from its start to the CriticalAlert it sends for the last
-message, at 85 °C (one topic is handled in order, so by then every message before it has been
-received, validated and handled). This is done twice, with only the hot message queued and with N
-telemetry messages before it; the difference of the two times is the time the N messages took,
-start-up excluded. Receivers run at LOG_LEVEL=WARNING, as in production. mosquitto_sub is timed
-the same way, until it has printed the last message (`-C`).
+message, at 85 °C. The hand-written receiver handles messages one after the other; the generated
+service handles topics concurrently, so when the alert goes out up to MAX_CONCURRENT_HANDLERS - 1
+earlier messages may still be finishing (at most 15 of 20,000 with the defaults). This is done
+twice, with only the hot message queued and with N telemetry messages before it; the difference of
+the two times is the time the N messages took, start-up excluded. Each run of the example stores
+into a new SQLite file (`DATABASE_URL`), so no reading is already there. Receivers run at
+LOG_LEVEL=WARNING, as in production. mosquitto_sub is timed the same way, until it has printed
+the last message (`-C`).
 
     python bench/throughput.py [--messages N] [--trials K]
 """
@@ -26,6 +32,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import aiomqtt
@@ -36,14 +43,21 @@ sys.path.insert(0, str(REPO))
 from tests.support import Broker, Process, Subscriber  # noqa: E402
 
 EXAMPLE = REPO / "examples" / "mqtt"
-TOPIC = "devices/bench-1/telemetry"
+DEVICES = 1000
+FILTER = "devices/+/telemetry"
+START = datetime(2026, 1, 1, tzinfo=UTC)
+
+
+def device(index: int) -> str:
+    return f"sensor{index % DEVICES:03d}"
 
 
 def payload(index: int, temperature: float) -> bytes:
+    """Reading `index` of the fleet: its device's, with a timestamp no other reading has."""
     return json.dumps(
         {
-            "deviceId": "bench-1",
-            "timestamp": "2024-01-15T10:30:00Z",
+            "deviceId": device(index),
+            "timestamp": (START + timedelta(milliseconds=index)).isoformat(),
             "sensors": {"temperature": temperature, "humidity": 40.0, "battery": 90.0},
             "location": {"latitude": 37.7749, "longitude": -122.4194},
             "metadata": {"firmwareVersion": "1.2.3", "model": f"m{index % 7}"},
@@ -57,8 +71,12 @@ async def publish_all(port: int, messages: int, qos: int) -> None:
     quiet.setLevel(logging.ERROR)
     async with aiomqtt.Client("127.0.0.1", port, logger=quiet) as client:
         for first in range(0, len(body), 100):
-            chunk = body[first : first + 100]
-            await asyncio.gather(*(client.publish(TOPIC, p, qos=qos) for p in chunk))
+            await asyncio.gather(
+                *(
+                    client.publish(f"devices/{device(index)}/telemetry", body[index], qos=qos)
+                    for index in range(first, min(first + 100, len(body)))
+                )
+            )
 
 
 def command(kind: str) -> tuple[list[str], Path, str]:
@@ -83,7 +101,7 @@ def timed_start(args: list[str], cwd: Path, env: dict[str, str], broker: Broker)
 def sub_seconds(broker: Broker, count: int, qos: int, client_id: str) -> float:
     """Seconds mosquitto_sub takes, from its start, to print `count` queued messages."""
     args = ["mosquitto_sub", "-h", "127.0.0.1", "-p", str(broker.port), "-q", str(qos)]
-    args += ["-c", "-i", client_id, "-t", TOPIC, "-C", str(count), "-W", "300"]
+    args += ["-c", "-i", client_id, "-t", FILTER, "-C", str(count), "-W", "300"]
     started = time.perf_counter()
     subprocess.run(args, stdout=subprocess.DEVNULL, check=True, timeout=310)
     return time.perf_counter() - started
@@ -91,7 +109,7 @@ def sub_seconds(broker: Broker, count: int, qos: int, client_id: str) -> float:
 
 def sub_trial(broker: Broker, messages: int, qos: int, client_id: str) -> float:
     session = ["mosquitto_sub", "-h", "127.0.0.1", "-p", str(broker.port), "-q", str(qos)]
-    session += ["-c", "-i", client_id, "-t", TOPIC, "-E"]
+    session += ["-c", "-i", client_id, "-t", FILTER, "-E"]
     subprocess.run(session, check=True, timeout=30)  # creates the persistent session, exits
     asyncio.run(publish_all(broker.port, 0, qos))
     empty = sub_seconds(broker, 1, qos, client_id)
@@ -112,16 +130,22 @@ def trial(kind: str, broker: Broker, messages: int, qos: int, client_id: str) ->
         "MQTT_CLEAN_SESSION": "false",
         "LOG_LEVEL": "INFO",
         "HEARTBEAT_INTERVAL": "3600",
+        "DATABASE_URL": database(broker, "session"),
     }
     session = Process(args, cwd, env)
     session.wait_for(ready, timeout=30)
     session.kill()
     quiet = {**env, "LOG_LEVEL": "WARNING"}
     asyncio.run(publish_all(broker.port, 0, qos))
-    empty = timed_start(args, cwd, quiet, broker)
+    empty = timed_start(args, cwd, {**quiet, "DATABASE_URL": database(broker, "empty")}, broker)
     asyncio.run(publish_all(broker.port, messages, qos))
-    full = timed_start(args, cwd, quiet, broker)
+    full = timed_start(args, cwd, {**quiet, "DATABASE_URL": database(broker, "full")}, broker)
     return full - empty
+
+
+def database(broker: Broker, name: str) -> str:
+    """A new SQLite file beside the broker's configuration, for one run of the example."""
+    return f"sqlite:///{broker.config.parent / f'telemetry-{name}-{time.monotonic_ns()}.db'}"
 
 
 def main() -> None:
