@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import os
 import signal
@@ -200,6 +201,10 @@ class Service:
         left = 0
         try:
             async with lifespan(self):  # set up before the first message can arrive
+                # What start-up made (modules, models, the lifespan's resources) lives as long as
+                # the process: frozen, the collector's full passes stop scanning it on every
+                # few thousand messages.
+                gc.freeze()
                 serving = asyncio.create_task(self.mqtt.serve(), name="mqtt")
                 stopping = asyncio.create_task(self._stop.wait())
                 await asyncio.wait({stopping, serving}, return_when=asyncio.FIRST_COMPLETED)
