@@ -166,6 +166,9 @@ def pool_size(messages: int, devices: int) -> int:
     return size
 
 
+Fleet = tuple[Source, list[str], list[bytes], list[tuple[tuple[str, str], ...]]]
+
+
 def plan(
     count: int, seed: int, devices: int, channel: str | None, qos: int | None = None
 ) -> Iterator[tuple[str, Outgoing]]:
@@ -184,15 +187,12 @@ def plan(
     return _messages(count, fleets, qos)
 
 
-Fleet = tuple[Source, list[str], list[bytes], list[tuple[tuple[str, str], ...]]]
-
-
 def _messages(count: int, fleets: list[Fleet], qos: int | None) -> Iterator[tuple[str, Outgoing]]:
     for index in range(count):
-        source, topics_, payloads, headers = fleets[index % len(fleets)]
+        source, addresses, payloads, headers = fleets[index % len(fleets)]
         n = index // len(fleets)
         message = Outgoing(
-            topics_[n % len(topics_)],
+            addresses[n % len(addresses)],
             payloads[n % len(payloads)],
             source.qos if qos is None else qos,
             False,
