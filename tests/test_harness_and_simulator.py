@@ -21,6 +21,7 @@ from tests.support import (
     generated_project,
     import_modules,
     service,
+    wait_until,
 )
 
 CONSTRAINED = REPO / "tests" / "specs" / "constraints-2.6.yaml"
@@ -107,6 +108,8 @@ def test_simulate_pipelines_over_several_connections_and_prints_its_rate(
         summary = json.loads(simulated.stdout.strip().splitlines()[-1])
         assert sum(summary["sent"].values()) == 3000 and summary["failed"] == 0
         assert summary["rate"] > 0
+        handled = r" INFO constrained_fleet\.handlers\."  # each handler stub logs its message
+        wait_until(lambda: len(proc.find_all(handled)) >= 3000, 120, "3,000 messages handled")
     finally:
         code = proc.terminate()
     assert code == 0
