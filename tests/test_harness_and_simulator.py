@@ -20,7 +20,9 @@ from tests.support import (
     assert_type_checks,
     generated_project,
     import_modules,
+    running_broker,
     service,
+    wait_until,
 )
 
 CONSTRAINED = REPO / "tests" / "specs" / "constraints-2.6.yaml"
@@ -86,6 +88,61 @@ def test_simulate_300_messages_all_handled_none_rejected(constrained: Path, brok
     assert (
         "received=300, handled=300, invalid_json=0, invalid_payload=0, unknown_topic=0" in stopped
     )
+
+
+@pytest.mark.broker
+def test_simulate_pipelines_over_several_connections_and_prints_its_rate(
+    constrained: Path, tmp_path: Path
+) -> None:
+    # The simulator outruns a service that logs every message; mosquitto's default queue
+    # (1,000 beyond what is in flight) would drop the rest of the burst.
+    with running_broker(tmp_path, "persistence false\nmax_queued_messages 0\n") as broker:
+        simulate_3000_over_3_connections(constrained, broker)
+
+
+def simulate_3000_over_3_connections(constrained: Path, broker: Broker) -> None:
+    proc = service(constrained, "constrained_fleet", broker)
+    try:
+        proc.wait_for("subscribed to")
+        options = ["--count", "3000", "--devices", "40", "--connections", "3", "--seed", "8"]
+        simulated = subprocess.run(
+            [sys.executable, "-m", "constrained_fleet", "simulate", *options],
+            cwd=constrained,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            env={"PATH": "/usr/bin:/bin", "MQTT_HOST": "127.0.0.1", "MQTT_PORT": str(broker.port)},
+        )
+        assert simulated.returncode == 0, simulated.stderr[-2000:]
+        summary = json.loads(simulated.stdout.strip().splitlines()[-1])
+        assert sum(summary["sent"].values()) == 3000 and summary["failed"] == 0
+        assert summary["rate"] > 0
+        handled = r" INFO constrained_fleet\.handlers\."  # each handler stub logs its message
+        wait_until(lambda: len(proc.find_all(handled)) >= 3000, 120, "3,000 messages handled")
+    finally:
+        code = proc.terminate()
+    assert code == 0
+    [stopped] = proc.find_all(r"stopped; .*Stats\(")
+    assert "received=3000, handled=3000, invalid_json=0, invalid_payload=0" in stopped
+
+
+def test_simulate_gives_each_device_its_topic_and_a_fresh_payload() -> None:
+    """A fleet, not one device replayed: one topic per device, and no (device, payload) pair
+    twice before devices x pool messages, each payload valid for its model."""
+    simulate, models, topics = import_modules(
+        EXAMPLE,
+        "iot_device_management_service.simulate",
+        "iot_device_management_service.models",
+        "iot_device_management_service.topics",
+    )
+    messages = [m for _, m in simulate.plan(5000, 4, 1000, "deviceTelemetry")]
+    assert len({m.topic for m in messages}) == 1000
+    assert len({(m.topic, m.payload) for m in messages}) == 5000
+    assert all(topics.DEVICE_TELEMETRY.match(m.topic) is not None for m in messages)
+    for payload in {m.payload for m in messages}:
+        models.TelemetryPayload.model_validate_json(payload)
+    assert {m.qos for m in messages} == {1}
+    assert {m.qos for _, m in simulate.plan(10, 4, 5, None, qos=0)} == {0}
 
 
 def test_simulate_is_deterministic_with_a_seed(constrained: Path) -> None:

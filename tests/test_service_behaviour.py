@@ -14,6 +14,7 @@ SPEC = REPO / "tests" / "specs" / "robust-2.6.yaml"
 PACKAGE = "robust_test"
 
 USER_HANDLER = """
+import gc
 import logging
 from robust_test.context import Context
 from robust_test.models import UserSignedUpPayload
@@ -24,7 +25,7 @@ logger = logging.getLogger(__name__)
 async def handle(message: UserSignedUpPayload, ctx: Context, *, user_id: str) -> None:
     if message.note == "boom":
         raise RuntimeError("the handler blew up")
-    logger.info("signup user=%s n=%s", user_id, message.n)
+    logger.info("signup user=%s n=%s frozen=%d", user_id, message.n, gc.get_freeze_count())
 """
 
 READING_HANDLER = """
@@ -131,6 +132,12 @@ def test_after_a_bad_message_the_next_is_handled(
     running.wait_for("signup user=next n=7")
     if label == "handler raises":
         assert running.find_all("RuntimeError: the handler blew up"), "traceback must be logged"
+
+
+def test_start_up_objects_are_frozen_out_of_the_collectors_way(broker: Broker, running) -> None:
+    broker.publish("user/carol.signedup", json.dumps({"n": 5}))
+    frozen = int(running.wait_for(r"signup user=carol n=5 frozen=(\d+)").group(1))
+    assert frozen > 10_000  # the modules, pydantic's schemas, the models, the lifespan's state
 
 
 def test_counters_at_shutdown(broker: Broker, running) -> None:

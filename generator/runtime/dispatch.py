@@ -1,10 +1,15 @@
 """From received messages to handler calls: per-topic order, bounded concurrency, bounded memory.
 
-Each topic has its own queue and at most one worker, so one topic's messages are handled in the
-order they arrived while other topics go on alongside (at most `max_concurrent` at once). At most
-`max_pending` messages, and `max_pending_bytes` of their payloads, are held; at either mark the
-connection stops delivering and it delivers again once both are down to half, so a slow service
-leaves the backlog in the broker.
+A fixed pool of at most `max_concurrent` workers serves a ready queue of topics. Each topic has
+its own queue and is held by at most one worker at a time, so one topic's messages are handled in
+the order they arrived while other topics go on alongside. A worker hands a topic back to the end
+of the ready queue after `BURST` messages, so one busy device cannot starve the others. Workers
+live as long as the dispatcher: a message costs a queue entry, never a task, which matters when a
+fleet of devices each publish on a topic of their own.
+
+At most `max_pending` messages, and `max_pending_bytes` of their payloads, are held; at either mark
+the connection stops delivering and it delivers again once both are down to half, so a slow
+service leaves the backlog in the broker.
 A message is acknowledged only after its handler returned.
 """
 
@@ -22,7 +27,8 @@ logger = logging.getLogger(__name__)
 
 Handle = Callable[[Incoming], Awaitable[None]]
 Entry = tuple[Incoming, "Ack | None"]
-BURST = 256  # messages a worker handles before it lets another topic's worker take its slot
+BURST = 32  # messages of one topic a worker handles before it serves the next ready topic
+YIELD_EVERY = 256  # messages a worker handles before it lets the event loop run
 
 
 class Dispatcher:
@@ -37,14 +43,16 @@ class Dispatcher:
         resume: Callable[[], None],
     ) -> None:
         self._handle = handle
-        self._slots = asyncio.Semaphore(max_concurrent)
+        self._max_workers = max_concurrent
         self._high = max_pending
         self._low = max_pending // 2
         self._high_bytes = max_pending_bytes
         self._low_bytes = max_pending_bytes // 2
         self._pause = pause
         self._resume = resume
-        self._queues: dict[str, deque[Entry]] = {}
+        self._queues: dict[str, deque[Entry]] = {}  # topics with messages queued or running
+        self._ready: deque[str] = deque()  # topics with messages that no worker holds
+        self._idle: deque[asyncio.Future[None]] = deque()  # workers waiting for a ready topic
         self._workers: set[asyncio.Task[None]] = set()
         self._accepting = True
         self.paused = False
@@ -60,12 +68,12 @@ class Dispatcher:
         self.pending += 1
         self.pending_bytes += len(incoming.payload)
         queue = self._queues.get(incoming.topic)
-        if queue is None:
-            queue = self._queues[incoming.topic] = deque()
-            worker = asyncio.create_task(self._work(incoming.topic, queue))
-            self._workers.add(worker)
-            worker.add_done_callback(self._workers.discard)
-        queue.append((incoming, ack))
+        if queue is None:  # a new topic; a known one is held by a worker or already ready
+            self._queues[incoming.topic] = deque(((incoming, ack),))
+            self._ready.append(incoming.topic)
+            self._wake()
+        else:
+            queue.append((incoming, ack))
         full = self.pending >= self._high or self.pending_bytes >= self._high_bytes
         if full and not self.paused:
             self.paused = True
@@ -88,6 +96,7 @@ class Dispatcher:
         """Take nothing more, let running handlers finish (cancelling them after `timeout`), and
         return how many received messages were left unhandled."""
         self._accepting = False
+        self._wake_all()
         workers = set(self._workers)
         if workers:
             _, late = await asyncio.wait(workers, timeout=timeout)
@@ -98,39 +107,98 @@ class Dispatcher:
                 for worker in late:
                     worker.cancel()
                 await asyncio.wait(late, timeout=5)
+        left = sum(len(queue) for queue in self._queues.values())
+        size = sum(_size(queue) for queue in self._queues.values())
+        self._queues.clear()
+        self._ready.clear()
+        self.unhandled += left
+        self._done(left, size)
         return self.unhandled
 
-    async def _work(self, topic: str, queue: deque[Entry]) -> None:
-        try:
-            while queue and self._accepting:
-                async with self._slots:
-                    for _ in range(BURST):
-                        if not queue or not self._accepting:
-                            break
-                        await self._one(topic, *queue.popleft())
-        finally:
-            if self._queues.get(topic) is queue:
-                del self._queues[topic]
-            if queue:  # left behind at shutdown or on cancellation
-                self.unhandled += len(queue)
-                self._done(len(queue), _size(queue))
-                queue.clear()
+    def _wake(self) -> None:
+        """Make sure a worker will take the topic just made ready: an idle one, else a new one
+        while the pool is not full (a full pool's workers look at the ready queue when free)."""
+        while self._idle:
+            waiter = self._idle.popleft()
+            if not waiter.done():
+                waiter.set_result(None)
+                return
+        if len(self._workers) < self._max_workers:
+            worker = asyncio.create_task(self._work())
+            self._workers.add(worker)
+            worker.add_done_callback(self._worker_done)
 
-    async def _one(self, topic: str, incoming: Incoming, ack: Ack | None) -> None:
-        self.running += 1
+    def _worker_done(self, worker: asyncio.Task[None]) -> None:
+        """A worker cancelled by someone else than drain() gave its topic back to the ready
+        queue; make sure another one takes it."""
+        self._workers.discard(worker)
+        if self._accepting and self._ready:
+            self._wake()
+
+    def _wake_all(self) -> None:
+        while self._idle:
+            waiter = self._idle.popleft()
+            if not waiter.done():
+                waiter.set_result(None)
+
+    async def _work(self) -> None:
+        loop = asyncio.get_running_loop()
+        unyielded = 0
+        while self._accepting:
+            if self._ready:
+                unyielded += await self._serve(self._ready.popleft())
+                if unyielded >= YIELD_EVERY:  # handlers that never wait would hold the loop:
+                    unyielded = 0  # let it send the acknowledgements and read more meanwhile
+                    await asyncio.sleep(0)
+            else:
+                waiter = loop.create_future()
+                self._idle.append(waiter)
+                await waiter  # woken by a ready topic, or by drain()
+                unyielded = 0
+
+    async def _serve(self, topic: str) -> int:
+        """Handle up to BURST of the topic's messages in order, then give the topic back; returns
+        how many were handled. One coroutine for the burst, not one per message: this is the
+        per-message path."""
+        queue = self._queues[topic]
+        handle = self._handle
+        count = 0
         try:
-            await self._handle(incoming)
-        except Exception:
-            logger.exception("unexpected error while handling a message on %r", topic)
-        except asyncio.CancelledError:
+            while queue and count < BURST and self._accepting:
+                incoming, ack = queue.popleft()
+                count += 1
+                self.running += 1
+                try:
+                    await handle(incoming)
+                except Exception:
+                    logger.exception("unexpected error while handling a message on %r", topic)
+                except asyncio.CancelledError:
+                    if self._cancelled_by_drain(topic, incoming):
+                        raise
+                self.running -= 1
+                if ack is not None:
+                    ack()
+                self._done(1, len(incoming.payload))
+        finally:  # when draining, the queues stay for drain() to count
+            if self._accepting and queue:
+                self._ready.append(topic)
+            elif self._accepting:
+                del self._queues[topic]
+        return count
+
+    def _cancelled_by_drain(self, topic: str, incoming: Incoming) -> bool:
+        """True when drain() cancelled this worker: the message is left unacknowledged, for the
+        broker to send again. A handler that raised CancelledError on its own (a future it
+        awaited was cancelled) failed like any other and is acknowledged, or every later
+        acknowledgement would wait behind it."""
+        task = asyncio.current_task()
+        if task is not None and task.cancelling():
             self.running -= 1
             self.unhandled += 1
-            self._done(1, len(incoming.payload))  # cancelled: not acknowledged, sent again
-            raise
-        self.running -= 1
-        if ack is not None:
-            ack()
-        self._done(1, len(incoming.payload))
+            self._done(1, len(incoming.payload))
+            return True
+        logger.exception("handler cancelled itself on a message on %r", topic)
+        return False
 
     def _done(self, count: int, size: int) -> None:
         self.pending -= count

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import os
 import signal
@@ -41,7 +42,7 @@ from iot_device_management_service._runtime import (
     WillConfig,
     http,
 )
-from iot_device_management_service._runtime.metrics import Gauges, Metrics
+from iot_device_management_service._runtime.metrics import ChannelCounts, Gauges, Metrics
 from iot_device_management_service.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -66,11 +67,11 @@ class Stats:
         return self.invalid_json + self.invalid_payload + self.unknown_topic + self.too_large
 
 
-Found = tuple[Route[Any], dict[str, str]] | None
+Found = tuple[Route[Any], dict[str, str], ChannelCounts] | None
 ROUTE_CACHE_SIZE = 10_000
 
 
-def _route_for(topic: str) -> Found:
+def _route_for(topic: str) -> tuple[Route[Any], dict[str, str]] | None:
     for route in ROUTES:
         params = route.topic.match(topic)
         if params is not None:
@@ -204,6 +205,10 @@ class Service:
         left = 0
         try:
             async with lifespan(self):  # set up before the first message can arrive
+                # What start-up made (modules, models, the lifespan's resources) lives as long as
+                # the process: frozen, the collector's full passes stop scanning it on every
+                # few thousand messages.
+                gc.freeze()
                 serving = asyncio.create_task(self.mqtt.serve(), name="mqtt")
                 stopping = asyncio.create_task(self._stop.wait())
                 await asyncio.wait({stopping, serving}, return_when=asyncio.FIRST_COMPLETED)
@@ -264,8 +269,7 @@ class Service:
                 extra={"topic": incoming.topic},
             )
             return
-        route, params = found
-        counts = self.metrics.channel(route.channel)
+        route, params, counts = found
         counts.received += 1
         limit = self.settings.max_payload_bytes
         if limit and len(incoming.payload) > limit:
@@ -349,11 +353,17 @@ class Service:
         )
 
     def _route(self, topic: str) -> Found:
-        if topic not in self._routes:
-            if len(self._routes) >= ROUTE_CACHE_SIZE:
-                self._routes.clear()
-            self._routes[topic] = _route_for(topic)
-        return self._routes[topic]
+        """The route, parameters and counters of a topic, worked out once per topic."""
+        try:
+            return self._routes[topic]
+        except KeyError:
+            pass
+        if len(self._routes) >= ROUTE_CACHE_SIZE:
+            self._routes.clear()
+        routed = _route_for(topic)
+        found = None if routed is None else (*routed, self.metrics.channel(routed[0].channel))
+        self._routes[topic] = found
+        return found
 
     def _background_done(self, task: asyncio.Task[Any]) -> None:
         self._background.discard(task)

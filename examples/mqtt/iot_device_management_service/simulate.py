@@ -4,15 +4,18 @@
 Publishes valid messages to every channel the service receives on: the document's examples where
 they are valid, otherwise payloads generated from the models (polyfactory, honouring ranges,
 patterns, formats, enums and required fields), on topics whose parameters honour their enum and
-pattern. Listens to what the service sends and prints a summary. `--seed` makes runs repeatable.
+pattern, one topic per device. Payloads are generated once into a pool per channel, so the run
+itself is a load generator: many messages in flight per connection, over `--connections`, at
+`--rate` or as fast as the broker takes them. Listens to what the service sends and prints a
+summary with the rate achieved. `--seed` makes runs repeatable.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import math
 import random
-import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
@@ -26,6 +29,7 @@ from pydantic import AwareDatetime, BaseModel
 
 from iot_device_management_service import topics
 from iot_device_management_service._runtime import Incoming, MqttClient, Outgoing
+from iot_device_management_service._runtime.load import publish_all
 from iot_device_management_service.models import StatusPayload, TelemetryPayload
 from iot_device_management_service.publisher import encode, user_properties
 from iot_device_management_service.service import client_config
@@ -73,6 +77,7 @@ SENT: tuple[tuple[str, topics.TopicTemplate], ...] = (
 
 
 EPOCH = datetime(2020, 1, 1, tzinfo=timezone.utc)
+POOL = 101  # payloads generated per channel; a prime, so most fleet sizes are prime to it
 
 
 class _Factory(ModelFactory[Any]):
@@ -95,39 +100,46 @@ class _Factory(ModelFactory[Any]):
 
 
 class Generator:
-    """Deterministic messages for the given seed."""
+    """Deterministic topics and payloads for the given seed."""
 
     def __init__(self, seed: int, devices: int) -> None:
         self._random = random.Random(seed)
         self._regex = RegexFactory(random=self._random)
-        self._devices = devices
+        self._devices = max(1, devices)
         self._factories: dict[type[BaseModel], type[BaseFactory[Any]]] = {}
         self._seed = seed
 
-    def topic(self, source: Source) -> str:
-        values = {}
+    def topics(self, source: Source) -> list[str]:
+        """One topic per device; a parameter with an enum cycles through its values."""
+        values: dict[str, list[str]] = {}
         for name in source.topic.params:
             rule = source.topic.rules.get(name)
             if rule is not None and rule.enum:
-                values[name] = self._random.choice(rule.enum)
+                values[name] = [rule.enum[n % len(rule.enum)] for n in range(self._devices)]
             elif rule is not None and rule.pattern:
-                values[name] = self._matching(rule.pattern)
+                values[name] = [self._matching(rule.pattern) for _ in range(self._devices)]
             else:
-                values[name] = f"device-{self._random.randrange(self._devices)}"
-        return source.topic.build(values)
+                values[name] = [f"device-{n}" for n in range(self._devices)]
+        return [
+            source.topic.build({name: found[n] for name, found in values.items()})
+            for n in range(self._devices)
+        ]
 
-    def headers(self, source: Source) -> tuple[tuple[str, str], ...]:
-        if source.headers is None:
-            return ()
-        return tuple((user_properties(self._factory(source.headers).build()) or {}).items())
-
-    def payload(self, source: Source, index: int) -> bytes:
+    def payloads(self, source: Source, size: int) -> list[bytes]:
+        """The document's examples, then payloads generated from the models, `size` in all."""
         if not source.models:
-            return f"simulated {index}".encode()
-        if source.examples and index % 2 == 0:
-            return source.examples[index // 2 % len(source.examples)].encode("utf-8")
-        model = source.models[index % len(source.models)]
-        return encode(self._factory(model).build())
+            return [f"simulated {n}".encode() for n in range(size)]
+        found = [example.encode("utf-8") for example in source.examples[:size]]
+        for n in range(size - len(found)):
+            model = source.models[n % len(source.models)]
+            found.append(encode(self._factory(model).build()))
+        return found
+
+    def headers(self, source: Source, size: int) -> list[tuple[tuple[str, str], ...]]:
+        if source.headers is None:
+            return [()]
+        factory = self._factory(source.headers)
+        return [tuple((user_properties(factory.build()) or {}).items()) for _ in range(size)]
 
     def _factory(self, model: type[BaseModel]) -> type[BaseFactory[Any]]:
         if model not in self._factories:
@@ -144,24 +156,60 @@ class Generator:
         raise ValueError(f"cannot make a topic level that matches {pattern!r}")
 
 
+def pool_size(messages: int, devices: int) -> int:
+    """How many payloads to generate for a channel: at most POOL (generating one takes
+    milliseconds), and prime to the number of devices, so that device and payload repeat
+    together only after devices x pool messages (a store keyed by device and time sees new rows)."""
+    size = max(1, min(messages, POOL))
+    while math.gcd(size, max(1, devices)) != 1:
+        size += 1
+    return size
+
+
+Fleet = tuple[Source, list[str], list[bytes], list[tuple[tuple[str, str], ...]]]
+
+
 def plan(
-    count: int, seed: int, devices: int, channel: str | None
+    count: int, seed: int, devices: int, channel: str | None, qos: int | None = None
 ) -> Iterator[tuple[str, Outgoing]]:
-    """The messages to send: (channel, message), round robin over the channels."""
+    """The messages to send: (channel, message), round robin over the channels, each channel's
+    devices in turn. `qos` overrides the document's."""
     sources = [s for s in SOURCES if channel is None or s.channel == channel]
     if not sources:
         known = ", ".join(s.channel for s in SOURCES) or "none"
         raise SystemExit(f"no channel {channel!r} to simulate (channels: {known})")
     generator = Generator(seed, devices)
+    size = pool_size(-(-count // len(sources)), devices)
+    fleets = [
+        (s, generator.topics(s), generator.payloads(s, size), generator.headers(s, size))
+        for s in sources
+    ]
+    return _messages(count, fleets, qos)
+
+
+def _messages(count: int, fleets: list[Fleet], qos: int | None) -> Iterator[tuple[str, Outgoing]]:
     for index in range(count):
-        source = sources[index % len(sources)]
-        topic = generator.topic(source)
-        payload = generator.payload(source, index // len(sources))
-        yield source.channel, Outgoing(topic, payload, source.qos, False, generator.headers(source))
+        source, addresses, payloads, headers = fleets[index % len(fleets)]
+        n = index // len(fleets)
+        message = Outgoing(
+            addresses[n % len(addresses)],
+            payloads[n % len(payloads)],
+            source.qos if qos is None else qos,
+            False,
+            headers[n % len(headers)],
+        )
+        yield source.channel, message
 
 
 async def simulate(
-    settings: Settings, count: int, rate: float, devices: int, seed: int, channel: str | None
+    settings: Settings,
+    count: int,
+    rate: float,
+    devices: int,
+    seed: int,
+    channel: str | None,
+    qos: int | None = None,
+    connections: int = 1,
 ) -> int:
     """Send, listen, report; 0 when every message was handed to the broker."""
     received: Counter[str] = Counter()
@@ -170,32 +218,32 @@ async def simulate(
         name = next((c for c, t in SENT if t.match(message.topic) is not None), "(other)")
         received[name] += 1
 
+    messages = plan(count, seed, devices, channel, qos)
     config = client_config(settings)
-    config = replace(config, client_id=f"{config.client_id}-simulator-{seed}", clean_start=True)
-    filters = sorted({t.topic_filter for _, t in SENT})
-    client = MqttClient(config, [(f, 1) for f in filters], listen)
-    serving = asyncio.create_task(client.serve())
-    sent: Counter[str] = Counter()
-    failed = 0
-    started = time.perf_counter()
+    filters = [(f, 1) for f in sorted({t.topic_filter for _, t in SENT})]
+    clients = [
+        MqttClient(
+            replace(config, client_id=f"{config.client_id}-simulator-{seed}-{n}", clean_start=True),
+            filters if n == 0 else [],
+            listen,
+        )
+        for n in range(max(1, connections))
+    ]
+    serving = [asyncio.create_task(client.serve()) for client in clients]
     try:
-        for index, (name, message) in enumerate(plan(count, seed, devices, channel)):
-            if rate > 0:
-                delay = started + index / rate - time.perf_counter()
-                if delay > 0:
-                    await asyncio.sleep(delay)
-            try:
-                await client.publish(message)
-                sent[name] += 1
-            except Exception as exc:  # counted and reported; the run goes on
-                failed += 1
-                print(f"not sent to {message.topic!r}: {exc}")
-        elapsed = time.perf_counter() - started
+        tally = await publish_all(clients, messages, rate=rate)
         await asyncio.sleep(1.0)  # replies still on their way
     finally:
-        await client.stop(1)
-        await serving
-    rate_seen = round(sum(sent.values()) / max(elapsed, 1e-9), 1)
-    summary = {"sent": dict(sent), "failed": failed, "received": dict(received), "rate": rate_seen}
+        for client in clients:
+            await client.stop(1)
+        await asyncio.gather(*serving)
+    for error in tally.errors:
+        print(error)
+    summary = {
+        "sent": dict(tally.sent),
+        "failed": tally.failed,
+        "received": dict(received),
+        "rate": round(tally.rate, 1),
+    }
     print(json.dumps(summary))
-    return 1 if failed else 0
+    return 1 if tally.failed else 0

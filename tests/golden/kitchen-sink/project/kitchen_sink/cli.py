@@ -87,6 +87,10 @@ def main(argv: list[str] | None = None) -> None:
     simulating.add_argument("--devices", type=int, default=10, help="distinct devices (10)")
     simulating.add_argument("--seed", type=int, default=0, help="same seed, same messages (0)")
     simulating.add_argument("--channel", default=None, help="only this channel (its key)")
+    simulating.add_argument(
+        "--qos", type=int, choices=(0, 1, 2), default=None, help="instead of the document's"
+    )
+    simulating.add_argument("--connections", type=int, default=1, help="to the broker (1)")
     args = parser.parse_args(argv)
     settings, app_settings = load_settings()
     configure(settings.log_level, settings.log_format)
@@ -96,10 +100,7 @@ def main(argv: list[str] | None = None) -> None:
     if args.command == "simulate":
         from kitchen_sink.simulate import simulate  # polyfactory is only needed here
 
-        sys.exit(
-            asyncio.run(
-                simulate(settings, args.count, args.rate, args.devices, args.seed, args.channel)
-            )
-        )
+        options = (args.count, args.rate, args.devices, args.seed, args.channel, args.qos)
+        sys.exit(asyncio.run(simulate(settings, *options, args.connections)))
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(Service(settings, app_settings).run())
