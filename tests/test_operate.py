@@ -167,7 +167,8 @@ def test_a_flood_of_connections_is_refused_past_the_limit_while_messages_flow(
     broker: Broker,
 ) -> None:
     port = free_port()
-    proc = service(EXAMPLE, EXAMPLE_PACKAGE, broker, SERVER_PORT=str(port), SERVER_HOST="127.0.0.1")
+    env = {"SERVER_PORT": str(port), "SERVER_HOST": "127.0.0.1", "LOG_LEVEL": "DEBUG"}
+    proc = service(EXAMPLE, EXAMPLE_PACKAGE, broker, **env)  # DEBUG: a line per reading handled
     try:
         proc.wait_for("connected to mqtt://")
         wait_until(lambda: get(port, "/readyz")[0] == 200, 10, "/readyz to say ready")
