@@ -65,16 +65,21 @@ class Aedes(_Publishing):
         }
     )
 
-    def __init__(self, workdir: Path, ws_path: str = "/mqtt") -> None:
+    def __init__(
+        self, workdir: Path, ws_path: str = "/mqtt", tls: tuple[Path, Path] | None = None
+    ) -> None:
+        """`tls`: the certificate and key files that make the WebSocket listener wss."""
         self.workdir = workdir
         self.port = free_port()
         self.ws_port = free_port()
         self.ws_path = ws_path
+        self.tls = tls
         self.process: Process | None = None
 
     def start(self) -> None:
         script = NODE_BROKERS / "aedes_server.mjs"
         args = ["node", str(script), str(self.port), str(self.ws_port), self.ws_path]
+        args += [str(path) for path in self.tls or ()]
         self.process = Process(args, cwd=NODE_BROKERS)
         self.process.wait_for("^ready$", timeout=20)
 
@@ -103,11 +108,13 @@ def aedes_available() -> str | None:
 
 
 @contextlib.contextmanager
-def running_aedes(workdir: Path) -> Iterator[Aedes]:
+def running_aedes(
+    workdir: Path, ws_path: str = "/mqtt", tls: tuple[Path, Path] | None = None
+) -> Iterator[Aedes]:
     why = aedes_available()
     if why:
         pytest.skip(why)
-    broker = Aedes(workdir)
+    broker = Aedes(workdir, ws_path, tls)
     broker.start()
     try:
         yield broker
