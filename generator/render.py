@@ -204,6 +204,8 @@ def _settings(api: Api) -> dict[str, Any]:
         "keep_alive": (server.keep_alive if server and server.keep_alive else 60),
         "clean_session": server.clean_session if server else None,
         "tls": bool(server and server.tls),
+        "transport": "websockets" if server and server.websockets else "tcp",
+        "ws_path": (server.path if server and server.websockets and server.path else "/mqtt"),
         "will": server.will if server else None,
     }
 

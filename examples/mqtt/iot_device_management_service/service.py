@@ -111,6 +111,8 @@ def client_config(settings: Settings) -> ClientConfig:
         username=s.mqtt_username,
         password=s.mqtt_password.get_secret_value() if s.mqtt_password is not None else None,
         protocol=s.mqtt_protocol,
+        transport=s.mqtt_transport,
+        ws_path=s.mqtt_ws_path,
         keep_alive=s.mqtt_keep_alive,
         clean_start=clean,
         session_expiry=s.mqtt_session_expiry,
