@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from enum import Enum
+from enum import StrEnum
 from typing import Annotated, Any
 from uuid import UUID
 from pydantic import AwareDatetime, ConfigDict, Field
@@ -83,7 +83,7 @@ class TelemetryPayload(WireModel):
     metadata: TelemetryPayloadMetadata | None = None
 
 
-class CommandType(str, Enum):
+class CommandType(StrEnum):
     """
     What a device is told to do.
     """
@@ -95,7 +95,7 @@ class CommandType(str, Enum):
     SHUTDOWN = "shutdown"
 
 
-class Priority(str, Enum):
+class Priority(StrEnum):
     """
     How urgently a command must be carried out.
     """
@@ -134,7 +134,7 @@ class CommandPayload(WireModel):
     created_at: Annotated[AwareDatetime, Field(alias="createdAt")]
 
 
-class StatusPayloadStatus(str, Enum):
+class StatusPayloadStatus(StrEnum):
     """
     The device's own view of its state.
     """
@@ -194,7 +194,7 @@ class StatusPayload(WireModel):
     """
 
 
-class CriticalAlertPayloadSeverity(str, Enum):
+class CriticalAlertPayloadSeverity(StrEnum):
     WARNING = "warning"
     CRITICAL = "critical"
 
@@ -217,7 +217,7 @@ class CriticalAlertPayload(WireModel):
     details: dict[str, Any] | None = None
 
 
-class HeartbeatPayloadStatus(str, Enum):
+class HeartbeatPayloadStatus(StrEnum):
     HEALTHY = "healthy"
     DEGRADED = "degraded"
     UNHEALTHY = "unhealthy"
