@@ -39,7 +39,7 @@ import math
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import delete, event
@@ -224,7 +224,7 @@ class Store:
 
     async def delete_older_than(self, age: float) -> int:
         """Delete telemetry older than `age` seconds; how many rows went."""
-        cutoff = datetime.now(timezone.utc) - timedelta(seconds=age)
+        cutoff = datetime.now(UTC) - timedelta(seconds=age)
         async with self._turn, self.engine.begin() as conn:
             result = await conn.execute(delete(telemetry).where(telemetry.c.ts < cutoff))
         return int(result.rowcount or 0)
@@ -250,7 +250,7 @@ class Store:
         if len(device_id) > DEVICE_ID_LENGTH:
             raise self._refusal(device_id, f"device id longer than {DEVICE_ID_LENGTH} characters")
         try:
-            utc = moment.astimezone(timezone.utc)
+            utc = moment.astimezone(UTC)
         except OverflowError:
             raise self._refusal(device_id, f"time {moment.isoformat()} is out of range") from None
         return self._batch.stored_time(utc)

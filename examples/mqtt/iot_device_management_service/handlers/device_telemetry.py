@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import logging
 import uuid
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from iot_device_management_service.context import Context
 from iot_device_management_service.lifecycle import fleet_of, store_of
@@ -48,7 +48,7 @@ async def handle(message: TelemetryPayload, ctx: Context, *, device_id: str) -> 
             device_id=device_id,
             severity=CriticalAlertPayloadSeverity.CRITICAL,
             message=f"Temperature {temperature:.1f} °C exceeds {CRITICAL_TEMPERATURE:.1f} °C",
-            timestamp=datetime.now(timezone.utc),
+            timestamp=datetime.now(UTC),
             details={"temperature": temperature, "topic": ctx.topic},
         )
         logger.warning("critical temperature %.1f °C on device %s", temperature, device_id)
