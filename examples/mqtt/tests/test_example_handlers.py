@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from iot_device_management_service.lifecycle import Fleet
+from iot_device_management_service.lifecycle import Fleet, store_of
 from iot_device_management_service.models import StatusPayloadStatus
 from iot_device_management_service.testing import Harness, harness
 
@@ -58,6 +58,19 @@ def test_at_or_below_80_degrees_no_alert(temperature: float, caplog: Any) -> Non
         run(test)
     warned = any("high temperature" in r.getMessage() for r in caplog.records)
     assert warned == (temperature > 60.0)
+
+
+def test_a_reading_is_handled_once_its_row_is_committed() -> None:
+    """The handler returns before the commit (`ctx.ack_after`); the harness, like the broker's
+    acknowledgement, waits for it."""
+
+    async def test(h: Harness) -> None:
+        store = store_of(h.service.state)
+        for count, device in enumerate(("a", "b", "c"), start=1):
+            assert (await h.publish(f"devices/{device}/telemetry", reading(device, 20.0))).handled
+            assert store.rows_written == count
+
+    run(test)
 
 
 def test_a_device_in_error_gets_a_high_priority_reboot() -> None:
