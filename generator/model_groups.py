@@ -169,7 +169,7 @@ def _renamed(found: Part, renames: dict[str, str]) -> Part:
 def module(parts: list[Part], header: str, package: str) -> str:
     """One module of every group's models: the header, the imports of them all, merged (the
     placeholder base module becomes the package's own), then each group's code in order."""
-    wire = f"{package}.wire"
+    wire = f"{package}._runtime.wire"
     merged: dict[str, set[tuple[str, str | None]]] = {}
     for found in parts:
         for module_name, name, alias in found.imports:

@@ -25,7 +25,6 @@ from generator.user_settings import UserSetting
 GENERATED_TEMPLATES = {
     "{pkg}/__init__.py": "package/__init__.py.jinja",
     "{pkg}/__main__.py": "package/__main__.py.jinja",
-    "{pkg}/wire.py": "package/wire.py.jinja",
     "{pkg}/settings.py": "package/settings.py.jinja",
     "{pkg}/topics.py": "package/topics.py.jinja",
     "{pkg}/publisher.py": "package/publisher.py.jinja",
@@ -56,7 +55,6 @@ REQUIREMENTS = (
     "polyfactory>=2.16,<4",
 )
 PYPROJECT, PYPROJECT_TEMPLATE = "pyproject.toml", "pyproject.toml.jinja"  # user's, made last
-REPLIES_TEMPLATE = "package/replies.py.jinja"
 HANDLER_TEMPLATE = "package/handlers/handler.py.jinja"
 HANDLER_TEST_TEMPLATE = "project_tests/handler_test.py.jinja"
 
@@ -184,7 +182,7 @@ def _rows(api: Api) -> list[ChannelRow]:
         if op.action == "receive":
             target = f"handlers/{op.channel.py_name}.py: handle"
         else:
-            target = ", ".join(f"ctx.{sender.py_name}()" for sender in op.senders)
+            target = ", ".join(f"ctx.publisher.{sender.py_name}()" for sender in op.senders)
         rows.append(ChannelRow(op.channel.title, op.action, message, target, op.qos))
     return rows
 
@@ -229,21 +227,24 @@ def _imports(api: Api, routes: tuple[Route, ...]) -> dict[str, Any]:
     }
     route_messages = tuple(m for r in routes for m in r.messages)
     route_headers = {r.headers_class for r in routes if r.headers_class}
-    requests = any(op.request_py_name for op in api.send_operations)
-    resolving = any(r.resolves for r in routes)
-    answering = any(r.answers for r in routes)
-    addressed = any(r.answers and r.answers.reply and r.answers.reply.address for r in routes)
-    replies_in_routes = [("answer", answering), ("read", resolving or addressed)]
+    kinds = {r.decoder.kind for r in routes}
+    routing = {
+        "Answer": any(r.answers for r in routes),
+        "Route": True,
+        "by_tag": any(r.decoder.tags for r in routes),
+        "no_handler": any(r.resolves for r in routes),
+        "raw_bytes": "bytes" in kinds,
+        "subscriptions_of": True,
+        "utf8_text": "text" in kinds,
+    }
     return {
         "send_types": sorted(set(_model_types(send_messages)) | send_headers),
         "receive_types": sorted(set(_model_types(route_messages)) | route_headers),
         "adapter_types": any(r.decoder.kind == "model" for r in routes),
         "union_routes": any(r.decoder.union for r in routes),
-        "tagged_routes": any(r.decoder.tags for r in routes),
-        "has_replies": requests or resolving or answering,
-        "resolving": resolving,
-        "routes_replies_imports": [name for name, used in replies_in_routes if used],
-        "publisher_replies_imports": ["Requests"] + (["correlate"] if requests else []),
+        "has_requests": any(op.request_py_name for op in api.send_operations),
+        "handled_routes": any(not r.resolves for r in routes),
+        "routing_imports": [name for name, used in routing.items() if used],
     }
 
 
@@ -374,8 +375,6 @@ class Renderer:
             for path, t in GENERATED_TEMPLATES.items()
         }
         files[f"{pkg}/py.typed"] = ""
-        if context["has_replies"]:
-            files[f"{pkg}/replies.py"] = env.get_template(REPLIES_TEMPLATE).render(context)
         user = {path.format(pkg=pkg) for path in USER_TEMPLATES} | {PYPROJECT}
         for path, template in USER_TEMPLATES.items():
             files[path.format(pkg=pkg)] = env.get_template(template).render(context)

@@ -15,7 +15,6 @@ import uuid
 from datetime import datetime, timezone
 
 from iot_device_management_service.context import Context
-from iot_device_management_service.lifecycle import fleet_of, store_of
 from iot_device_management_service.models import (
     CriticalAlertPayload,
     CriticalAlertPayloadSeverity,
@@ -31,9 +30,9 @@ WARNING_TEMPERATURE = 60.0
 
 async def handle(message: TelemetryPayload, ctx: Context, *, device_id: str) -> None:
     """Receive sensor data from devices."""
-    fleet_of(ctx.state).seen(device_id)
+    ctx.state.fleet.seen(device_id)
     try:
-        await store_of(ctx.state).add_telemetry(device_id, message)
+        await ctx.state.store.add_telemetry(device_id, message)
     except Unstorable:
         return  # acknowledged: delivering it again could not help
     temperature = message.sensors.temperature
@@ -50,6 +49,6 @@ async def handle(message: TelemetryPayload, ctx: Context, *, device_id: str) -> 
             details={"temperature": temperature, "topic": ctx.topic},
         )
         logger.warning("critical temperature %.1f °C on device %s", temperature, device_id)
-        await ctx.send_critical_alert(alert)
+        await ctx.publisher.send_critical_alert(alert)
     elif temperature > WARNING_TEMPERATURE:
         logger.warning("high temperature %.1f °C on device %s", temperature, device_id)
