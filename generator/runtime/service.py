@@ -16,7 +16,7 @@ import os
 import signal
 import socket
 import time
-from collections.abc import AsyncIterator, Coroutine
+from collections.abc import AsyncIterator, Awaitable, Coroutine
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
@@ -62,6 +62,7 @@ class Outcome:
 
 HANDLED, FAILED = Outcome(True), Outcome(False, handler_error=True)
 IGNORED = Outcome(False)
+Acknowledge = Awaitable[object] | None  # what the acknowledgement waits for (`ctx.ack_after`)
 
 
 def _summary(exc: ValidationError) -> tuple[bool, str]:
@@ -98,6 +99,8 @@ def client_config(
         username=s.mqtt_username,
         password=s.mqtt_password.get_secret_value() if s.mqtt_password is not None else None,
         protocol=s.mqtt_protocol,
+        transport=s.mqtt_transport,
+        ws_path=s.mqtt_ws_path,
         keep_alive=s.mqtt_keep_alive,
         clean_start=clean,
         session_expiry=s.mqtt_session_expiry,
@@ -276,11 +279,20 @@ class Service(Generic[C, A, S, P]):
         }
         return await http.start(self.settings.server_host, port, endpoints)
 
-    async def handle_message(self, incoming: Incoming) -> None:
-        """The runtime's callback for each received message."""
-        await self.process(incoming)
+    async def handle_message(self, incoming: Incoming) -> Acknowledge:
+        """The runtime's callback for each received message: returns what the handler asked
+        the acknowledgement to wait for (`Context.ack_after`), if any."""
+        return (await self._process(incoming))[1]
 
     async def process(self, incoming: Incoming) -> Outcome:
+        """What became of a message, once it was handled or rejected and what the handler
+        passed to `ctx.ack_after` is done (the harness's delivery)."""
+        outcome, acknowledge_after = await self._process(incoming)
+        if acknowledge_after is not None:
+            await acknowledge_after
+        return outcome
+
+    async def _process(self, incoming: Incoming) -> tuple[Outcome, Acknowledge]:
         """The whole path of one received message: route, check, decode, call, count."""
         found = self._route(incoming.topic)
         if found is None:
@@ -294,48 +306,24 @@ class Service(Generic[C, A, S, P]):
                 incoming.topic,
                 extra={"topic": incoming.topic},
             )
-            return Outcome(False, "unknown_topic")
+            return Outcome(False, "unknown_topic"), None
         route, params, counts = found
         counts.received += 1
         limit = self.settings.max_payload_bytes
         if limit and len(incoming.payload) > limit:
-            return self._reject_too_large(incoming.topic, len(incoming.payload), route.channel)
+            return (
+                self._reject_too_large(incoming.topic, len(incoming.payload), route.channel),
+                None,
+            )
         if incoming.retain and not incoming.payload:
             counts.retained_clears += 1  # someone cleared a retained message: nothing to do
-            return IGNORED
+            return IGNORED, None
         try:
             message = route.decode(incoming.payload)
             headers = route.headers(incoming.user_properties) if route.headers else None
         except (ValidationError, UnicodeDecodeError) as exc:
-            return self._reject_invalid(incoming.topic, route.channel, counts, exc)
+            return self._reject_invalid(incoming.topic, route.channel, counts, exc), None
         started = time.perf_counter()
-        try:
-            await self._call(route, message, headers, incoming, params)
-        except Exception:
-            counts.handler_errors += 1
-            logger.exception(
-                "handler for %s failed on %r",
-                route.channel,
-                incoming.topic,
-                extra={"topic": incoming.topic, "channel": route.channel},
-            )
-            return FAILED
-        finally:
-            counts.observe(time.perf_counter() - started)
-        counts.handled += 1
-        return HANDLED
-
-    async def _call(
-        self,
-        route: Route[Any],
-        message: Any,
-        headers: Any,
-        incoming: Incoming,
-        params: dict[str, str],
-    ) -> None:
-        if route.resolves:
-            self._resolve(route, message, incoming)
-            return
         context = Context(
             self.publisher,
             self.state,
@@ -345,9 +333,35 @@ class Service(Generic[C, A, S, P]):
             route.channel,
             headers,
         )
+        try:
+            await self._call(route, message, context, params)
+        except Exception:
+            counts.handler_errors += 1
+            logger.exception(
+                "handler for %s failed on %r",
+                route.channel,
+                incoming.topic,
+                extra={"topic": incoming.topic, "channel": route.channel},
+            )
+            return FAILED, context.acknowledge_after
+        finally:
+            counts.observe(time.perf_counter() - started)
+        counts.handled += 1
+        return HANDLED, context.acknowledge_after
+
+    async def _call(
+        self,
+        route: Route[Any],
+        message: Any,
+        context: Context[Any, Any, Any, Any],
+        params: dict[str, str],
+    ) -> None:
+        if route.resolves:
+            self._resolve(route, message, context.message)
+            return
         reply = await route.call(message, context, params)
         if route.answer is not None and reply is not None:
-            await self._answer(route, message, reply, incoming, params)
+            await self._answer(route, message, reply, context.message, params)
 
     def _resolve(self, route: Route[Any], message: Any, incoming: Incoming) -> None:
         """A reply: handed to the request waiting for it."""

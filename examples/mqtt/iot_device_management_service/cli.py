@@ -15,13 +15,16 @@ VERSION = "1.0.0"
 
 
 def _simulator() -> Simulate:
-    from iot_device_management_service.simulate import SIMULATOR  # polyfactory is only needed here
+    from iot_device_management_service.simulate import (
+        SIMULATOR,
+    )  # the simulator extra is only needed here
 
     return SIMULATOR.run
 
 
 PROGRAM = Program(
     "iot_device_management_service",
+    "iot-device-management-service",
     "IoT Device Management Service",
     VERSION,
     Settings,

@@ -17,7 +17,7 @@ import time
 from collections import OrderedDict
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from iot_device_management_service.app_settings import seconds
@@ -94,7 +94,7 @@ async def _heartbeat(service: Service, state: State, interval: float) -> None:
         status = HeartbeatPayloadStatus.HEALTHY if healthy else HeartbeatPayloadStatus.DEGRADED
         payload = HeartbeatPayload(
             service_id=service.settings.mqtt_client_id,
-            timestamp=datetime.now(timezone.utc),
+            timestamp=datetime.now(UTC),
             status=status,
             uptime_seconds=round(now - started, 3),
             metrics=HeartbeatPayloadMetrics(

@@ -4,6 +4,8 @@ the AsyncAPI document's servers."""
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import Field
 
 from iot_device_management_service._runtime.settings import ServiceSettings
@@ -15,4 +17,6 @@ class Settings(ServiceSettings):
     mqtt_client_id: str = "iot-device-manager"  # {hostname}, {pid} are filled in
     mqtt_keep_alive: int = Field(default=30, ge=0)
     mqtt_clean_session: bool | None = False
+    mqtt_transport: Literal["tcp", "websockets"] = "tcp"
+    mqtt_ws_path: str = Field(default="/mqtt", pattern=r"^/")
     mqtt_tls: bool = False

@@ -4,7 +4,9 @@ lifespan made, the settings, a logger, and the message as it arrived. Not the wh
 
 from __future__ import annotations
 
+import asyncio
 import logging
+from collections.abc import Awaitable
 from typing import Any, Generic, TypeVar
 
 from .message import Incoming
@@ -20,7 +22,16 @@ _HANDLERS = logging.getLogger(f"{(__package__ or '').rpartition('.')[0]}.handler
 class Context(Generic[P, S, C, A]):
     """One per message; handlers read it, the service made it."""
 
-    __slots__ = ("app_settings", "channel", "headers", "message", "publisher", "settings", "state")
+    __slots__ = (
+        "acknowledge_after",
+        "app_settings",
+        "channel",
+        "headers",
+        "message",
+        "publisher",
+        "settings",
+        "state",
+    )
 
     def __init__(
         self,
@@ -39,6 +50,15 @@ class Context(Generic[P, S, C, A]):
         self.message = message  # as received: topic, payload bytes, qos, MQTT 5 properties
         self.channel = channel
         self.headers = headers  # the message's headers model, when the document declares headers
+        self.acknowledge_after: Awaitable[object] | None = None  # set by ack_after()
+
+    def ack_after(self, done: Awaitable[object]) -> None:
+        """Acknowledge the message once `done` is (a database commit, say) rather than when the
+        handler returns: the handler returns at once and the next message is handled meanwhile,
+        so writes can be batched. Until then the message counts as pending; if the service
+        stops first, it is not acknowledged and the broker sends it again."""
+        before = self.acknowledge_after
+        self.acknowledge_after = done if before is None else asyncio.gather(before, done)
 
     @property
     def topic(self) -> str:

@@ -92,7 +92,8 @@ class Harness(Generic[SV]):
         response_topic: str | None = None,
         correlation_data: bytes | None = None,
     ) -> Outcome:
-        """Deliver a message as the broker would; returns once it was handled or rejected."""
+        """Deliver a message as the broker would; returns once it was handled or rejected (and
+        what the handler passed to `ctx.ack_after` is done)."""
         if isinstance(payload, dict | list):
             body = json.dumps(payload).encode("utf-8")
         else:

@@ -15,13 +15,14 @@ VERSION = "2.1.0"
 
 
 def _simulator() -> Simulate:
-    from kitchen_sink.simulate import SIMULATOR  # polyfactory is only needed here
+    from kitchen_sink.simulate import SIMULATOR  # the simulator extra is only needed here
 
     return SIMULATOR.run
 
 
 PROGRAM = Program(
     "kitchen_sink",
+    "kitchen-sink",
     "Kitchen Sink",
     VERSION,
     Settings,

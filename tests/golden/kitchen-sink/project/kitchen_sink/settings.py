@@ -4,6 +4,8 @@ the AsyncAPI document's servers."""
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import Field
 
 from kitchen_sink._runtime.settings import ServiceSettings
@@ -15,6 +17,8 @@ class Settings(ServiceSettings):
     mqtt_client_id: str = "kitchen-sink"  # {hostname}, {pid} are filled in
     mqtt_keep_alive: int = Field(default=30, ge=0)
     mqtt_clean_session: bool | None = None
+    mqtt_transport: Literal["tcp", "websockets"] = "tcp"
+    mqtt_ws_path: str = Field(default="/mqtt", pattern=r"^/")
     mqtt_tls: bool = True
     mqtt_will_topic: str | None = "sink/offline"
     mqtt_will_payload: str = "gone"

@@ -11,7 +11,7 @@ import logging
 import os
 import sys
 from collections.abc import Callable, Coroutine
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from pydantic import ValidationError
@@ -21,7 +21,7 @@ from . import VERSION as RUNTIME_VERSION
 from .client import MqttClient
 from .logs import configure
 from .routing import Subscription
-from .service import Service, client_config, subscriptions
+from .service import Service, client_config
 from .settings import ServiceSettings
 
 SETTING_PREFIXES = ("MQTT_", "SERVER_")
@@ -38,6 +38,7 @@ class Program:
     """What the command line runs: the document's service and its parts."""
 
     package: str
+    distribution: str
     title: str
     version: str
     settings: type[ServiceSettings]
@@ -77,9 +78,16 @@ def warn_unknown_settings(program: Program) -> None:
 
 
 async def check(settings: ServiceSettings, wanted: tuple[Subscription, ...]) -> int:
-    """Connect and subscribe once (a container health or start-up probe): 0 when it worked."""
+    """Connect and subscribe once (a container health or start-up probe): 0 when it worked.
+
+    It connects as `<client id>-check` with a clean session that ends with it, no will, and the
+    plain topic filters at QoS 0, so a running service keeps its connection, its session and its
+    share of a group's messages."""
     config = client_config(settings, wanted)
-    client = MqttClient(config, subscriptions(settings, wanted), _ignore)
+    config = replace(
+        config, client_id=f"{config.client_id}-check", clean_start=True, session_expiry=0, will=None
+    )
+    client = MqttClient(config, [(s.topic_filter, 0) for s in wanted], _ignore)
     problem = await client.check()
     if problem is not None:
         print(f"cannot connect to {client.config.where}: {problem}", file=sys.stderr)
@@ -121,6 +129,21 @@ def parser(program: Program) -> argparse.ArgumentParser:
     return found
 
 
+def _simulator(program: Program) -> Simulate:
+    """The simulator extra (polyfactory) is imported here only, never by the service."""
+    try:
+        return program.simulate()
+    except ModuleNotFoundError as exc:
+        if (exc.name or "").partition(".")[0] not in ("polyfactory", "faker"):
+            raise
+        print(
+            f"simulate needs the simulator extra ({exc.name} is not installed): "
+            f"pip install '{program.distribution}[simulate]'",
+            file=sys.stderr,
+        )
+        sys.exit(2)
+
+
 def main(program: Program, argv: list[str] | None = None) -> None:
     args = parser(program).parse_args(argv)
     settings, app_settings = load_settings(program)
@@ -129,7 +152,7 @@ def main(program: Program, argv: list[str] | None = None) -> None:
     if args.command == "check-config":
         sys.exit(asyncio.run(check(settings, program.subscriptions)))
     if args.command == "simulate":
-        simulate = program.simulate()
+        simulate = _simulator(program)
         options = (args.count, args.rate, args.devices, args.seed, args.channel, args.qos)
         sys.exit(asyncio.run(simulate(settings, *options, args.connections)))
     with contextlib.suppress(KeyboardInterrupt):
