@@ -17,7 +17,6 @@ from typing import Any
 import jinja2
 
 from generator.cache import directory
-from generator.checks import valid_example
 from generator.manifest import HandlerShape
 from generator.model import Api, Channel, Locator, Message, Route, payload_type
 from generator.user_settings import UserSetting
@@ -192,25 +191,14 @@ def _model_types(messages: tuple[Message, ...]) -> list[str]:
     return sorted({m.py_type for m in messages if m.py_type not in ("bytes", "str")})
 
 
-def _settings(api: Api) -> dict[str, Any]:
-    server = api.mqtt_server
-    return {
-        "host": server.host if server else "localhost",
-        "port": (server.port if server and server.port else 1883),
-        "client_id": (
-            server.client_id if server and server.client_id else api.package.replace("_", "-")
-        ),
-        "keep_alive": (server.keep_alive if server and server.keep_alive else 60),
-        "clean_session": server.clean_session if server else None,
-        "tls": bool(server and server.tls),
-        "transport": "websockets" if server and server.websockets else "tcp",
-        "ws_path": (server.path if server and server.websockets and server.path else "/mqtt"),
-        "will": server.will if server else None,
-    }
+# What a name the models import needs installed beyond REQUIREMENTS.
+MODEL_EXTRAS = {"EmailStr": "email-validator>=2", "NameEmail": "email-validator>=2"}
 
 
-def requirements(models: str) -> list[str]:
-    return [*REQUIREMENTS, *(["email-validator>=2"] if "EmailStr" in models else [])]
+def requirements(imported: set[str]) -> tuple[str, ...]:
+    """The project's dependencies, given the names the models stage reported importing."""
+    extras = sorted({MODEL_EXTRAS[name] for name in imported if name in MODEL_EXTRAS})
+    return (*REQUIREMENTS, *extras)
 
 
 def _dist_version(version: str) -> str:
@@ -228,7 +216,9 @@ def _imports(api: Api, routes: tuple[Route, ...]) -> dict[str, Any]:
     send_headers = {
         s.headers_class for op in api.send_operations for s in op.senders if s.headers_class
     }
-    route_messages = tuple(m for r in routes for m in r.messages)
+    route_messages = tuple(m for r in routes for m in r.messages) + tuple(
+        m for r in routes if r.answers and r.answers.reply for m in r.answers.reply.messages
+    )
     route_headers = {r.headers_class for r in routes if r.headers_class}
     kinds = {r.decoder.kind for r in routes}
     routing = {
@@ -262,7 +252,7 @@ def _simulated(api: Api) -> list[dict[str, Any]]:
         examples = [
             json.dumps(e, sort_keys=True)
             for m in route.messages
-            if (e := valid_example(api, m)) is not None
+            if (e := api.example(m)) is not None
         ]
         headers = route.headers_class
         found.append(
@@ -292,7 +282,7 @@ def _context(api: Api, source: str, header: str) -> dict[str, Any]:
         "pkg": api.package,
         "header": header,
         "source": source,
-        "settings": _settings(api),
+        "settings": api.defaults,
         "channels": [c for c in api.channels if c.address is not None],
         "send_operations": api.send_operations,
         "receive_channels": api.receive_channels,
@@ -335,7 +325,7 @@ def _handler_test(
     """An example test per receive channel, on the harness (the user's from then on)."""
     messages = api.received_messages(channel)
     first = messages[0] if messages else None
-    example = valid_example(api, first) if first is not None and not first.headers_class else None
+    example = api.example(first) if first is not None and not first.headers_class else None
     return env.get_template(HANDLER_TEST_TEMPLATE).render(
         context,
         channel=channel,
@@ -391,14 +381,14 @@ class Renderer:
         files.update(_runtime_files(pkg, context["header"]))
         return files, frozenset(user), handlers
 
-    def with_models(self, models: str) -> dict[str, str]:
+    def with_models(self, models: str, requirements: tuple[str, ...]) -> dict[str, str]:
         """models.py, and pyproject.toml, whose dependencies depend on what the models use."""
         template = self.env.get_template(PYPROJECT_TEMPLATE)
         return {
             f"{self.api.package}/models.py": models,
             PYPROJECT: template.render(
                 self.context,
-                requirements=requirements(models),
+                requirements=requirements,
                 simulator_requirements=SIMULATOR_REQUIREMENTS,
             ),
         }
