@@ -4,8 +4,11 @@
 
 from __future__ import annotations
 
+from contextlib import AbstractAsyncContextManager
+
 from iot_device_management_service._runtime import PublishError
 from iot_device_management_service._runtime.publishing import PublisherBase, encode
+from iot_device_management_service._runtime.sending import connect as _connect
 
 from iot_device_management_service import topics
 from iot_device_management_service.models import (
@@ -13,8 +16,9 @@ from iot_device_management_service.models import (
     CriticalAlertPayload,
     HeartbeatPayload,
 )
+from iot_device_management_service.settings import Settings
 
-__all__ = ["Publisher", "PublishError", "encode"]
+__all__ = ["Publisher", "PublishError", "connect", "encode"]
 
 
 class Publisher(PublisherBase):
@@ -62,3 +66,17 @@ class Publisher(PublisherBase):
             content_type="application/json",
             channel="systemHeartbeat",
         )
+
+
+def connect(
+    settings: Settings | None = None, client_id: str | None = None
+) -> AbstractAsyncContextManager[Publisher]:
+    """A publisher on its own connection, for scripts, cron jobs and tests:
+
+        async with connect() as publisher:
+            await publisher.send_...(...)
+
+    Settings come from the environment and `.env` unless given. The client id is its own (the
+    service's plus `-send-<pid>` unless given), so a running service keeps its connection.
+    """
+    return _connect(Publisher, settings if settings is not None else Settings(), client_id)

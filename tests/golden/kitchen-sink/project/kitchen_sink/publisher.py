@@ -4,8 +4,11 @@
 
 from __future__ import annotations
 
+from contextlib import AbstractAsyncContextManager
+
 from kitchen_sink._runtime import PublishError
 from kitchen_sink._runtime.publishing import PublisherBase, encode
+from kitchen_sink._runtime.sending import connect as _connect
 
 from kitchen_sink import topics
 from kitchen_sink.models import (
@@ -18,8 +21,9 @@ from kitchen_sink.models import (
     PongPayload,
 )
 from kitchen_sink._runtime.replies import RequestTimeout, correlate
+from kitchen_sink.settings import Settings
 
-__all__ = ["Publisher", "PublishError", "encode", "RequestTimeout"]
+__all__ = ["Publisher", "PublishError", "connect", "encode", "RequestTimeout"]
 
 
 class Publisher(PublisherBase):
@@ -113,3 +117,17 @@ class Publisher(PublisherBase):
 
         reply: PongPayload = await self._requests.request(send, reply_topic, correlation, timeout)
         return reply
+
+
+def connect(
+    settings: Settings | None = None, client_id: str | None = None
+) -> AbstractAsyncContextManager[Publisher]:
+    """A publisher on its own connection, for scripts, cron jobs and tests:
+
+        async with connect() as publisher:
+            await publisher.send_...(...)
+
+    Settings come from the environment and `.env` unless given. The client id is its own (the
+    service's plus `-send-<pid>` unless given), so a running service keeps its connection.
+    """
+    return _connect(Publisher, settings if settings is not None else Settings(), client_id)
