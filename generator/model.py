@@ -312,6 +312,24 @@ class Route:
     def correlation(self) -> Locator | None:
         return next((m.correlation for m in self.messages if m.correlation), None)
 
+    @property
+    def keywords(self) -> tuple[str, ...]:
+        """What the route passes its handler by keyword: the parameters, then the headers."""
+        names = tuple(p.py_name for p in self.channel.parameters)
+        return names + (("headers",) if self.headers_class else ())
+
+    @property
+    def signature(self) -> str:
+        """The handler this route calls, as its stub declares it."""
+        typed = [f"{p.py_name}: str" for p in self.channel.parameters]
+        typed += [f"headers: {self.headers_class}"] if self.headers_class else []
+        keywords = f", *, {', '.join(typed)}" if typed else ""
+        reply = self.answers.reply if self.answers else None
+        returns = f"{reply.payload_type} | None" if reply and reply.messages else "None"
+        return (
+            f"async def handle(message: {self.payload_type}, ctx: Context{keywords}) -> {returns}"
+        )
+
 
 @dataclass(frozen=True)
 class Api:

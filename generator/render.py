@@ -153,6 +153,7 @@ def _environment() -> jinja2.Environment:
     )
     env.filters.update(
         pystr=lambda v: _literal(str(v)),
+        literal=_literal,
         where=_where,
         import_from=_import_from,
         tuple_of=_tuple_of,
@@ -223,6 +224,7 @@ def _imports(api: Api, routes: tuple[Route, ...]) -> dict[str, Any]:
     kinds = {r.decoder.kind for r in routes}
     routing = {
         "Answer": any(r.answers for r in routes),
+        "Handler": any(not r.resolves for r in routes),
         "Route": True,
         "by_tag": any(r.decoder.tags for r in routes),
         "no_handler": any(r.resolves for r in routes),

@@ -3,9 +3,11 @@ to, and how a topic finds its route. The generated `routes` module holds the tab
 
 from __future__ import annotations
 
+import inspect
 import json
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
+from types import ModuleType
 from typing import Any, Generic, NamedTuple, TypeVar
 
 from .replies import Where
@@ -29,6 +31,34 @@ class Answer:
 
 
 @dataclass(frozen=True)
+class Handler:
+    """The user's handler module of a route, and the `handle` the channel needs: checked before
+    the service starts, so a handler the document no longer fits stops it with a clear line
+    instead of failing on every message."""
+
+    module: ModuleType
+    signature: str
+    keywords: tuple[str, ...] = ()
+
+    @property
+    def path(self) -> str:
+        return self.module.__name__.replace(".", "/") + ".py"
+
+    def problem(self) -> str | None:
+        """Why the module's `handle` cannot take what the route passes; None when it can."""
+        handle = getattr(self.module, "handle", None)
+        if handle is None:
+            return "it has no function handle()"
+        if not inspect.iscoroutinefunction(handle):
+            return "handle() is not `async def`"
+        try:
+            inspect.signature(handle).bind(None, None, **dict.fromkeys(self.keywords))
+        except TypeError as exc:
+            return f"handle() does not fit: {exc}"
+        return None
+
+
+@dataclass(frozen=True)
 class Route(Generic[T]):
     """One channel the service receives on. `call` runs the handler (returning the reply to
     send, for an `answer` route); a route that `resolves` carries replies to this instance's
@@ -43,6 +73,7 @@ class Route(Generic[T]):
     answer: Answer | None = None
     resolves: bool = False
     correlation: Where = None
+    handler: Handler | None = None
 
     @property
     def shared(self) -> bool:
@@ -78,6 +109,19 @@ def route_for(
         if params is not None:
             return route, params
     return None
+
+
+def misfits(routes: tuple[Route[Any], ...]) -> list[str]:
+    """One line per handler that no longer fits its channel: its file, why, what it needs."""
+    found = []
+    for route in routes:
+        problem = route.handler.problem() if route.handler is not None else None
+        if route.handler is not None and problem is not None:
+            found.append(
+                f"{route.handler.path}: {problem}; channel {route.topic.template} needs "
+                f"`{route.handler.signature}`"
+            )
+    return found
 
 
 async def no_handler(message: Any, ctx: Any, params: Mapping[str, str]) -> None:

@@ -7,7 +7,7 @@ from __future__ import annotations
 from iot_device_management_service._runtime.cli import Program, Simulate
 from iot_device_management_service._runtime.cli import main as _main
 from iot_device_management_service.app_settings import AppSettings
-from iot_device_management_service.routes import SUBSCRIPTIONS
+from iot_device_management_service.routes import ROUTES, SUBSCRIPTIONS
 from iot_device_management_service.service import Service
 from iot_device_management_service.settings import Settings
 
@@ -30,6 +30,7 @@ PROGRAM = Program(
     Settings,
     AppSettings,
     Service,
+    ROUTES,
     SUBSCRIPTIONS,
     _simulator,
 )

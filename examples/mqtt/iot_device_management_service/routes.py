@@ -10,7 +10,7 @@ from typing import Any
 from pydantic import TypeAdapter
 
 from iot_device_management_service import topics
-from iot_device_management_service._runtime.routing import Route, subscriptions_of
+from iot_device_management_service._runtime.routing import Handler, Route, subscriptions_of
 from iot_device_management_service.context import Context
 from iot_device_management_service.handlers import device_telemetry, device_status
 from iot_device_management_service.models import StatusPayload, TelemetryPayload
@@ -33,6 +33,11 @@ ROUTES: tuple[Route[Any], ...] = (
         1,
         TypeAdapter[TelemetryPayload](TelemetryPayload).validate_json,
         _device_telemetry,
+        handler=Handler(
+            device_telemetry,
+            "async def handle(message: TelemetryPayload, ctx: Context, *, device_id: str) -> None",
+            ("device_id",),
+        ),
     ),
     Route(
         "deviceStatus",
@@ -40,6 +45,11 @@ ROUTES: tuple[Route[Any], ...] = (
         1,
         TypeAdapter[StatusPayload](StatusPayload).validate_json,
         _device_status,
+        handler=Handler(
+            device_status,
+            "async def handle(message: StatusPayload, ctx: Context, *, device_id: str) -> None",
+            ("device_id",),
+        ),
     ),
 )
 SUBSCRIPTIONS = subscriptions_of(ROUTES)

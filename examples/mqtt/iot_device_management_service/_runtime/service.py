@@ -37,7 +37,7 @@ from .metrics import ChannelCounts, Gauges, Metrics, Stats
 from .publishing import PublisherBase
 from .ratelimit import RateLimitedLog
 from .replies import Requests, answer, read
-from .routing import Route, Subscription, route_for
+from .routing import Route, Subscription, misfits, route_for
 from .settings import ServiceSettings
 
 logger = logging.getLogger(__name__)
@@ -148,6 +148,10 @@ def warn_about(config: ClientConfig, wanted: tuple[Subscription, ...]) -> None:
         logger.warning("MQTT_TLS_INSECURE is on: the broker's certificate is NOT checked")
 
 
+class HandlersDoNotFit(Exception):
+    """Handlers that no longer fit their channels; one line each."""
+
+
 class Service(Generic[C, A, S, P]):
     """A generated service's engine; the generated `Service` names the document's routes, the
     settings classes, the publisher and the user's lifespan."""
@@ -221,6 +225,11 @@ class Service(Generic[C, A, S, P]):
         return task
 
     async def run(self) -> None:
+        """Serve until stopped. Raises `HandlersDoNotFit` before connecting when a handler
+        cannot take what its channel passes."""
+        misfit = misfits(self.routes)
+        if misfit:
+            raise HandlersDoNotFit("\n".join(misfit))
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             with contextlib.suppress(NotImplementedError, RuntimeError):

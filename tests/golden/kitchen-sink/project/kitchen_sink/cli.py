@@ -7,7 +7,7 @@ from __future__ import annotations
 from kitchen_sink._runtime.cli import Program, Simulate
 from kitchen_sink._runtime.cli import main as _main
 from kitchen_sink.app_settings import AppSettings
-from kitchen_sink.routes import SUBSCRIPTIONS
+from kitchen_sink.routes import ROUTES, SUBSCRIPTIONS
 from kitchen_sink.service import Service
 from kitchen_sink.settings import Settings
 
@@ -28,6 +28,7 @@ PROGRAM = Program(
     Settings,
     AppSettings,
     Service,
+    ROUTES,
     SUBSCRIPTIONS,
     _simulator,
 )

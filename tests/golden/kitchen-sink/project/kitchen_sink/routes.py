@@ -10,7 +10,14 @@ from typing import Annotated, Any
 from pydantic import Field, TypeAdapter
 
 from kitchen_sink import topics
-from kitchen_sink._runtime.routing import Answer, Route, by_tag, no_handler, subscriptions_of
+from kitchen_sink._runtime.routing import (
+    Answer,
+    Handler,
+    Route,
+    by_tag,
+    no_handler,
+    subscriptions_of,
+)
 from kitchen_sink.context import Context
 from kitchen_sink.handlers import topics_, pets, ping, readings
 from kitchen_sink.models import (
@@ -52,6 +59,11 @@ ROUTES: tuple[Route[Any], ...] = (
         TypeAdapter[OrderPayload](OrderPayload).validate_json,
         _topics_,
         OrderHeaders.model_validate,
+        handler=Handler(
+            topics_,
+            "async def handle(message: OrderPayload, ctx: Context, *, region: str, headers_: str, headers: OrderHeaders) -> None",
+            ("region", "headers_", "headers"),
+        ),
     ),
     Route(
         "readings",
@@ -59,6 +71,11 @@ ROUTES: tuple[Route[Any], ...] = (
         1,
         TypeAdapter[ReadingPayload](ReadingPayload).validate_json,
         _readings,
+        handler=Handler(
+            readings,
+            "async def handle(message: ReadingPayload, ctx: Context, *, timeout_: str) -> None",
+            ("timeout_",),
+        ),
     ),
     Route(
         "pets",
@@ -75,6 +92,11 @@ ROUTES: tuple[Route[Any], ...] = (
             ).validate_json,
         ),
         _pets,
+        handler=Handler(
+            pets,
+            "async def handle(message: Dog | Cat, ctx: Context, *, pet_id: str) -> None",
+            ("pet_id",),
+        ),
     ),
     Route(
         "ping",
@@ -82,6 +104,11 @@ ROUTES: tuple[Route[Any], ...] = (
         1,
         TypeAdapter[PingPayload](PingPayload).validate_json,
         _ping,
+        handler=Handler(
+            ping,
+            "async def handle(message: PingPayload, ctx: Context, *, node: str) -> PongPayload | None",
+            ("node",),
+        ),
         answer=Answer(
             1,
             request_id=("payload", ("id",)),

@@ -20,7 +20,7 @@ from pydantic_settings import BaseSettings
 from . import VERSION as RUNTIME_VERSION
 from .client import MqttClient
 from .logs import configure
-from .routing import Subscription
+from .routing import Route, Subscription, misfits
 from .service import Service, client_config
 from .settings import ServiceSettings
 
@@ -44,6 +44,7 @@ class Program:
     settings: type[ServiceSettings]
     app_settings: type[BaseSettings]
     service: Callable[[Any, Any], Service[Any, Any, Any, Any]]
+    routes: tuple[Route[Any], ...]
     subscriptions: tuple[Subscription, ...]
     simulate: Callable[[], Simulate]  # imported only when asked: polyfactory is needed there
 
@@ -144,11 +145,23 @@ def _simulator(program: Program) -> Simulate:
         sys.exit(2)
 
 
+def _stop_on_misfits(program: Program) -> None:
+    """A handler that no longer fits its channel would fail on every message: exit 3 before
+    connecting, one line per handler."""
+    found = misfits(program.routes)
+    for line in found:
+        print(line, file=sys.stderr)
+    if found:
+        sys.exit(3)
+
+
 def main(program: Program, argv: list[str] | None = None) -> None:
     args = parser(program).parse_args(argv)
     settings, app_settings = load_settings(program)
     configure(settings.log_level, settings.log_format)
     warn_unknown_settings(program)
+    if args.command in (None, "run", "check-config"):
+        _stop_on_misfits(program)
     if args.command == "check-config":
         sys.exit(asyncio.run(check(settings, program.subscriptions)))
     if args.command == "simulate":
