@@ -4,7 +4,7 @@
 
 from __future__ import annotations
 
-from iot_device_management_service._runtime.cli import Program, Simulate
+from iot_device_management_service._runtime.cli import Program
 from iot_device_management_service._runtime.cli import main as _main
 from iot_device_management_service.app_settings import AppSettings
 from iot_device_management_service.routes import ROUTES, SUBSCRIPTIONS
@@ -12,14 +12,6 @@ from iot_device_management_service.service import Service
 from iot_device_management_service.settings import Settings
 
 VERSION = "1.0.0"
-
-
-def _simulator() -> Simulate:
-    from iot_device_management_service.simulate import (
-        SIMULATOR,
-    )  # the simulator extra is only needed here
-
-    return SIMULATOR.run
 
 
 PROGRAM = Program(
@@ -32,7 +24,6 @@ PROGRAM = Program(
     Service,
     ROUTES,
     SUBSCRIPTIONS,
-    _simulator,
 )
 
 

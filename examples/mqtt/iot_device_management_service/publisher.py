@@ -71,12 +71,6 @@ class Publisher(PublisherBase):
 def connect(
     settings: Settings | None = None, client_id: str | None = None
 ) -> AbstractAsyncContextManager[Publisher]:
-    """A publisher on its own connection, for scripts, cron jobs and tests:
-
-        async with connect() as publisher:
-            await publisher.send_...(...)
-
-    Settings come from the environment and `.env` unless given. The client id is its own (the
-    service's plus `-send-<pid>` unless given), so a running service keeps its connection.
-    """
+    """A publisher on its own connection for scripts (`_runtime.sending`): `async with
+    connect() as publisher:`; settings from the environment and `.env` unless given."""
     return _connect(Publisher, settings if settings is not None else Settings(), client_id)

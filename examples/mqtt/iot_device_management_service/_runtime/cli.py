@@ -7,6 +7,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import importlib
 import logging
 import os
 import sys
@@ -46,7 +47,6 @@ class Program:
     service: Callable[[Any, Any], Service[Any, Any, Any, Any]]
     routes: tuple[Route[Any], ...]
     subscriptions: tuple[Subscription, ...]
-    simulate: Callable[[], Simulate]  # imported only when asked: polyfactory is needed there
 
 
 def load_settings(program: Program) -> tuple[ServiceSettings, BaseSettings]:
@@ -133,7 +133,7 @@ def parser(program: Program) -> argparse.ArgumentParser:
 def _simulator(program: Program) -> Simulate:
     """The simulator extra (polyfactory) is imported here only, never by the service."""
     try:
-        return program.simulate()
+        module = importlib.import_module(f"{program.package}.simulate")
     except ModuleNotFoundError as exc:
         if (exc.name or "").partition(".")[0] not in ("polyfactory", "faker"):
             raise
@@ -143,6 +143,8 @@ def _simulator(program: Program) -> Simulate:
             file=sys.stderr,
         )
         sys.exit(2)
+    simulate: Simulate = module.SIMULATOR.run
+    return simulate
 
 
 def _stop_on_misfits(program: Program) -> None:

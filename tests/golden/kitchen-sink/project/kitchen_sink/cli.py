@@ -4,7 +4,7 @@
 
 from __future__ import annotations
 
-from kitchen_sink._runtime.cli import Program, Simulate
+from kitchen_sink._runtime.cli import Program
 from kitchen_sink._runtime.cli import main as _main
 from kitchen_sink.app_settings import AppSettings
 from kitchen_sink.routes import ROUTES, SUBSCRIPTIONS
@@ -12,12 +12,6 @@ from kitchen_sink.service import Service
 from kitchen_sink.settings import Settings
 
 VERSION = "2.1.0"
-
-
-def _simulator() -> Simulate:
-    from kitchen_sink.simulate import SIMULATOR  # the simulator extra is only needed here
-
-    return SIMULATOR.run
 
 
 PROGRAM = Program(
@@ -30,7 +24,6 @@ PROGRAM = Program(
     Service,
     ROUTES,
     SUBSCRIPTIONS,
-    _simulator,
 )
 
 

@@ -20,7 +20,7 @@ from kitchen_sink.models import (
     PingPayload,
     PongPayload,
 )
-from kitchen_sink._runtime.replies import RequestTimeout, correlate
+from kitchen_sink._runtime.replies import RequestTimeout
 from kitchen_sink.settings import Settings
 
 __all__ = ["Publisher", "PublishError", "connect", "encode", "RequestTimeout"]
@@ -100,34 +100,23 @@ class Publisher(PublisherBase):
         """
         topic = topics.PING.build({"node": node})
         reply_topic = topics.PONG.build({"node": node})
-        correlation, properties = correlate(payload, ("payload", ("id",)))
-
-        async def send() -> None:
-            await self.publish(
-                topic,
-                payload,
-                qos=1,
-                retain=False,
-                properties=properties,
-                content_type="application/json",
-                response_topic=reply_topic,
-                channel="ping",
-                correlation_data=None if correlation is None else correlation.encode("utf-8"),
-            )
-
-        reply: PongPayload = await self._requests.request(send, reply_topic, correlation, timeout)
+        reply: PongPayload = await self.request(
+            topic,
+            payload,
+            reply_topic,
+            timeout,
+            qos=1,
+            retain=False,
+            correlation=("payload", ("id",)),
+            content_type="application/json",
+            channel="ping",
+        )
         return reply
 
 
 def connect(
     settings: Settings | None = None, client_id: str | None = None
 ) -> AbstractAsyncContextManager[Publisher]:
-    """A publisher on its own connection, for scripts, cron jobs and tests:
-
-        async with connect() as publisher:
-            await publisher.send_...(...)
-
-    Settings come from the environment and `.env` unless given. The client id is its own (the
-    service's plus `-send-<pid>` unless given), so a running service keeps its connection.
-    """
+    """A publisher on its own connection for scripts (`_runtime.sending`): `async with
+    connect() as publisher:`; settings from the environment and `.env` unless given."""
     return _connect(Publisher, settings if settings is not None else Settings(), client_id)

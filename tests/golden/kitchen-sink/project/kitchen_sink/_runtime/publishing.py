@@ -6,12 +6,12 @@ from __future__ import annotations
 
 import json
 import logging
-from typing import Protocol
+from typing import Any, Protocol
 
 from pydantic import BaseModel
 
 from .message import Outgoing
-from .replies import Requests
+from .replies import Requests, Where, correlate
 
 logger = logging.getLogger(__name__)
 
@@ -77,3 +77,41 @@ class PublisherBase:
         )
         await self._transport.publish(message, channel)
         logger.debug("sent to %r", topic)
+
+    async def request(
+        self,
+        topic: str,
+        payload: BaseModel | bytes | str,
+        reply_topic: str,
+        timeout: float,
+        *,
+        qos: int,
+        retain: bool,
+        correlation: Where,
+        reply_header: str | None = None,
+        content_type: str | None = None,
+        channel: str = "",
+    ) -> Any:
+        """Send a request and wait for its reply on `reply_topic` (the MQTT 5 Response Topic,
+        and the `reply_header` user property when the document puts it there). The correlation
+        id goes where the document says (`correlation`), else in MQTT 5 Correlation Data.
+        Raises `RequestTimeout` when no reply comes within `timeout` seconds."""
+        correlation_id, properties = correlate(payload, correlation)
+        if reply_header is not None:
+            properties[reply_header] = reply_topic
+        data = None if correlation_id is None else correlation_id.encode("utf-8")
+
+        async def send() -> None:
+            await self.publish(
+                topic,
+                payload,
+                qos=qos,
+                retain=retain,
+                properties=properties,
+                content_type=content_type,
+                response_topic=reply_topic,
+                channel=channel,
+                correlation_data=data,
+            )
+
+        return await self._requests.request(send, reply_topic, correlation_id, timeout)
