@@ -82,9 +82,7 @@ def shapes(data: Any, path: tuple[str | int, ...] = ()) -> Iterator[tuple[str | 
     items = (
         data.items()
         if isinstance(data, dict)
-        else enumerate(data)
-        if isinstance(data, list)
-        else []
+        else enumerate(data) if isinstance(data, list) else []
     )
     for key, value in items:
         yield from shapes(value, (*path, key))

@@ -170,7 +170,7 @@ def test_poison_readings_are_refused_and_every_valid_one_is_stored(
         late["timestamp"] = "9999-12-31T23:59:59-01:00"
         streams[f"devices/dev-{device:02d}/telemetry"].insert(50, json.dumps(late))
     nan = reading("dev-09", start + timedelta(days=1), 20.0).replace(
-        "}}", '}, "location": {"latitude": 1.0, "longitude": 2.0, "altitude": NaN}}'
+        "}}", '}, "location": ' '{"latitude": 1.0, "longitude": 2.0, "altitude": NaN}}'
     )
     streams["devices/dev-09/telemetry"].insert(30, nan)
     long_id = "x" * 129

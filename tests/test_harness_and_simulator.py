@@ -168,8 +168,7 @@ def test_the_harness_answers_and_awaits_replies(tmp_path: Path) -> None:
         {"ping_pong/handlers/ping.py": handler},
     )  # fmt: skip
     test = out / "tests" / "test_replies.py"
-    test.write_text(
-        textwrap.dedent("""
+    test.write_text(textwrap.dedent("""
             import asyncio
 
             from ping_pong.models import PingPayload
@@ -196,8 +195,7 @@ def test_the_harness_answers_and_awaits_replies(tmp_path: Path) -> None:
                         assert (await asyncio.wait_for(asking, 5)).text == "answer"
 
                 asyncio.run(scenario())
-            """)
-    )
+            """))
     result = pytest_in(out)
     assert result.returncode == 0, result.stdout[-3000:]
     assert "passed" in result.stdout

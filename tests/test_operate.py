@@ -45,12 +45,10 @@ def test_readyz_follows_the_broker_and_metrics_count_what_was_published(broker: 
         broker.publish("devices/m4/telemetry", "not JSON")
         proc.wait_for("rejected message on 'devices/m4/telemetry'")
         wait_until(
-            lambda: (
-                samples(get(port, "/metrics")[1]).get(
-                    ("messages_handled_total", (("channel", "deviceTelemetry"),))
-                )
-                == 3
-            ),
+            lambda: samples(get(port, "/metrics")[1]).get(
+                ("messages_handled_total", (("channel", "deviceTelemetry"),))
+            )
+            == 3,
             10,
             "3 handled messages in /metrics",
         )

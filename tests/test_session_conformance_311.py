@@ -221,6 +221,7 @@ def test_qos_2_in_is_recorded_then_completed_after_handling() -> None:
 def test_a_refused_connack_names_the_reason(code: int, words: str) -> None:
     """(Return code 1, unacceptable protocol version, is not here: paho answers it by trying
     again with MQTT 3.1, which this engine does not speak.)"""
+
     async def script(peer: Peer311) -> None:
         await peer.accept(code=code)
         await asyncio.sleep(1)
