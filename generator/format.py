@@ -24,19 +24,30 @@ TIMEOUT = 300  # seconds for one ruff process; a whole 1,000-channel project tak
 def format_files(files: dict[str, str], formatter: str = "ruff") -> dict[str, str]:
     """Every file, the Python ones formatted; the static runtime is formatted in this
     repository already and copied as it is."""
+    return {**files, **_formatted({p: t for p, t in files.items() if is_formatted(p)}, formatter)}
+
+
+def format_pieces(pieces: list[str], name: str, formatter: str = "ruff") -> list[str]:
+    """Pieces of one module (`name`), each formatted and compiled on its own, so that a
+    module made of many (the payload models) costs only the pieces that changed."""
+    named = {f"{name} (part {index + 1})": piece for index, piece in enumerate(pieces)}
+    return list(_formatted(named, formatter).values())
+
+
+def _formatted(files: dict[str, str], formatter: str) -> dict[str, str]:
+    """The files formatted and compiled, from the cache where they were before."""
     formatted: dict[str, str] = {}
     misses: dict[str, str] = {}
     for path, text in files.items():
-        if is_formatted(path):
-            found = lookup("format", _key(formatter, text))
-            if found is None:
-                misses[path] = text
-            else:
-                formatted[path] = found
+        found = lookup("format", _key(formatter, text))
+        if found is None:
+            misses[path] = text
+        else:
+            formatted[path] = found
     made = _ruff(misses) if formatter == "ruff" else {p: _black(t, p) for p, t in misses.items()}
     for path, text in made.items():
         store("format", _key(formatter, misses[path]), text)
-    return {**files, **formatted, **made}
+    return {path: formatted[path] if path in formatted else made[path] for path in files}
 
 
 def format_python(source: str, name: str, formatter: str = "ruff") -> str:
