@@ -14,7 +14,7 @@ from typing import Any, Literal
 from generator.errors import Location
 
 Action = Literal["receive", "send"]
-MQTT_PROTOCOLS = ("mqtt", "mqtts", "secure-mqtt", "mqtt5")
+MQTT_PROTOCOLS = ("mqtt", "mqtts", "secure-mqtt", "mqtt5", "ws", "wss")
 _PARAM = re.compile(r"\{([^{}]+)\}")
 
 
@@ -237,11 +237,17 @@ class Server:
     keep_alive: int | None = None
     will: Will | None = None
     location: Location | None = None
+    path: str = ""  # the URL path: where a WebSocket endpoint listens
 
     @property
     def tls(self) -> bool:
         """Whether the document's protocol says the connection is encrypted."""
-        return self.protocol.lower() in ("mqtts", "secure-mqtt")
+        return self.protocol.lower() in ("mqtts", "secure-mqtt", "wss")
+
+    @property
+    def websockets(self) -> bool:
+        """MQTT over WebSockets (`ws`, `wss`)."""
+        return self.protocol.lower() in ("ws", "wss")
 
 
 @dataclass(frozen=True)

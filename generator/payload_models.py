@@ -113,7 +113,7 @@ def make(document: str, source: str) -> str:
 OPTIONS: dict[str, Any] = {
     "input_file_type": "openapi",
     "output_model_type": "pydantic_v2.BaseModel",
-    "target_python_version": "3.10",
+    "target_python_version": "3.11",
     "snake_case_field": True,
     "use_annotated": True,
     "field_constraints": True,

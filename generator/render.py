@@ -53,8 +53,9 @@ REQUIREMENTS = (
     "mqtt5>=0.8,<0.9",
     "paho-mqtt>=2.1,<3",
     "prometheus-client>=0.20,<1",
-    "polyfactory>=2.16,<4",
 )
+# Only `simulate` and the generated tests need these: an extra, so production images skip them.
+SIMULATOR_REQUIREMENTS = ("polyfactory>=2.16,<4",)
 PYPROJECT, PYPROJECT_TEMPLATE = "pyproject.toml", "pyproject.toml.jinja"  # user's, made last
 REPLIES_TEMPLATE = "package/replies.py.jinja"
 HANDLER_TEMPLATE = "package/handlers/handler.py.jinja"
@@ -204,6 +205,8 @@ def _settings(api: Api) -> dict[str, Any]:
         "keep_alive": (server.keep_alive if server and server.keep_alive else 60),
         "clean_session": server.clean_session if server else None,
         "tls": bool(server and server.tls),
+        "transport": "websockets" if server and server.websockets else "tcp",
+        "ws_path": (server.path if server and server.websockets and server.path else "/mqtt"),
         "will": server.will if server else None,
     }
 
@@ -394,5 +397,9 @@ class Renderer:
         template = self.env.get_template(PYPROJECT_TEMPLATE)
         return {
             f"{self.api.package}/models.py": models,
-            PYPROJECT: template.render(self.context, requirements=requirements(models)),
+            PYPROJECT: template.render(
+                self.context,
+                requirements=requirements(models),
+                simulator_requirements=SIMULATOR_REQUIREMENTS,
+            ),
         }

@@ -136,7 +136,7 @@ def test_generated_corpus_passes_ruff_and_mypy(workdir: Path) -> None:
             "--ignore",
             "E501",
             "--target-version",
-            "py310",
+            "py311",
             "--line-length",
             "100",
             *packages,

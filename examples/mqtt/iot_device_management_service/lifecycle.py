@@ -16,7 +16,7 @@ import logging
 import time
 from collections import OrderedDict
 from collections.abc import AsyncIterator
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from iot_device_management_service.app_settings import seconds
@@ -97,7 +97,7 @@ async def _heartbeat(service: Service, interval: float) -> None:
         status = HeartbeatPayloadStatus.HEALTHY if healthy else HeartbeatPayloadStatus.DEGRADED
         payload = HeartbeatPayload(
             service_id=service.settings.mqtt_client_id,
-            timestamp=datetime.now(timezone.utc),
+            timestamp=datetime.now(UTC),
             status=status,
             uptime_seconds=round(now - started, 3),
             metrics=HeartbeatPayloadMetrics(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from enum import Enum
+from enum import StrEnum
 from typing import Annotated, Any
 from uuid import UUID
 from pydantic import AwareDatetime, ConfigDict, Field
@@ -60,7 +60,7 @@ class TelemetryPayloadMetadata(WireModel):
     manufacturer: str | None = None
 
 
-class CommandType(str, Enum):
+class CommandType(StrEnum):
     """
     What a device is told to do.
     """
@@ -72,7 +72,7 @@ class CommandType(str, Enum):
     SHUTDOWN = "shutdown"
 
 
-class Priority(str, Enum):
+class Priority(StrEnum):
     """
     How urgently a command must be carried out.
     """
@@ -83,7 +83,7 @@ class Priority(str, Enum):
     CRITICAL = "critical"
 
 
-class StatusPayloadStatus(str, Enum):
+class StatusPayloadStatus(StrEnum):
     """
     The device's own view of its state.
     """
@@ -123,12 +123,12 @@ class StatusPayloadErrorsItem(WireModel):
     timestamp: AwareDatetime | None = None
 
 
-class CriticalAlertPayloadSeverity(str, Enum):
+class CriticalAlertPayloadSeverity(StrEnum):
     WARNING = "warning"
     CRITICAL = "critical"
 
 
-class HeartbeatPayloadStatus(str, Enum):
+class HeartbeatPayloadStatus(StrEnum):
     HEALTHY = "healthy"
     DEGRADED = "degraded"
     UNHEALTHY = "unhealthy"

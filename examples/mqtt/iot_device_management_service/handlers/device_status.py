@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 import uuid
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from iot_device_management_service.context import Context
 from iot_device_management_service.lifecycle import fleet_of, store_of
@@ -42,7 +42,7 @@ async def handle(message: StatusPayload, ctx: Context, *, device_id: str) -> Non
             device_id=device_id,
             command=CommandType.REBOOT,
             priority=Priority.HIGH,
-            created_at=datetime.now(timezone.utc),
+            created_at=datetime.now(UTC),
         )
         logger.warning("device %s reports an error; sending reboot", device_id)
         await ctx.send_command(command, device_id=device_id)

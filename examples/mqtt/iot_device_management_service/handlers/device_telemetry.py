@@ -2,17 +2,19 @@
 
 Yours to edit: asyncapi-pygen created this file once and never overwrites it.
 
-Each reading is stored (the message is acknowledged once its row is committed); one the database
-cannot hold is refused (the store logs and counts it) and goes no further. Above 80 °C a device
-gets a `CriticalAlert` on `alerts/critical`; above 60 °C a warning is logged. Each reading is
-logged at DEBUG only: a fleet sends thousands a second.
+Each reading is queued for the store's next batch and the message is acknowledged once its row
+is committed (`ctx.ack_after`): the handler does not wait for the commit, so the next readings
+are handled meanwhile and a batch holds all of them. One the database cannot hold is refused (the
+store logs and counts it) and goes no further. Above 80 °C a device gets a `CriticalAlert` on
+`alerts/critical` (without waiting for the row's commit); above 60 °C a warning is logged. Each
+reading is logged at DEBUG only: a fleet sends thousands a second.
 """
 
 from __future__ import annotations
 
 import logging
 import uuid
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from iot_device_management_service.context import Context
 from iot_device_management_service.lifecycle import fleet_of, store_of
@@ -33,7 +35,7 @@ async def handle(message: TelemetryPayload, ctx: Context, *, device_id: str) -> 
     """Receive sensor data from devices."""
     fleet_of(ctx.state).seen(device_id)
     try:
-        await store_of(ctx.state).add_telemetry(device_id, message)
+        ctx.ack_after(store_of(ctx.state).queue_telemetry(device_id, message))
     except Unstorable:
         return  # acknowledged: delivering it again could not help
     temperature = message.sensors.temperature
@@ -46,7 +48,7 @@ async def handle(message: TelemetryPayload, ctx: Context, *, device_id: str) -> 
             device_id=device_id,
             severity=CriticalAlertPayloadSeverity.CRITICAL,
             message=f"Temperature {temperature:.1f} °C exceeds {CRITICAL_TEMPERATURE:.1f} °C",
-            timestamp=datetime.now(timezone.utc),
+            timestamp=datetime.now(UTC),
             details={"temperature": temperature, "topic": ctx.topic},
         )
         logger.warning("critical temperature %.1f °C on device %s", temperature, device_id)

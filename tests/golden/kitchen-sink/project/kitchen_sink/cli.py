@@ -9,6 +9,7 @@ import contextlib
 import logging
 import os
 import sys
+from dataclasses import replace
 
 from pydantic import ValidationError
 
@@ -16,7 +17,8 @@ from kitchen_sink._runtime import VERSION as RUNTIME_VERSION
 from kitchen_sink._runtime import MqttClient
 from kitchen_sink._runtime.logs import configure
 from kitchen_sink.app_settings import AppSettings
-from kitchen_sink.service import Service, client_config, subscriptions
+from kitchen_sink.routes import SUBSCRIPTIONS
+from kitchen_sink.service import Service, client_config
 from kitchen_sink.settings import Settings
 
 VERSION = "2.1.0"
@@ -53,8 +55,16 @@ def warn_unknown_settings() -> None:
 
 
 async def check(settings: Settings) -> int:
-    """Connect and subscribe once (a container health or start-up probe): 0 when it worked."""
-    client = MqttClient(client_config(settings), subscriptions(settings), _ignore)
+    """Connect and subscribe once (a container health or start-up probe): 0 when it worked.
+
+    It connects as `<client id>-check` with a clean session that ends with it, no will, and the
+    plain topic filters at QoS 0, so a running service keeps its connection, its session and its
+    share of a group's messages."""
+    config = client_config(settings)
+    config = replace(
+        config, client_id=f"{config.client_id}-check", clean_start=True, session_expiry=0, will=None
+    )
+    client = MqttClient(config, [(s.topic_filter, 0) for s in SUBSCRIPTIONS], _ignore)
     problem = await client.check()
     if problem is not None:
         print(f"cannot connect to {client.config.where}: {problem}", file=sys.stderr)
@@ -98,8 +108,18 @@ def main(argv: list[str] | None = None) -> None:
     if args.command == "check-config":
         sys.exit(asyncio.run(check(settings)))
     if args.command == "simulate":
-        from kitchen_sink.simulate import simulate  # polyfactory is only needed here
-
+        # The simulator extra (polyfactory) is imported here only, never by the service.
+        try:
+            from kitchen_sink.simulate import simulate
+        except ModuleNotFoundError as exc:
+            if (exc.name or "").partition(".")[0] not in ("polyfactory", "faker"):
+                raise
+            print(
+                f"simulate needs the simulator extra ({exc.name} is not installed): "
+                "pip install 'kitchen-sink[simulate]'",
+                file=sys.stderr,
+            )
+            sys.exit(2)
         options = (args.count, args.rate, args.devices, args.seed, args.channel, args.qos)
         sys.exit(asyncio.run(simulate(settings, *options, args.connections)))
     with contextlib.suppress(KeyboardInterrupt):

@@ -19,7 +19,7 @@ import random
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from polyfactory.factories.base import BaseFactory
@@ -90,7 +90,7 @@ SENT: tuple[tuple[str, topics.TopicTemplate], ...] = (
 )
 
 
-EPOCH = datetime(2020, 1, 1, tzinfo=timezone.utc)
+EPOCH = datetime(2020, 1, 1, tzinfo=UTC)
 POOL = 101  # payloads generated per channel; a prime, so most fleet sizes are prime to it
 
 
