@@ -28,7 +28,10 @@ _STR = "tag:yaml.org,2002:str"
 
 
 def escape_token(token: str | int) -> str:
-    return str(token).replace("~", "~0").replace("/", "~1")
+    text = str(token)
+    if "~" in text or "/" in text:
+        return text.replace("~", "~0").replace("/", "~1")
+    return text
 
 
 def join_pointer(pointer: str, token: str | int) -> str:
@@ -136,6 +139,7 @@ class _Load:
         self.root: list[Any] = []  # the document's data, once read
         self.documents: list[Any] = []
         self.resolver: Any = yaml.resolver.Resolver()
+        self.tags: dict[str, str] = {}
         self.constructor = yaml.constructor.SafeConstructor()
 
     def run(self, text: str) -> None:
@@ -201,7 +205,7 @@ class _Load:
         self._anchor(event)
         tag = event.tag
         if tag is None or tag == "!":
-            tag = self.resolver.resolve(yaml.ScalarNode, event.value, event.implicit)
+            tag = self._resolve(event.value, event.implicit[0])
         if self._expects_key():
             self._key(event.value, tag == _MERGE, event.start_mark)
             self._anchored(event.anchor, event.value, event.value, None, len(self.positions))
@@ -211,6 +215,16 @@ class _Load:
         value = self._construct(event, tag)
         self._anchored(event.anchor, value, event.value, pointer, len(self.positions) - 1)
         self._place(value)
+
+    def _resolve(self, text: str, plain: bool) -> str:
+        """A scalar's implicit tag: a quoted one is a string; a plain one is looked up by its
+        text once (a document repeats `string`, `object`, `true` thousands of times)."""
+        if not plain:
+            return _STR
+        tag = self.tags.get(text)
+        if tag is None:
+            tag = self.tags[text] = self.resolver.resolve(yaml.ScalarNode, text, (True, False))
+        return tag
 
     def _construct(self, event: _Event, tag: str) -> Any:
         if tag in (_STR, _TIMESTAMP):
