@@ -14,7 +14,7 @@ from typing import Any, Literal
 from generator.errors import Location
 
 Action = Literal["receive", "send"]
-MQTT_PROTOCOLS = ("mqtt", "mqtts", "secure-mqtt", "mqtt5")
+MQTT_PROTOCOLS = ("mqtt", "mqtts", "secure-mqtt", "mqtt5", "ws", "wss")
 _PARAM = re.compile(r"\{([^{}]+)\}")
 
 
@@ -246,11 +246,17 @@ class Server:
     will: Will | None = None
     location: Location | None = None
     security: tuple[str, ...] = ()  # the schemes it asks for that the runtime serves
+    path: str = ""  # the URL path: where a WebSocket endpoint listens
 
     @property
     def tls(self) -> bool:
         """Whether the document's protocol says the connection is encrypted."""
-        return self.protocol.lower() in ("mqtts", "secure-mqtt")
+        return self.protocol.lower() in ("mqtts", "secure-mqtt", "wss")
+
+    @property
+    def websockets(self) -> bool:
+        """MQTT over WebSockets (`ws`, `wss`)."""
+        return self.protocol.lower() in ("ws", "wss")
 
 
 @dataclass(frozen=True)

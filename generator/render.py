@@ -208,6 +208,8 @@ def _settings(api: Api) -> dict[str, Any]:
         "tls": bool(server and (server.tls or "X509" in server.security)),
         # (scheme, the settings that carry it) for each scheme the server asks for
         "security": [(kind, SERVED[kind]) for kind in server.security] if server else [],
+        "transport": "websockets" if server and server.websockets else "tcp",
+        "ws_path": (server.path if server and server.websockets and server.path else "/mqtt"),
         "will": server.will if server else None,
     }
 

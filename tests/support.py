@@ -64,6 +64,7 @@ class Broker:
 
     def __init__(self, workdir: Path, extra: str = "persistence false\n") -> None:
         self.port = free_port()
+        self.workdir = workdir
         self.config = workdir / "mosquitto.conf"
         self.config.write_text(f"listener {self.port} 127.0.0.1\nallow_anonymous true\n{extra}")
         self.process: subprocess.Popen[bytes] | None = None
@@ -278,7 +279,7 @@ def service(project: Path, package: str, broker: Broker, **env: str) -> Process:
         "RECONNECT_MAX_DELAY": "0.5",
         "LOG_LEVEL": "INFO",
         # the example stores telemetry; its default file would land in the project folder
-        "DATABASE_URL": f"sqlite:///{broker.config.parent / f'telemetry-{free_port()}.db'}",
+        "DATABASE_URL": f"sqlite:///{broker.workdir / f'telemetry-{free_port()}.db'}",
         **env,
     }
     return Process([sys.executable, "-m", package], cwd=project, env=settings)

@@ -255,6 +255,7 @@ def server(ctx: Context, name: str, node: Node, host_and_path: str) -> Server:
         keep_alive=keep_alive if isinstance(keep_alive, int) else None,
         will=_will(will) if isinstance(will, dict) and isinstance(will.get("topic"), str) else None,
         location=node.doc.location(node.pointer, key=True),
+        path=parts.path,
     )
 
 

@@ -60,29 +60,6 @@ class TelemetryPayloadMetadata(WireModel):
     manufacturer: str | None = None
 
 
-class TelemetryPayload(WireModel):
-    """
-    Sensor readings, location and metadata reported by one device.
-    """
-
-    model_config = ConfigDict(
-        extra="forbid",
-    )
-    device_id: Annotated[
-        str, Field(alias="deviceId", max_length=128, min_length=1, pattern="^[A-Za-z0-9_.:-]+$")
-    ]
-    """
-    Unique identifier of the device.
-    """
-    timestamp: AwareDatetime
-    """
-    When the readings were taken.
-    """
-    sensors: TelemetryPayloadSensors
-    location: TelemetryPayloadLocation | None = None
-    metadata: TelemetryPayloadMetadata | None = None
-
-
 class CommandType(StrEnum):
     """
     What a device is told to do.
@@ -104,34 +81,6 @@ class Priority(StrEnum):
     NORMAL = "normal"
     HIGH = "high"
     CRITICAL = "critical"
-
-
-class CommandPayload(WireModel):
-    """
-    A control command for one device.
-    """
-
-    command_id: Annotated[UUID, Field(alias="commandId")]
-    """
-    Unique id of this command, for acknowledgements.
-    """
-    device_id: Annotated[
-        str, Field(alias="deviceId", max_length=128, min_length=1, pattern="^[A-Za-z0-9_.:-]+$")
-    ]
-    """
-    Unique identifier of the device.
-    """
-    command: CommandType
-    parameters: dict[str, Any] | None = None
-    """
-    Command-specific arguments (for example the new interval).
-    """
-    priority: Priority | None = Priority.NORMAL
-    expires_at: Annotated[AwareDatetime | None, Field(alias="expiresAt")] = None
-    """
-    The device must ignore the command after this moment.
-    """
-    created_at: Annotated[AwareDatetime, Field(alias="createdAt")]
 
 
 class StatusPayloadStatus(StrEnum):
@@ -174,47 +123,9 @@ class StatusPayloadErrorsItem(WireModel):
     timestamp: AwareDatetime | None = None
 
 
-class StatusPayload(WireModel):
-    """
-    Health and status report of one device.
-    """
-
-    device_id: Annotated[
-        str, Field(alias="deviceId", max_length=128, min_length=1, pattern="^[A-Za-z0-9_.:-]+$")
-    ]
-    """
-    Unique identifier of the device.
-    """
-    status: StatusPayloadStatus
-    health: StatusPayloadHealth | None = None
-    last_seen: Annotated[AwareDatetime, Field(alias="lastSeen")]
-    errors: list[StatusPayloadErrorsItem] | None = None
-    """
-    Errors the device has seen since its last report.
-    """
-
-
 class CriticalAlertPayloadSeverity(StrEnum):
     WARNING = "warning"
     CRITICAL = "critical"
-
-
-class CriticalAlertPayload(WireModel):
-    """
-    A critical condition detected by the service.
-    """
-
-    alert_id: Annotated[UUID, Field(alias="alertId")]
-    device_id: Annotated[
-        str, Field(alias="deviceId", max_length=128, min_length=1, pattern="^[A-Za-z0-9_.:-]+$")
-    ]
-    """
-    Unique identifier of the device.
-    """
-    severity: CriticalAlertPayloadSeverity
-    message: Annotated[str, Field(max_length=1024)]
-    timestamp: AwareDatetime
-    details: dict[str, Any] | None = None
 
 
 class HeartbeatPayloadStatus(StrEnum):
@@ -246,6 +157,95 @@ class HeartbeatPayloadMetrics(WireModel):
     """
     Messages whose data the database cannot hold (refused, logged and acknowledged) since start.
     """
+
+
+class TelemetryPayload(WireModel):
+    """
+    Sensor readings, location and metadata reported by one device.
+    """
+
+    model_config = ConfigDict(
+        extra="forbid",
+    )
+    device_id: Annotated[
+        str, Field(alias="deviceId", max_length=128, min_length=1, pattern="^[A-Za-z0-9_.:-]+$")
+    ]
+    """
+    Unique identifier of the device.
+    """
+    timestamp: AwareDatetime
+    """
+    When the readings were taken.
+    """
+    sensors: TelemetryPayloadSensors
+    location: TelemetryPayloadLocation | None = None
+    metadata: TelemetryPayloadMetadata | None = None
+
+
+class CommandPayload(WireModel):
+    """
+    A control command for one device.
+    """
+
+    command_id: Annotated[UUID, Field(alias="commandId")]
+    """
+    Unique id of this command, for acknowledgements.
+    """
+    device_id: Annotated[
+        str, Field(alias="deviceId", max_length=128, min_length=1, pattern="^[A-Za-z0-9_.:-]+$")
+    ]
+    """
+    Unique identifier of the device.
+    """
+    command: CommandType
+    parameters: dict[str, Any] | None = None
+    """
+    Command-specific arguments (for example the new interval).
+    """
+    priority: Priority | None = Priority.NORMAL
+    expires_at: Annotated[AwareDatetime | None, Field(alias="expiresAt")] = None
+    """
+    The device must ignore the command after this moment.
+    """
+    created_at: Annotated[AwareDatetime, Field(alias="createdAt")]
+
+
+class StatusPayload(WireModel):
+    """
+    Health and status report of one device.
+    """
+
+    device_id: Annotated[
+        str, Field(alias="deviceId", max_length=128, min_length=1, pattern="^[A-Za-z0-9_.:-]+$")
+    ]
+    """
+    Unique identifier of the device.
+    """
+    status: StatusPayloadStatus
+    health: StatusPayloadHealth | None = None
+    last_seen: Annotated[AwareDatetime, Field(alias="lastSeen")]
+    errors: list[StatusPayloadErrorsItem] | None = None
+    """
+    Errors the device has seen since its last report.
+    """
+
+
+class CriticalAlertPayload(WireModel):
+    """
+    A critical condition detected by the service.
+    """
+
+    alert_id: Annotated[UUID, Field(alias="alertId")]
+    device_id: Annotated[
+        str, Field(alias="deviceId", max_length=128, min_length=1, pattern="^[A-Za-z0-9_.:-]+$")
+    ]
+    """
+    Unique identifier of the device.
+    """
+    severity: CriticalAlertPayloadSeverity
+    message: Annotated[str, Field(max_length=1024)]
+    timestamp: AwareDatetime
+    details: dict[str, Any] | None = None
 
 
 class HeartbeatPayload(WireModel):

@@ -17,7 +17,7 @@ import os
 import signal
 import socket
 import time
-from collections.abc import Coroutine
+from collections.abc import Awaitable, Coroutine
 from dataclasses import dataclass
 from typing import Any
 
@@ -127,6 +127,8 @@ def client_config(settings: Settings) -> ClientConfig:
         username=s.mqtt_username,
         password=s.mqtt_password.get_secret_value() if s.mqtt_password is not None else None,
         protocol=s.mqtt_protocol,
+        transport=s.mqtt_transport,
+        ws_path=s.mqtt_ws_path,
         keep_alive=s.mqtt_keep_alive,
         clean_start=clean,
         session_expiry=s.mqtt_session_expiry,
@@ -270,22 +272,23 @@ class Service:
         }
         return await http.start(self.settings.server_host, port, endpoints)
 
-    async def handle_message(self, incoming: Incoming) -> None:
-        """The whole path of one received message: route, check, decode, call, count."""
+    async def handle_message(self, incoming: Incoming) -> Awaitable[object] | None:
+        """The whole path of one received message: route, check, decode, call, count. Returns
+        what the handler asked the acknowledgement to wait for (`Context.ack_after`), if any."""
         self.stats.received += 1
         found = self._route(incoming.topic)
         if found is None:
             self._reject_unrouted(incoming.topic)
-            return
+            return None
         route, params, counts = found
         counts.received += 1
         limit = self.settings.max_payload_bytes
         if limit and len(incoming.payload) > limit:
             self._reject_too_large(incoming.topic, len(incoming.payload), route.channel)
-            return
+            return None
         if incoming.retain and not incoming.payload:
             self.stats.retained_clears += 1  # someone cleared a retained message: nothing to do
-            return
+            return None
         try:
             message = route.decode(incoming.payload)
             headers = route.headers(incoming.user_properties) if route.headers else None
@@ -306,7 +309,7 @@ class Service:
                 reason,
                 extra={"topic": incoming.topic, "channel": route.channel},
             )
-            return
+            return None
         except UnicodeDecodeError as exc:
             self.stats.invalid_payload += 1
             counts.rejected["invalid_payload"] += 1
@@ -318,10 +321,10 @@ class Service:
                 exc.reason,
                 extra={"topic": incoming.topic, "channel": route.channel},
             )
-            return
+            return None
         started = time.perf_counter()
+        context = Context(self, incoming, headers)
         try:
-            context = Context(self, incoming, headers)
             await route.call(message, context, params)
         except Exception:
             self.stats.handler_errors += 1
@@ -332,11 +335,12 @@ class Service:
                 incoming.topic,
                 extra={"topic": incoming.topic, "channel": route.channel},
             )
-            return
+            return context.acknowledge_after
         finally:
             counts.observe(time.perf_counter() - started)
         self.stats.handled += 1
         counts.handled += 1
+        return context.acknowledge_after
 
     def dropped_while_reading(self, topic: str, size: int) -> None:
         """The runtime read past a message over the maximum packet size (from a broker that

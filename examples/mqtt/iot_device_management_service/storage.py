@@ -6,21 +6,25 @@ gives one schema definition (`tables.py`, created on start-up), each dialect's u
 connection pool; a layer of our own would have to get each of those right twice. The ORM is not
 used.
 
-Durability: a handler awaits `add_telemetry()` or `record_status()`, which return once the row's
-transaction is committed. The runtime acknowledges an MQTT message only after its handler
-returns, so an acknowledged message is a stored row. A crash before the commit leaves the
-message unacknowledged and the broker delivers it again; telemetry rows are keyed by device and
-timestamp, so the second delivery stores nothing twice.
+Durability: the telemetry handler passes `queue_telemetry()`'s future to `ctx.ack_after`, so the
+runtime acknowledges the MQTT message once its row's transaction is committed, while the handler
+returns at once and the next readings are handled meanwhile; the status handler awaits
+`record_status()`, which returns once committed. Either way an acknowledged message is a stored
+row. A crash before the commit leaves the message unacknowledged and the broker delivers it
+again; telemetry rows are keyed by device and timestamp, so the second delivery stores nothing
+twice.
 
 Rows are written by one task, in batches: every row waiting when a transaction ends goes into
 the next one (up to `TELEMETRY_BATCH_ROWS`, after waiting up to `TELEMETRY_FLUSH_INTERVAL` for
-company), so the more handlers wait at once, the fewer commits per row.
+company). Handlers do not wait for the commit, so a batch holds every reading received while the
+previous one was being written: up to the messages the runtime holds (`MAX_PENDING_MESSAGES`).
 
 A row the database cannot hold (a time beyond the year 9999 once in UTC, a device id longer than
 its column) is refused before it joins a batch. A row the database refuses all the same (a
 constraint of its own) fails its batch: the batch is then written in halves, down to the row
 that fails alone, so only that row is refused. A refused row is logged (rate-limited), counted,
-and its handler gets `Unstorable`: delivering the message again could not help. Any other failure
+and acknowledged: delivering the message again could not help (`add_telemetry` and
+`record_status` raise `Unstorable`; `queue_telemetry`'s future simply completes). Any other failure
 (the database down, restarting, unreachable, or refusing the service rather than a row) is
 retried with backoff while the handlers wait: the runtime stops reading at `MAX_PENDING_MESSAGES`
 and the broker keeps the rest.
@@ -112,6 +116,7 @@ class _Write:
     status: str | None
     done: asyncio.Future[None]
     since: float  # time.monotonic() when it arrived
+    quiet: bool  # refused: `done` completes (the store logged and counted it) rather than raise
     settled: bool = False  # committed or refused
 
 
@@ -164,6 +169,17 @@ class Store:
 
     async def add_telemetry(self, device_id: str, reading: TelemetryPayload) -> None:
         """Store a reading; returns once it is committed, raises `Unstorable` if refused."""
+        await self._telemetry(device_id, reading, quiet=False)
+
+    def queue_telemetry(self, device_id: str, reading: TelemetryPayload) -> asyncio.Future[None]:
+        """Queue a reading for the next batch without waiting for it: the future is done once
+        its row is committed, or refused by the database (logged and counted here). Raises
+        `Unstorable` at once for a reading the database cannot hold."""
+        return self._telemetry(device_id, reading, quiet=True)
+
+    def _telemetry(
+        self, device_id: str, reading: TelemetryPayload, quiet: bool
+    ) -> asyncio.Future[None]:
         moment = self._storable(device_id, reading.timestamp)
         sensors, where = reading.sensors, reading.location
         row: Reading = (
@@ -179,12 +195,14 @@ class Store:
         )
         if not all(math.isfinite(value) for value in row[2:] if value is not None):
             raise self._refusal(device_id, "NaN or infinity is not a JSON number")
-        await self._submit(device_id, moment, row, None)
+        return self._queue(_Write(device_id, moment, row, None, *self._ticket(), quiet))
 
     async def record_status(self, device_id: str, status: str, seen: datetime) -> None:
         """Record a device's status; returns once it is committed, raises `Unstorable` if
         refused."""
-        await self._submit(device_id, self._storable(device_id, seen), None, status)
+        seen_at = self._storable(device_id, seen)
+        # a cancelled handler leaves its row to be written all the same
+        await self._queue(_Write(device_id, seen_at, None, status, *self._ticket(), False))
 
     def flush_lag(self) -> float:
         """Seconds the oldest row not yet committed has waited (0 when none waits)."""
@@ -237,13 +255,15 @@ class Store:
             raise self._refusal(device_id, f"time {moment.isoformat()} is out of range") from None
         return self._batch.stored_time(utc)
 
-    async def _submit(
-        self, device: str, seen: Time, reading: Reading | None, status: str | None
-    ) -> None:
-        done = asyncio.get_running_loop().create_future()
-        self._waiting.append(_Write(device, seen, reading, status, done, time.monotonic()))
+    @staticmethod
+    def _ticket() -> tuple[asyncio.Future[None], float]:
+        """A write's future and arrival time."""
+        return asyncio.get_running_loop().create_future(), time.monotonic()
+
+    def _queue(self, write: _Write) -> asyncio.Future[None]:
+        self._waiting.append(write)
         self._arrived.set()
-        await done  # a cancelled handler leaves its row to be written all the same
+        return write.done
 
     async def _linger(self) -> None:
         """Let rows join the batch: those of handlers already running (one loop turn), and
@@ -279,8 +299,11 @@ class Store:
             if len(batch) == 1:
                 [write] = batch
                 write.settled = True
-                if not write.done.done():
-                    write.done.set_exception(self._refusal(write.device, _reason(exc)))
+                refusal = self._refusal(write.device, _reason(exc))
+                if write.quiet and not write.done.done():
+                    write.done.set_result(None)
+                elif not write.done.done():
+                    write.done.set_exception(refusal)
                 return
             half = len(batch) // 2
             await self._write_or_split(batch[:half])

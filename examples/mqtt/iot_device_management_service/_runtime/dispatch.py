@@ -11,7 +11,11 @@ fleet of devices each publish on a topic of their own.
 At most `max_pending` messages, and `max_pending_bytes` of their payloads, are held; at either mark
 the connection stops delivering and it delivers again once both are down to half, so a slow
 service leaves the backlog in the broker.
-A message is acknowledged only after its handler returned.
+A message is acknowledged only after its handler returned, or, when the handler handed back an
+awaitable (a database commit, say), once that is done: the worker goes on to the next message
+meanwhile, so writes can pile up into large batches while acknowledgements still mean "stored".
+A message awaiting such a deferred acknowledgement still counts as pending (in number and bytes),
+so a commit that does not come stops the reading and leaves the rest in the broker.
 """
 
 from __future__ import annotations
@@ -20,13 +24,16 @@ import asyncio
 import logging
 from collections import deque
 from collections.abc import Awaitable, Callable, Iterable
+from functools import partial
 
 from .acks import Ack
 from .message import Incoming
+from .ratelimit import RateLimitedLog
 
 logger = logging.getLogger(__name__)
 
-Handle = Callable[[Incoming], Awaitable[None]]
+# A handler returns None (acknowledge now) or an awaitable to acknowledge after
+Handle = Callable[[Incoming], Awaitable[Awaitable[object] | None]]
 Entry = tuple[Incoming, "Ack | None"]
 BURST = 32  # messages of one topic a worker handles before it serves the next ready topic
 YIELD_EVERY = 256  # messages a worker handles before it lets the event loop run
@@ -61,6 +68,10 @@ class Dispatcher:
         self.pending_bytes = 0  # their payloads
         self.running = 0
         self.unhandled = 0  # left at shutdown, for the broker to send again
+        self.deferred = 0  # handled, their acknowledgement waiting for what the handler handed back
+        self._waits: dict[int, tuple[asyncio.Future[object], Entry]] = {}  # by ticket
+        self._tickets = 0
+        self._log = RateLimitedLog(logger)
 
     def submit(self, incoming: Incoming, ack: Ack | None) -> None:
         """Take a received message (called by the connection, synchronously)."""
@@ -94,8 +105,10 @@ class Dispatcher:
         return dropped
 
     async def drain(self, timeout: float) -> int:
-        """Take nothing more, let running handlers finish (cancelling them after `timeout`), and
-        return how many received messages were left unhandled."""
+        """Take nothing more, let running handlers finish (cancelling them after `timeout`), wait
+        for deferred acknowledgements in the same time, and return how many received messages
+        were left unhandled or unacknowledged."""
+        deadline = asyncio.get_running_loop().time() + timeout
         self._accepting = False
         self._wake_all()
         workers = set(self._workers)
@@ -108,6 +121,7 @@ class Dispatcher:
                 for worker in late:
                     worker.cancel()
                 await asyncio.wait(late, timeout=5)
+        await self._abandon_deferred(deadline)
         left = sum(len(queue) for queue in self._queues.values())
         size = sum(_size(queue) for queue in self._queues.values())
         self._queues.clear()
@@ -169,14 +183,18 @@ class Dispatcher:
                 incoming, ack = queue.popleft()
                 count += 1
                 self.running += 1
+                after = None
                 try:
-                    await handle(incoming)
+                    after = await handle(incoming)
                 except Exception:
                     logger.exception("unexpected error while handling a message on %r", topic)
                 except asyncio.CancelledError:
                     if self._cancelled_by_drain(topic, incoming):
                         raise
                 self.running -= 1
+                if after is not None:
+                    self._defer(after, incoming, ack)
+                    continue
                 if ack is not None:
                     ack()
                 self._done(1, len(incoming.payload))
@@ -186,6 +204,53 @@ class Dispatcher:
             elif self._accepting:
                 del self._queues[topic]
         return count
+
+    def _defer(self, after: Awaitable[object], incoming: Incoming, ack: Ack | None) -> None:
+        """Acknowledge once `after` is done; a callback on it, not a task per message."""
+        future = asyncio.ensure_future(after)
+        self._tickets += 1
+        self._waits[self._tickets] = (future, (incoming, ack))
+        self.deferred += 1
+        future.add_done_callback(partial(self._settled, self._tickets))
+
+    def _settled(self, ticket: int, future: asyncio.Future[object]) -> None:
+        """What the handler handed back is done: acknowledge. Having failed, it is logged and
+        acknowledged all the same, like a handler that raised (redelivering would fail again,
+        and every later acknowledgement would wait behind it)."""
+        wait = self._waits.pop(ticket, None)
+        if wait is None:
+            return  # abandoned by drain(): left for the broker to send again
+        incoming, ack = wait[1]
+        if future.cancelled() or future.exception() is not None:
+            self._log.log(
+                logging.ERROR,
+                "deferred",
+                "what the handler of a message on %r handed back failed: %r",
+                incoming.topic,
+                None if future.cancelled() else future.exception(),
+            )
+        self.deferred -= 1
+        if ack is not None:
+            ack()
+        self._done(1, len(incoming.payload))
+
+    async def _abandon_deferred(self, deadline: float) -> None:
+        """Wait until `deadline` for deferred acknowledgements; those still waiting then are
+        not acknowledged (the broker sends them again), however they end."""
+        if self._waits:
+            futures = {future for future, _ in self._waits.values()}
+            left = deadline - asyncio.get_running_loop().time()
+            await asyncio.wait(futures, timeout=max(left, 0.0))
+        if self._waits:
+            logger.warning(
+                "%d message(s) not acknowledged: what their handlers handed back was not done",
+                len(self._waits),
+            )
+        entries = [entry for _, entry in self._waits.values()]
+        self._waits.clear()
+        self.deferred = 0
+        self.unhandled += len(entries)
+        self._done(len(entries), _size(entries))
 
     def _cancelled_by_drain(self, topic: str, incoming: Incoming) -> bool:
         """True when drain() cancelled this worker: the message is left unacknowledged, for the

@@ -18,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import mqtt5
@@ -29,6 +29,7 @@ from .connection import Connection, Deliver, SessionState, TooLarge, holding_too
 from .errors import ConnectError, ConnectionLost, MqttError, PublishError
 from .message import Incoming, Outgoing
 from .oversize import Oversized, packet_size
+from .websocket import WebSocketProtocol
 
 logger = logging.getLogger(__name__)
 
@@ -446,17 +447,12 @@ class Mqtt5Connection(asyncio.Protocol, Connection):
 async def open_connection(
     config: ClientConfig, session: SessionState, deliver: Deliver, too_large: TooLarge = _ignore
 ) -> Mqtt5Connection:
-    """Connect (TCP or TLS), send CONNECT and wait for CONNACK, all within the connect timeout.
-    `too_large` hears of each message read past for its size (topic, bytes)."""
-    loop = asyncio.get_running_loop()
-    context = config.tls.context() if config.tls is not None else None
+    """Connect (TCP or TLS, then a WebSocket upgrade if asked), send CONNECT and wait for
+    CONNACK, all within the connect timeout. `too_large` hears of each message read past for its
+    size (topic, bytes)."""
     async with asyncio.timeout(config.connect_timeout):
-        _, connection = await loop.create_connection(
-            lambda: Mqtt5Connection(config, session, deliver, too_large),
-            config.host,
-            config.port,
-            ssl=context,
-            server_hostname=config.host if context is not None else None,
+        connection = await _open(
+            config, lambda: Mqtt5Connection(config, session, deliver, too_large)
         )
         try:
             await connection.handshake()
@@ -464,3 +460,28 @@ async def open_connection(
             connection._close()
             raise
     return connection
+
+
+async def _open(config: ClientConfig, make: Callable[[], Mqtt5Connection]) -> Mqtt5Connection:
+    loop = asyncio.get_running_loop()
+    context = config.tls.context() if config.tls is not None else None
+    hostname = config.host if context is not None else None
+    if config.transport != "websockets":
+        _, connection = await loop.create_connection(
+            make, config.host, config.port, ssl=context, server_hostname=hostname
+        )
+        return connection
+    transport, framing = await loop.create_connection(
+        lambda: WebSocketProtocol(make, config.host, config.port, config.ws_path),
+        config.host,
+        config.port,
+        ssl=context,
+        server_hostname=hostname,
+    )
+    try:
+        inner = await framing.upgraded
+    except BaseException:
+        transport.abort()
+        raise
+    assert isinstance(inner, Mqtt5Connection)
+    return inner

@@ -2,10 +2,12 @@
 
 Yours to edit: asyncapi-pygen created this file once and never overwrites it.
 
-Each reading is stored (the message is acknowledged once its row is committed); one the database
-cannot hold is refused (the store logs and counts it) and goes no further. Above 80 °C a device
-gets a `CriticalAlert` on `alerts/critical`; above 60 °C a warning is logged. Each reading is
-logged at DEBUG only: a fleet sends thousands a second.
+Each reading is queued for the store's next batch and the message is acknowledged once its row
+is committed (`ctx.ack_after`): the handler does not wait for the commit, so the next readings
+are handled meanwhile and a batch holds all of them. One the database cannot hold is refused (the
+store logs and counts it) and goes no further. Above 80 °C a device gets a `CriticalAlert` on
+`alerts/critical` (without waiting for the row's commit); above 60 °C a warning is logged. Each
+reading is logged at DEBUG only: a fleet sends thousands a second.
 """
 
 from __future__ import annotations
@@ -33,7 +35,7 @@ async def handle(message: TelemetryPayload, ctx: Context, *, device_id: str) -> 
     """Receive sensor data from devices."""
     fleet_of(ctx.state).seen(device_id)
     try:
-        await store_of(ctx.state).add_telemetry(device_id, message)
+        ctx.ack_after(store_of(ctx.state).queue_telemetry(device_id, message))
     except Unstorable:
         return  # acknowledged: delivering it again could not help
     temperature = message.sensors.temperature

@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Awaitable
 from typing import TYPE_CHECKING, Any
 
 from kitchen_sink._runtime import Incoming
@@ -27,6 +29,15 @@ class Context(Publisher):
         self.retain = incoming.retain
         self.user_properties = incoming.user_properties  # MQTT 5 user properties, as received
         self.headers = headers  # the message's headers model, when the spec declares headers
+        self.acknowledge_after: Awaitable[object] | None = None  # set by ack_after()
+
+    def ack_after(self, done: Awaitable[object]) -> None:
+        """Acknowledge the message once `done` is (a database commit, say) rather than when the
+        handler returns: the handler returns at once and the next message is handled meanwhile,
+        so writes can be batched. Until then the message counts as pending; if the service
+        stops first, it is not acknowledged and the broker sends it again."""
+        before = self.acknowledge_after
+        self.acknowledge_after = done if before is None else asyncio.gather(before, done)
 
     @property
     def state(self) -> dict[str, Any]:

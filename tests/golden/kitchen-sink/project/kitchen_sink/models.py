@@ -30,14 +30,6 @@ class CatPart2(WireModel):
     lives: Annotated[int | None, Field(le=9)] = None
 
 
-class Dog(Pet, DogPart2):
-    pass
-
-
-class Cat(Pet, CatPart2):
-    pass
-
-
 class PingPayload(WireModel):
     id: str | None = None
     text: str
@@ -58,3 +50,11 @@ class ReadingPayload(WireModel):
     value: float | None
     humidity: Annotated[int | None, Field(ge=0, le=100)] = None
     extra: dict[str, Any] | None = None
+
+
+class Dog(Pet, DogPart2):
+    pass
+
+
+class Cat(Pet, CatPart2):
+    pass

@@ -106,7 +106,8 @@ class Harness:
         response_topic: str | None = None,
         correlation_data: bytes | None = None,
     ) -> Outcome:
-        """Deliver a message as the broker would; returns once it was handled or rejected."""
+        """Deliver a message as the broker would; returns once it was handled or rejected (and
+        what the handler passed to `ctx.ack_after` is done)."""
         if isinstance(payload, dict | list):
             body = json.dumps(payload).encode("utf-8")
         else:
@@ -114,7 +115,9 @@ class Harness:
         props = headers if isinstance(headers, dict) else user_properties(headers) or {}
         incoming = Incoming(topic, body, qos, retain, dict(props), response_topic, correlation_data)
         before = replace(self.service.stats)
-        await self.service.handle_message(incoming)
+        acknowledge_after = await self.service.handle_message(incoming)
+        if acknowledge_after is not None:  # acknowledged once what the handler queued is done
+            await acknowledge_after
         after = self.service.stats
         rejected = next((r for r in REJECTIONS if getattr(after, r) > getattr(before, r)), None)
         return Outcome(

@@ -52,6 +52,8 @@ class ClientConfig:
     username: str | None = None
     password: str | None = None
     protocol: Literal["5", "3.1.1"] = "5"
+    transport: Literal["tcp", "websockets"] = "tcp"
+    ws_path: str = "/mqtt"  # the HTTP path of the WebSocket endpoint
     keep_alive: int = 60
     clean_start: bool = False
     session_expiry: int = 3600  # seconds the broker keeps a persistent session (MQTT 5)
@@ -82,4 +84,6 @@ class ClientConfig:
     @property
     def where(self) -> str:
         user = f"{self.username}@" if self.username else ""
-        return f"mqtt{'s' if self.tls else ''}://{user}{self.host}:{self.port}"
+        scheme = "ws" if self.transport == "websockets" else "mqtt"
+        path = self.ws_path if self.transport == "websockets" else ""
+        return f"{scheme}{'s' if self.tls else ''}://{user}{self.host}:{self.port}{path}"

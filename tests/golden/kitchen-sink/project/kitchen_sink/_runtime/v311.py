@@ -45,7 +45,10 @@ def _new_client(config: ClientConfig) -> paho.Client:
         clean_session=c.clean_start,
         protocol=paho.MQTTv311,
         manual_ack=True,
+        transport=c.transport,
     )
+    if c.transport == "websockets":  # paho asks for the subprotocol `mqtt` itself
+        client.ws_set_options(path=c.ws_path)
     client.max_inflight_messages_set(0)  # the runtime bounds what it sends itself
     if c.username is not None:
         client.username_pw_set(c.username, c.password)

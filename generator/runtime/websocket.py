@@ -1,0 +1,221 @@
+"""MQTT over WebSockets for the MQTT 5 engine: RFC 6455 framing under an asyncio Protocol.
+
+The engine talks to an `asyncio.Transport`; `WebSocketTransport` is one that sends each write as
+one masked binary frame (a client must mask) and hands the engine the payload of every data frame
+it reads: MQTT is a byte stream, so frame boundaries carry no meaning. The opening handshake
+(HTTP/1.1 Upgrade, subprotocol `mqtt`) is over before the engine sees the transport. Pings are
+answered; the broker's close frame is answered, then the connection ends.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import hashlib
+import os
+import struct
+from collections.abc import Callable
+from typing import Any
+
+from .errors import ConnectError
+
+_GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
+_CONTINUATION, _TEXT, _BINARY, _CLOSE, _PING, _PONG = 0x0, 0x1, 0x2, 0x8, 0x9, 0xA
+_MAX_HEADER = 16 * 1024  # the broker's answer to the handshake
+
+
+def frame(opcode: int, payload: bytes, mask: bytes | None = None) -> bytes:
+    """One final frame, masked with `mask` (4 random bytes unless given)."""
+    mask = mask if mask is not None else os.urandom(4)
+    size = len(payload)
+    if size < 126:
+        head = struct.pack("!BB", 0x80 | opcode, 0x80 | size)
+    elif size < 1 << 16:
+        head = struct.pack("!BBH", 0x80 | opcode, 0x80 | 126, size)
+    else:
+        head = struct.pack("!BBQ", 0x80 | opcode, 0x80 | 127, size)
+    return head + mask + _xor(payload, mask)
+
+
+def _xor(data: bytes, mask: bytes) -> bytes:
+    """`data` masked with the 4-byte key, in one big-integer operation rather than a loop."""
+    if not data:
+        return b""
+    size = len(data)
+    key = (mask * (size // 4 + 1))[:size]
+    return (int.from_bytes(data, "big") ^ int.from_bytes(key, "big")).to_bytes(size, "big")
+
+
+def parse_frame(buffer: bytes | bytearray, start: int = 0) -> tuple[int, bytes, int] | None:
+    """(opcode, unmasked payload, where the frame ends) of the whole frame at `start`, or None
+    while it is incomplete."""
+    if len(buffer) < start + 2:
+        return None
+    opcode, second = buffer[start] & 0x0F, buffer[start + 1]
+    size, offset = second & 0x7F, start + 2
+    if size == 126:
+        if len(buffer) < offset + 2:
+            return None
+        size, offset = struct.unpack_from("!H", buffer, offset)[0], offset + 2
+    elif size == 127:
+        if len(buffer) < offset + 8:
+            return None
+        size, offset = struct.unpack_from("!Q", buffer, offset)[0], offset + 8
+    mask = None
+    if second & 0x80:
+        if len(buffer) < offset + 4:
+            return None
+        mask, offset = bytes(buffer[offset : offset + 4]), offset + 4
+    end = offset + size
+    if len(buffer) < end:
+        return None
+    payload = bytes(buffer[offset:end])
+    return opcode, (_xor(payload, mask) if mask else payload), end
+
+
+def handshake_request(host: str, port: int, path: str, key: str) -> bytes:
+    lines = [
+        f"GET {path} HTTP/1.1",
+        f"Host: {host}:{port}",
+        "Upgrade: websocket",
+        "Connection: Upgrade",
+        f"Sec-WebSocket-Key: {key}",
+        "Sec-WebSocket-Version: 13",
+        "Sec-WebSocket-Protocol: mqtt",
+    ]
+    return ("\r\n".join(lines) + "\r\n\r\n").encode("ascii")
+
+
+def check_handshake(answer: bytes, key: str) -> None:
+    """Raise ConnectError unless `answer` (the status line and headers) accepts the upgrade."""
+    status, *header_lines = answer.decode("latin-1").split("\r\n")
+    parts = status.split(" ", 2)
+    if len(parts) < 2 or parts[1] != "101":
+        raise ConnectError(f"the WebSocket upgrade was refused: {status.strip()!r}")
+    headers = {}
+    for line in header_lines:
+        name, _, value = line.partition(":")
+        headers[name.strip().lower()] = value.strip()
+    expected = base64.b64encode(hashlib.sha1(key.encode() + _GUID).digest()).decode()
+    if headers.get("sec-websocket-accept") != expected:
+        raise ConnectError("the WebSocket upgrade was answered with a wrong Sec-WebSocket-Accept")
+    if headers.get("sec-websocket-protocol", "").lower() != "mqtt":
+        raise ConnectError("the WebSocket server did not accept the subprotocol 'mqtt'")
+
+
+class WebSocketTransport(asyncio.Transport):
+    """What the engine writes to and pauses: frames over the real transport."""
+
+    def __init__(self, raw: asyncio.Transport) -> None:
+        super().__init__()
+        self._raw = raw
+        self._closing = False
+
+    def write(self, data: bytes | bytearray | memoryview) -> None:
+        if not self._closing:
+            self._raw.write(frame(_BINARY, bytes(data)))
+
+    def close(self) -> None:
+        """Send a normal-closure frame, then close the socket."""
+        if not self._closing:
+            self._closing = True
+            self._raw.write(frame(_CLOSE, struct.pack("!H", 1000)))
+            self._raw.close()
+
+    def abort(self) -> None:
+        self._closing = True
+        self._raw.abort()
+
+    def is_closing(self) -> bool:
+        return self._closing or self._raw.is_closing()
+
+    def pause_reading(self) -> None:
+        self._raw.pause_reading()
+
+    def resume_reading(self) -> None:
+        self._raw.resume_reading()
+
+    def is_reading(self) -> bool:
+        return self._raw.is_reading()
+
+    def get_extra_info(self, name: str, default: Any = None) -> Any:
+        return self._raw.get_extra_info(name, default)
+
+
+class WebSocketProtocol(asyncio.Protocol):
+    """The socket's protocol: performs the upgrade, then unframes data for `inner`.
+    `upgraded` is done once the broker accepted the upgrade (or failed with the reason)."""
+
+    def __init__(
+        self, inner: Callable[[], asyncio.Protocol], host: str, port: int, path: str
+    ) -> None:
+        self._make_inner = inner
+        self._request = (host, port, path or "/")
+        self._key = base64.b64encode(os.urandom(16)).decode()
+        self._buffer = bytearray()
+        self._raw: asyncio.Transport | None = None
+        self.inner: asyncio.Protocol | None = None
+        self.upgraded: asyncio.Future[asyncio.Protocol] = asyncio.get_running_loop().create_future()
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self._raw = transport
+        transport.write(handshake_request(*self._request, self._key))
+
+    def data_received(self, data: bytes) -> None:
+        self._buffer += data
+        if self.inner is None:
+            self._read_handshake()
+        if self.inner is not None:
+            self._read_frames()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self.inner is not None:
+            self.inner.connection_lost(exc)
+        elif not self.upgraded.done():
+            why = f": {exc}" if exc else ""
+            self.upgraded.set_exception(ConnectError(f"closed during the WebSocket upgrade{why}"))
+
+    def _read_handshake(self) -> None:
+        end = self._buffer.find(b"\r\n\r\n")
+        if end < 0:
+            if len(self._buffer) > _MAX_HEADER:
+                self._refuse(ConnectError("the WebSocket upgrade answer is too long"))
+            return
+        answer, self._buffer = bytes(self._buffer[:end]), self._buffer[end + 4 :]
+        try:
+            check_handshake(answer, self._key)
+        except ConnectError as exc:
+            self._refuse(exc)
+            return
+        assert self._raw is not None
+        self.inner = self._make_inner()
+        self.inner.connection_made(WebSocketTransport(self._raw))
+        self.upgraded.set_result(self.inner)
+
+    def _refuse(self, exc: ConnectError) -> None:
+        self._buffer.clear()
+        if not self.upgraded.done():
+            self.upgraded.set_exception(exc)
+        if self._raw is not None:
+            self._raw.abort()
+
+    def _read_frames(self) -> None:
+        assert self.inner is not None and self._raw is not None
+        offset = 0
+        while True:
+            found = parse_frame(self._buffer, offset)
+            if found is None:
+                break
+            opcode, payload, offset = found
+            if opcode in (_BINARY, _CONTINUATION, _TEXT):
+                if payload:
+                    self.inner.data_received(payload)
+            elif opcode == _PING:
+                self._raw.write(frame(_PONG, payload))
+            elif opcode == _CLOSE:
+                if not self._raw.is_closing():
+                    self._raw.write(frame(_CLOSE, payload[:2]))
+                    self._raw.close()
+                break
+        del self._buffer[:offset]

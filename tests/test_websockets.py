@@ -1,0 +1,228 @@
+"""MQTT over WebSockets against aedes (with `ws`): a document whose server says `ws` gets a
+service that connects over WebSockets at the server's path, with either engine; settings
+override the transport and path; `wss` is TLS; a refused upgrade is one clear line. The framing
+itself is tested without a socket."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import hashlib
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from generator.runtime.errors import ConnectError
+from generator.runtime.websocket import (
+    WebSocketProtocol,
+    check_handshake,
+    frame,
+    parse_frame,
+)
+from tests.matrix import Aedes, running_aedes
+from tests.support import (
+    REPO,
+    Process,
+    free_port,
+    generated_project,
+    service,
+    wait_until,
+)
+from tests.test_delivery import HANDLER, PACKAGE, Jobs
+from tests.test_tls import pki  # noqa: F401  (a fixture: the certificates for wss)
+
+SPEC = REPO / "tests" / "specs" / "delivery-3.0.yaml"
+
+
+def ws_spec(folder: Path, protocol: str, pathname: str) -> Path:
+    """The delivery document with its server moved to MQTT over WebSockets."""
+    text = SPEC.read_text().replace(
+        "    host: localhost:1883\n    protocol: mqtt\n",
+        f"    host: localhost:9001\n    pathname: {pathname}\n    protocol: {protocol}\n",
+    )
+    assert f"protocol: {protocol}" in text
+    path = folder / "asyncapi.yaml"
+    path.write_text(text)
+    return path
+
+
+@pytest.fixture(scope="module")
+def ws_project(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("ws")
+    folder = tmp_path_factory.mktemp("ws-spec")
+    spec = ws_spec(folder, "ws", "/gateway/mqtt")
+    return generated_project(out, spec, {f"{PACKAGE}/handlers/jobs.py": HANDLER})
+
+
+@pytest.fixture
+def aedes(tmp_path: Path) -> Iterator[Aedes]:
+    with running_aedes(tmp_path, ws_path="/gateway/mqtt") as broker:
+        yield broker
+
+
+def start(project: Path, broker: Aedes, record: Path, **env: str) -> Process:
+    return service(
+        project,
+        PACKAGE,
+        broker,
+        MQTT_PORT=str(broker.ws_port),
+        MQTT_CLIENT_ID=f"ws-{free_port()}",
+        HANDLED_FILE=str(record),
+        **env,
+    )
+
+
+@pytest.mark.parametrize("protocol", ["5", "3.1.1"])
+def test_a_ws_server_in_the_document_means_websockets(
+    ws_project: Path, aedes: Aedes, tmp_path: Path, protocol: str
+) -> None:
+    record = tmp_path / "handled.txt"
+    proc = start(ws_project, aedes, record, MQTT_PROTOCOL=protocol)
+    try:
+        proc.wait_for(rf"connected to ws://127\.0\.0\.1:{aedes.ws_port}/gateway/mqtt", timeout=20)
+        jobs = Jobs(ws_project, aedes, tmp_path)
+        jobs.queue(range(200))  # over TCP, from mosquitto_pub
+        wait_until(lambda: len(set(jobs.handled())) >= 200, 60, "200 jobs over WebSockets")
+    finally:
+        proc.kill()
+    assert set(jobs.handled()) == set(range(200))
+
+
+def test_settings_override_the_transport_and_path(tmp_path: Path) -> None:
+    """A plain `mqtt` document, sent over WebSockets by MQTT_TRANSPORT and MQTT_WS_PATH."""
+    out = generated_project(tmp_path / "plain", SPEC, {f"{PACKAGE}/handlers/jobs.py": HANDLER})
+    with running_aedes(tmp_path, ws_path="/elsewhere") as broker:
+        proc = start(
+            out, broker, tmp_path / "handled.txt",
+            MQTT_TRANSPORT="websockets", MQTT_WS_PATH="/elsewhere",
+        )  # fmt: skip
+        try:
+            proc.wait_for(rf"connected to ws://127\.0\.0\.1:{broker.ws_port}/elsewhere")
+        finally:
+            proc.kill()
+
+
+@pytest.mark.parametrize("protocol", ["5", "3.1.1"])
+def test_a_wrong_path_is_one_clear_line_and_retried(
+    ws_project: Path, aedes: Aedes, tmp_path: Path, protocol: str
+) -> None:
+    proc = start(
+        ws_project, aedes, tmp_path / "handled.txt", MQTT_PROTOCOL=protocol, MQTT_WS_PATH="/nope"
+    )
+    try:
+        found = proc.wait_for(r"WARNING .*cannot connect to ws://[^ ]+/nope: (.*); retrying")
+        assert "Traceback" not in "\n".join(proc.lines)
+    finally:
+        proc.kill()
+    print(found.group(1))
+    if protocol == "5":
+        assert "WebSocket upgrade was refused" in found.group(1)
+
+
+@pytest.mark.parametrize("protocol", ["5", "3.1.1"])
+def test_wss_is_websockets_over_tls(
+    tmp_path: Path,
+    pki: Path,  # noqa: F811  (the fixture imported above)
+    protocol: str,
+) -> None:
+    folder = tmp_path / "spec"
+    folder.mkdir()
+    spec = ws_spec(folder, "wss", "/mqtt")
+    out = generated_project(tmp_path / "wss", spec, {f"{PACKAGE}/handlers/jobs.py": HANDLER})
+    tls = (pki / "server.crt", pki / "server.key")
+    with running_aedes(tmp_path, tls=tls) as broker:
+        record = tmp_path / "handled.txt"
+        proc = start(out, broker, record, MQTT_PROTOCOL=protocol, MQTT_CA_FILE=str(pki / "ca.crt"))
+        try:
+            proc.wait_for(rf"connected to wss://127\.0\.0\.1:{broker.ws_port}/mqtt", timeout=20)
+            jobs = Jobs(out, broker, tmp_path)
+            jobs.queue(range(20))
+            wait_until(lambda: len(set(jobs.handled())) >= 20, 60, "20 jobs over wss")
+        finally:
+            proc.kill()
+
+
+# -- the framing, without a socket -------------------------------------------------------------
+
+
+@pytest.mark.parametrize("size", [0, 1, 125, 126, 65_535, 65_536, 300_000])
+def test_a_frame_reads_back_whole_and_not_before(size: int) -> None:
+    payload = os.urandom(size)
+    data = frame(0x2, payload)
+    assert data[1] & 0x80, "a client's frames are masked"
+    assert parse_frame(data[:-1]) is None or size == 0
+    opcode, read, end = parse_frame(data + b"next")  # type: ignore[misc]
+    assert (opcode, read, end) == (0x2, payload, len(data))
+
+
+def test_masking_follows_rfc_6455() -> None:
+    """RFC 6455 section 5.7: "Hello" masked with 37 fa 21 3d."""
+    data = frame(0x1, b"Hello", mask=bytes.fromhex("37fa213d"))
+    assert data == bytes.fromhex("818537fa213d7f9f4d5158")
+
+
+def answer(key: str, protocol: str = "mqtt", status: str = "101 Switching Protocols") -> bytes:
+    accept = base64.b64encode(
+        hashlib.sha1(key.encode() + b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11").digest()
+    ).decode()
+    return (
+        f"HTTP/1.1 {status}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+        f"Sec-WebSocket-Accept: {accept}\r\nSec-WebSocket-Protocol: {protocol}"
+    ).encode()
+
+
+def test_the_handshake_answer_is_checked() -> None:
+    key = "dGhlIHNhbXBsZSBub25jZQ=="
+    check_handshake(answer(key), key)
+    with pytest.raises(ConnectError, match=r"refused: .*404 Not Found"):
+        check_handshake(answer(key, status="404 Not Found"), key)
+    with pytest.raises(ConnectError, match="subprotocol 'mqtt'"):
+        check_handshake(answer(key, protocol="chat"), key)
+    with pytest.raises(ConnectError, match="Sec-WebSocket-Accept"):
+        check_handshake(answer("another"), key)
+
+
+class Recorder(asyncio.Protocol):
+    def __init__(self) -> None:
+        self.data = bytearray()
+
+    def data_received(self, data: bytes) -> None:
+        self.data += data
+
+
+class FakeSocket(asyncio.Transport):
+    def __init__(self) -> None:
+        super().__init__()
+        self.written = bytearray()
+        self.closed = False
+
+    def write(self, data: bytes | bytearray | memoryview) -> None:
+        self.written += data
+
+    def close(self) -> None:
+        self.closed = True
+
+    def is_closing(self) -> bool:
+        return self.closed
+
+
+def test_frames_split_anywhere_reach_the_engine_in_order_and_pings_are_answered() -> None:
+    async def scenario() -> tuple[Recorder, FakeSocket]:
+        recorder = Recorder()
+        protocol = WebSocketProtocol(lambda: recorder, "127.0.0.1", 1, "/mqtt")
+        socket = FakeSocket()
+        protocol.connection_made(socket)
+        key = socket.written.split(b"Sec-WebSocket-Key: ")[1].split(b"\r\n")[0].decode()
+        unmasked = [bytes([0x82, 3]) + b"abc", bytes([0x89, 1]) + b"p", bytes([0x82, 2]) + b"de"]
+        stream = answer(key) + b"\r\n\r\n" + b"".join(unmasked)
+        for index in range(len(stream)):  # one byte at a time
+            protocol.data_received(stream[index : index + 1])
+        assert protocol.upgraded.done()
+        return recorder, socket
+
+    recorder, socket = asyncio.run(scenario())
+    assert bytes(recorder.data) == b"abcde"
+    pong = socket.written.split(b"\r\n\r\n", 1)[1]
+    assert parse_frame(pong) == (0xA, b"p", len(pong))
