@@ -325,3 +325,19 @@ def test_the_user_owns_pyproject_and_missing_dependencies_are_reported(tmp_path:
     assert checked.returncode == 1
     assert (out / ".gitignore").read_text().startswith("# Created by asyncapi-pygen")
     assert ".env\n" in (out / ".gitignore").read_text()
+
+
+def test_a_deleted_user_file_comes_back_formatted_while_the_rest_are_kept(project) -> None:
+    """A re-run does not format the user files it keeps; one the user deleted is written
+    again, formatted as in a first run."""
+    spec, out = project
+    handler, edited = out / PKG / "handlers" / "device_status.py", out / PKG / "lifecycle.py"
+    first = handler.read_text()
+    handler.unlink()
+    edited.write_text(edited.read_text() + "# mine\n")
+    edit_spec(spec, add_events_channel)  # not replayed: a full run
+    result = generate(spec, out)
+    assert result.returncode == 0, result.stderr
+    assert handler.read_text() == first
+    assert edited.read_text().endswith("# mine\n")
+    assert "1 created" not in result.stdout and "3 created" in result.stdout  # + events' two
