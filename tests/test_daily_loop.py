@@ -353,3 +353,28 @@ def test_security_schemes_the_runtime_cannot_present_are_warned_about(
     readme = (gauges / "README.md").read_text()
     assert "`X509` (set MQTT_TLS, MQTT_CERT_FILE and MQTT_KEY_FILE)" in readme
     assert "MQTT_TLS=true" in (gauges / ".env.example").read_text()  # a client certificate
+
+
+PATTERN_TEST = """
+import asyncio
+
+from daily_gauges.testing import harness
+
+
+def test_a_level_that_breaks_the_pattern_is_an_invalid_parameter() -> None:
+    async def scenario() -> None:
+        async with harness() as h:
+            bad = await h.publish("gauges/XY-1", {"bar": 2.5})
+            assert bad.rejected == "invalid_parameter", bad
+            good = await h.publish("gauges/abc1", {"bar": 2.5})
+            assert good.handled, good
+            assert h.stats.invalid_parameter == 1 and h.stats.unknown_topic == 0
+
+    asyncio.run(scenario())
+"""
+
+
+def test_a_topic_breaking_a_parameter_pattern_is_invalid_in_the_harness(tmp_path: Path) -> None:
+    gauges, _ = generate(tmp_path, GAUGES, "gauges")
+    (gauges / "tests" / "test_pattern.py").write_text(PATTERN_TEST)
+    assert "3 passed" in run_project_tests(gauges)
