@@ -28,6 +28,14 @@ class Parameter:
     pattern: str | None = None
     default: str | None = None
 
+    @property
+    def py_type(self) -> str:
+        """The annotation of its argument: a `Literal` of the enum's values, so that a value
+        outside it fails type checking, else `str`."""
+        if not self.enum:
+            return "str"
+        return f"Literal[{', '.join(repr(value) for value in self.enum)}]"
+
 
 @dataclass(frozen=True)
 class AddressSegment:
@@ -238,6 +246,7 @@ class Server:
     keep_alive: int | None = None
     will: Will | None = None
     location: Location | None = None
+    security: tuple[str, ...] = ()  # the schemes it asks for that the runtime serves
     path: str = ""  # the URL path: where a WebSocket endpoint listens
 
     @property
@@ -321,7 +330,7 @@ class Route:
     @property
     def signature(self) -> str:
         """The handler this route calls, as its stub declares it."""
-        typed = [f"{p.py_name}: str" for p in self.channel.parameters]
+        typed = [f"{p.py_name}: {p.py_type}" for p in self.channel.parameters]
         typed += [f"headers: {self.headers_class}"] if self.headers_class else []
         keywords = f", *, {', '.join(typed)}" if typed else ""
         reply = self.answers.reply if self.answers else None
@@ -417,7 +426,7 @@ class Api:
             client_id=server.client_id or self.package.replace("_", "-"),
             keep_alive=server.keep_alive or 60,
             clean_session=server.clean_session,
-            tls=server.tls,
+            tls=server.tls or "X509" in server.security,
             transport="websockets" if websockets else "tcp",
             ws_path=server.path if websockets and server.path else "/mqtt",
             will=server.will,

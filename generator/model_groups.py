@@ -188,8 +188,14 @@ def _renamed(found: Part, renames: dict[str, str]) -> Part:
 
 
 def module(parts: list[Part], header: str, package: str) -> str:
-    """One module of every group's models: the header, the imports of them all, merged (the
-    placeholder base module becomes the package's own), then each group's code in order."""
+    """One module of every group's models: the header and the imports of them all, then each
+    group's code in order."""
+    return joined(head(parts, header, package), [found.body for found in parts])
+
+
+def head(parts: list[Part], header: str, package: str) -> str:
+    """The header and the imports of every part, merged (the placeholder base module becomes
+    the package's own)."""
     wire = f"{package}._runtime.wire"
     merged: dict[str, set[tuple[str, str | None]]] = {}
     for found in parts:
@@ -201,10 +207,16 @@ def module(parts: list[Part], header: str, package: str) -> str:
     for module_name in sorted(merged, key=lambda m: _import_order(m, wire)):
         names = ", ".join(_imported(n, a) for n, a in sorted(merged[module_name], key=_order))
         lines.append(f"from {module_name} import {names}")
-    bodies = "\n\n\n".join(found.body for found in parts if found.body)
-    head = f"{header}\n\nfrom __future__ import annotations"
-    # one blank line after the imports: black and ruff agree on it before any statement
-    return "\n\n".join(filter(None, [head, "\n".join(lines), bodies])) + "\n"
+    future = f"{header}\n\nfrom __future__ import annotations"
+    return "\n\n".join(filter(None, [future, "\n".join(lines)])) + "\n"
+
+
+def joined(head: str, bodies: list[str]) -> str:
+    """The head and the bodies, two blank lines apart: what black and ruff put between
+    top-level statements after imports or a class, and keep anywhere else. So pieces each
+    formatted on their own join into the module formatted whole."""
+    pieces = [piece.strip("\n") for piece in [head, *bodies]]
+    return "\n\n\n".join(piece for piece in pieces if piece) + "\n"
 
 
 def _import_order(module_name: str, own: str) -> tuple[int, str]:

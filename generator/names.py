@@ -8,6 +8,7 @@ kept), never start with a digit, never a keyword, never shadow a builtin.
 from __future__ import annotations
 
 import builtins
+import functools
 import hashlib
 import keyword
 import re
@@ -63,6 +64,11 @@ _CLASS_RESERVED = _RESERVED | frozenset(
 )
 
 
+@functools.lru_cache(maxsize=65536)  # a big document names `deviceId` a thousand times
+def _words(text: str) -> tuple[str, ...]:
+    return tuple(words(text))
+
+
 def words(text: str) -> list[str]:
     """Split `deviceId`, `device_id`, `Device-ID`, `devices/{id}.x` into lower-case words.
 
@@ -102,7 +108,7 @@ def _safe_identifier(name: str, fallback: str) -> str:
 def snake(text: str, *, fallback: str = "value", reserved: frozenset[str] = frozenset()) -> str:
     """`deviceTelemetry` -> `device_telemetry`; keywords, builtins and the `reserved` names of the
     target namespace get a trailing `_`."""
-    name = "_".join(words(text))
+    name = "_".join(_words(text))
     if name[:1].isdigit():
         name = f"{fallback}_{name}"
     name = _safe_identifier(_bounded(name, text), fallback)
@@ -113,7 +119,7 @@ def snake(text: str, *, fallback: str = "value", reserved: frozenset[str] = froz
 
 def pascal(text: str, *, fallback: str = "Model") -> str:
     """`telemetry data` -> `TelemetryData`; a leading digit gets the fallback in front."""
-    parts = words(text)
+    parts = _words(text)
     name = "".join(p[:1].upper() + p[1:] for p in parts)
     if not name or name[:1].isdigit():
         name = fallback + name

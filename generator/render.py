@@ -19,6 +19,7 @@ import jinja2
 from generator.cache import directory
 from generator.manifest import HandlerShape
 from generator.model import Api, Channel, Locator, Message, Route, payload_type
+from generator.normalize.security import SERVED
 from generator.user_settings import UserSetting
 
 GENERATED_TEMPLATES = {
@@ -196,6 +197,12 @@ def _model_types(messages: tuple[Message, ...]) -> list[str]:
 MODEL_EXTRAS = {"EmailStr": "email-validator>=2", "NameEmail": "email-validator>=2"}
 
 
+def _security(api: Api) -> list[tuple[str, str]]:
+    """(scheme, the settings that carry it) for each scheme the MQTT server asks for."""
+    server = api.mqtt_server
+    return [(kind, SERVED[kind]) for kind in server.security] if server else []
+
+
 def requirements(imported: set[str]) -> tuple[str, ...]:
     """The project's dependencies, given the names the models stage reported importing."""
     extras = sorted({MODEL_EXTRAS[name] for name in imported if name in MODEL_EXTRAS})
@@ -240,6 +247,8 @@ def _imports(api: Api, routes: tuple[Route, ...]) -> dict[str, Any]:
         "has_requests": any(op.request_py_name for op in api.send_operations),
         "handled_routes": any(not r.resolves for r in routes),
         "routing_imports": [name for name, used in routing.items() if used],
+        "routed_enums": any(p.enum for r in routes if not r.resolves for p in r.channel.parameters),
+        "literal_params": any(p.enum for op in api.send_operations for p in op.channel.parameters),
     }
 
 
@@ -284,7 +293,7 @@ def _context(api: Api, source: str, header: str) -> dict[str, Any]:
         "pkg": api.package,
         "header": header,
         "source": source,
-        "settings": api.defaults,
+        "settings": {**vars(api.defaults), "security": _security(api)},
         "channels": [c for c in api.channels if c.address is not None],
         "send_operations": api.send_operations,
         "receive_channels": api.receive_channels,

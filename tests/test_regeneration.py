@@ -344,3 +344,19 @@ def test_a_lifecycle_without_state_is_reported_and_strict_fails(project) -> None
         "from dataclasses import dataclass\n\n\n@dataclass\nclass State:\n    n: int\n"
     )
     assert "defines no lifespan" in generate(spec, out).stderr
+
+
+def test_a_deleted_user_file_comes_back_formatted_while_the_rest_are_kept(project) -> None:
+    """A re-run does not format the user files it keeps; one the user deleted is written
+    again, formatted as in a first run."""
+    spec, out = project
+    handler, edited = out / PKG / "handlers" / "device_status.py", out / PKG / "lifecycle.py"
+    first = handler.read_text()
+    handler.unlink()
+    edited.write_text(edited.read_text() + "# mine\n")
+    edit_spec(spec, add_events_channel)  # not replayed: a full run
+    result = generate(spec, out)
+    assert result.returncode == 0, result.stderr
+    assert handler.read_text() == first
+    assert edited.read_text().endswith("# mine\n")
+    assert "1 created" not in result.stdout and "3 created" in result.stdout  # + events' two

@@ -56,13 +56,22 @@ class Outcome:
     """What became of a received message."""
 
     handled: bool
-    rejected: str | None = None  # invalid_json, invalid_payload, unknown_topic or too_large
+    rejected: str | None = None  # a reason from `metrics.REASONS`
     handler_error: bool = False
 
 
 HANDLED, FAILED = Outcome(True), Outcome(False, handler_error=True)
 IGNORED = Outcome(False)
 Acknowledge = Awaitable[object] | None  # what the acknowledgement waits for (`ctx.ack_after`)
+
+
+def _broken_parameter(routes: tuple[Route[Any], ...], topic: str) -> tuple[str, str] | None:
+    """The channel whose address `topic` has but whose parameter rules it breaks, and why."""
+    for route in routes:
+        problem = route.topic.explain(topic)
+        if problem is not None:
+            return route.channel, problem
+    return None
 
 
 def _summary(exc: ValidationError) -> tuple[bool, str]:
@@ -305,17 +314,7 @@ class Service(Generic[C, A, S, P]):
         """The whole path of one received message: route, check, decode, call, count."""
         found = self._route(incoming.topic)
         if found is None:
-            counts = self.metrics.channel("(unknown)")
-            counts.received += 1
-            counts.rejected["unknown_topic"] += 1
-            rejections.log(
-                logging.WARNING,
-                "unknown topic",
-                "dropped message on %r: no channel has this address",
-                incoming.topic,
-                extra={"topic": incoming.topic},
-            )
-            return Outcome(False, "unknown_topic"), None
+            return self._reject_unrouted(incoming.topic), None
         route, params, counts = found
         counts.received += 1
         limit = self.settings.max_payload_bytes
@@ -438,6 +437,36 @@ class Service(Generic[C, A, S, P]):
         channel = found[0].channel if found is not None else "(unknown)"
         self.metrics.channel(channel).received += 1
         self._reject_too_large(topic, size, channel)
+
+    def _reject_unrouted(self, topic: str) -> Outcome:
+        """No channel takes `topic`: either it has a channel's address but a parameter breaks
+        its enum or pattern (invalid, counted on that channel), or no channel has its address."""
+        broken = _broken_parameter(self.routes, topic)
+        if broken is None:
+            counts = self.metrics.channel("(unknown)")
+            counts.received += 1
+            counts.rejected["unknown_topic"] += 1
+            rejections.log(
+                logging.WARNING,
+                "unknown topic",
+                "dropped message on %r: no channel has this address",
+                topic,
+                extra={"topic": topic},
+            )
+            return Outcome(False, "unknown_topic")
+        channel, problem = broken
+        counts = self.metrics.channel(channel)
+        counts.received += 1
+        counts.rejected["invalid_parameter"] += 1
+        rejections.log(
+            logging.WARNING,
+            "invalid parameter",
+            "rejected message on %r: %s",
+            topic,
+            problem,
+            extra={"topic": topic, "channel": channel},
+        )
+        return Outcome(False, "invalid_parameter")
 
     def _reject_too_large(self, topic: str, size: int, channel: str) -> Outcome:
         self.metrics.channel(channel).rejected["too_large"] += 1

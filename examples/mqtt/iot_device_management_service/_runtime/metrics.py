@@ -16,7 +16,7 @@ from prometheus_client.core import (
 )
 
 BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
-REASONS = ("invalid_json", "invalid_payload", "unknown_topic", "too_large")
+REASONS = ("invalid_json", "invalid_payload", "unknown_topic", "invalid_parameter", "too_large")
 
 
 @dataclass
@@ -45,13 +45,14 @@ class Stats:
     invalid_json: int = 0
     invalid_payload: int = 0
     unknown_topic: int = 0
+    invalid_parameter: int = 0  # a channel's address, but a parameter breaks its enum or pattern
     too_large: int = 0
     handler_errors: int = 0
     retained_clears: int = 0
 
     @property
     def rejected(self) -> int:
-        return self.invalid_json + self.invalid_payload + self.unknown_topic + self.too_large
+        return sum(getattr(self, reason) for reason in REASONS)
 
 
 @dataclass

@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 from contextlib import AbstractAsyncContextManager
+from typing import Literal
 
 from kitchen_sink._runtime import PublishError
 from kitchen_sink._runtime.publishing import PublisherBase, encode
@@ -31,7 +32,7 @@ class Publisher(PublisherBase):
         self,
         payload: OrderPayload,
         *,
-        region: str = "eu",
+        region: Literal["eu", "us"] = "eu",
         headers_: str,
         headers: OrderHeaders | None = None,
     ) -> None:

@@ -18,6 +18,7 @@ from kitchen_sink._runtime.routing import (
     no_handler,
     subscriptions_of,
 )
+from kitchen_sink._runtime.topics import one_of
 from kitchen_sink.context import Context
 from kitchen_sink.handlers import topics_, pets, ping, readings
 from kitchen_sink.models import (
@@ -33,7 +34,11 @@ from kitchen_sink.models import (
 
 async def _topics_(message: OrderPayload, ctx: Context, params: Mapping[str, str]) -> None:
     await topics_.handle(
-        message, ctx, region=params["region"], headers_=params["headers"], headers=ctx.headers
+        message,
+        ctx,
+        region=one_of(params["region"], ("eu", "us")),
+        headers_=params["headers"],
+        headers=ctx.headers,
     )
 
 
@@ -61,7 +66,7 @@ ROUTES: tuple[Route[Any], ...] = (
         OrderHeaders.model_validate,
         handler=Handler(
             topics_,
-            "async def handle(message: OrderPayload, ctx: Context, *, region: str, headers_: str, headers: OrderHeaders) -> None",
+            "async def handle(message: OrderPayload, ctx: Context, *, region: Literal['eu', 'us'], headers_: str, headers: OrderHeaders) -> None",
             ("region", "headers_", "headers"),
         ),
     ),
