@@ -12,9 +12,7 @@ import asyncio
 import contextlib
 import gc
 import logging
-import os
 import signal
-import socket
 import time
 from collections.abc import AsyncIterator, Awaitable, Coroutine
 from contextlib import AbstractAsyncContextManager
@@ -28,7 +26,6 @@ from pydantic_settings import BaseSettings
 
 from . import http
 from .client import MqttClient
-from .config import ClientConfig, TlsConfig, WillConfig
 from .context import Context
 from .errors import PublishError
 from .message import Incoming, Outgoing
@@ -37,7 +34,7 @@ from .publishing import PublisherBase
 from .ratelimit import RateLimitedLog
 from .replies import Requests, answer, read
 from .routing import Route, Subscription, misfits, route_for
-from .settings import ServiceSettings
+from .settings import ServiceSettings, client_config, subscriptions, warn_about
 
 logger = logging.getLogger(__name__)
 rejections = RateLimitedLog(logger)
@@ -83,77 +80,6 @@ def _summary(exc: ValidationError) -> tuple[bool, str]:
     text = str(first["msg"]).removeprefix("Invalid JSON: ")
     reason = f"{where}: {text}" if where else text
     return first.get("type") == "json_invalid", reason + more
-
-
-def client_config(
-    settings: ServiceSettings, subscriptions: tuple[Subscription, ...]
-) -> ClientConfig:
-    """The runtime's view of the settings. A persistent session is the default as soon as the
-    service subscribes at QoS 1 or 2, so what arrives while it is down waits in the broker."""
-    clean = settings.mqtt_clean_session
-    if clean is None:
-        clean = not any(s.qos > 0 for s in subscriptions)
-    s = settings
-    tls = None
-    if s.mqtt_tls:
-        tls = TlsConfig(s.mqtt_ca_file, s.mqtt_cert_file, s.mqtt_key_file, s.mqtt_tls_insecure)
-    will = None
-    if s.mqtt_will_topic:
-        payload = s.mqtt_will_payload.encode("utf-8")
-        will = WillConfig(s.mqtt_will_topic, payload, s.mqtt_will_qos, s.mqtt_will_retain)
-    return ClientConfig(
-        host=s.mqtt_host,
-        port=s.mqtt_port,
-        client_id=client_id(s.mqtt_client_id),
-        username=s.mqtt_username,
-        password=s.mqtt_password.get_secret_value() if s.mqtt_password is not None else None,
-        protocol=s.mqtt_protocol,
-        transport=s.mqtt_transport,
-        ws_path=s.mqtt_ws_path,
-        keep_alive=s.mqtt_keep_alive,
-        clean_start=clean,
-        session_expiry=s.mqtt_session_expiry,
-        tls=tls,
-        will=will,
-        max_pending=s.max_pending_messages,
-        max_pending_bytes=s.max_pending_bytes,
-        max_payload_bytes=s.max_payload_bytes,
-        max_waiting_sends=s.max_waiting_sends,
-        connect_timeout=s.connect_timeout,
-        publish_timeout=s.publish_timeout,
-        reconnect_min_delay=s.reconnect_min_delay,
-        reconnect_max_delay=s.reconnect_max_delay,
-    )
-
-
-def client_id(pattern: str) -> str:
-    """`{hostname}` and `{pid}` filled in: one pattern for every instance of a fleet. Keep it
-    stable across restarts (`{hostname}` in a StatefulSet) so the persistent session is found."""
-    return pattern.replace("{hostname}", socket.gethostname()).replace("{pid}", str(os.getpid()))
-
-
-def subscriptions(
-    settings: ServiceSettings, wanted: tuple[Subscription, ...]
-) -> list[tuple[str, int]]:
-    """What to subscribe to; with MQTT_SHARED_GROUP the broker spreads each shareable filter's
-    messages over the group's instances (`$share/<group>/<filter>`)."""
-    group = settings.mqtt_shared_group
-    return [
-        (f"$share/{group}/{s.topic_filter}" if group and s.shared else s.topic_filter, s.qos)
-        for s in wanted
-    ]
-
-
-def warn_about(config: ClientConfig, wanted: tuple[Subscription, ...]) -> None:
-    """Say at start-up what would otherwise only show as lost messages or leaked secrets."""
-    if config.clean_start and any(s.qos > 0 for s in wanted):
-        logger.warning(
-            "MQTT_CLEAN_SESSION is on: QoS 1/2 messages sent while the service is down are lost"
-        )
-    if config.password is not None and config.tls is None:
-        logger.warning("MQTT_PASSWORD is sent without TLS (set MQTT_TLS=true)")
-    if config.tls is not None and config.tls.insecure:
-        logger.warning("MQTT_TLS_INSECURE is on: the broker's certificate is NOT checked")
 
 
 class HandlersDoNotFit(Exception):

@@ -22,8 +22,8 @@ from . import VERSION as RUNTIME_VERSION
 from .client import MqttClient
 from .logs import configure
 from .routing import Route, Subscription, misfits
-from .service import Service, client_config
-from .settings import ServiceSettings
+from .service import Service
+from .settings import ServiceSettings, client_config
 
 SETTING_PREFIXES = ("MQTT_", "SERVER_")
 logger = logging.getLogger(__name__)

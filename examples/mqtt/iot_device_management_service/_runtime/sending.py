@@ -14,8 +14,7 @@ from typing import TypeVar
 from .client import MqttClient
 from .message import Incoming, Outgoing
 from .publishing import PublisherBase
-from .service import client_config
-from .settings import ServiceSettings
+from .settings import ServiceSettings, client_config
 
 P = TypeVar("P", bound=PublisherBase)
 

@@ -32,8 +32,7 @@ from .client import MqttClient
 from .load import publish_all
 from .message import Incoming, Outgoing
 from .publishing import encode, user_properties
-from .service import client_config
-from .settings import ServiceSettings
+from .settings import ServiceSettings, client_config
 from .topics import TopicTemplate
 
 
