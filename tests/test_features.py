@@ -222,3 +222,17 @@ def test_declared_discriminator_picks_the_model(tmp_path: Path) -> None:
     assert type(dog).__name__ == "Dog", "a Dog also validates as a Cat: the tag must decide"
     assert type(decode(b'{"petType": "Cat", "name": "tom"}')).__name__ == "Cat"
     assert type(decode(b'{"petType": "Bird", "name": "x"}')).__name__ == "Cat", "fallback"
+
+
+def test_an_example_that_breaks_its_payload_schema_is_a_warning_that_says_where(
+    tmp_path: Path,
+) -> None:
+    payload = {
+        "type": "object",
+        "properties": {"level": {"type": "integer", "minimum": 0}, "at": {"format": "date-time"}},
+    }
+    examples = [{"payload": {"level": 3, "at": "not a time"}}, {"payload": {"level": -1}}]
+    _, diagnostics = analyse(spec(tmp_path, v3_doc({"payload": payload, "examples": examples})))
+    warned = [d.message for d in diagnostics if d.level is Level.WARNING and "example" in d.message]
+    assert len(warned) == 1  # formats are not asserted: the first example is valid
+    assert warned[0].startswith("example 2 of message") and "level: -1 is less than" in warned[0]
