@@ -27,6 +27,14 @@ class Parameter:
     pattern: str | None = None
     default: str | None = None
 
+    @property
+    def py_type(self) -> str:
+        """The annotation of its argument: a `Literal` of the enum's values, so that a value
+        outside it fails type checking, else `str`."""
+        if not self.enum:
+            return "str"
+        return f"Literal[{', '.join(repr(value) for value in self.enum)}]"
+
 
 @dataclass(frozen=True)
 class AddressSegment:
@@ -237,6 +245,7 @@ class Server:
     keep_alive: int | None = None
     will: Will | None = None
     location: Location | None = None
+    security: tuple[str, ...] = ()  # the schemes it asks for that the runtime serves
     path: str = ""  # the URL path: where a WebSocket endpoint listens
 
     @property

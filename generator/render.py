@@ -20,6 +20,7 @@ from generator.cache import directory
 from generator.checks import valid_example
 from generator.manifest import HandlerShape
 from generator.model import Api, Channel, Locator, Message, Route, payload_type
+from generator.normalize.security import SERVED
 from generator.user_settings import UserSetting
 
 GENERATED_TEMPLATES = {
@@ -204,7 +205,9 @@ def _settings(api: Api) -> dict[str, Any]:
         ),
         "keep_alive": (server.keep_alive if server and server.keep_alive else 60),
         "clean_session": server.clean_session if server else None,
-        "tls": bool(server and server.tls),
+        "tls": bool(server and (server.tls or "X509" in server.security)),
+        # (scheme, the settings that carry it) for each scheme the server asks for
+        "security": [(kind, SERVED[kind]) for kind in server.security] if server else [],
         "transport": "websockets" if server and server.websockets else "tcp",
         "ws_path": (server.path if server and server.websockets and server.path else "/mqtt"),
         "will": server.will if server else None,
@@ -246,6 +249,8 @@ def _imports(api: Api, routes: tuple[Route, ...]) -> dict[str, Any]:
         "has_replies": requests or resolving or answering,
         "resolving": resolving,
         "routes_replies_imports": [name for name, used in replies_in_routes if used],
+        "routed_enums": any(p.enum for r in routes if not r.resolves for p in r.channel.parameters),
+        "literal_params": any(p.enum for op in api.send_operations for p in op.channel.parameters),
         "publisher_replies_imports": ["Requests"] + (["correlate"] if requests else []),
     }
 

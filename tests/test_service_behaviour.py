@@ -160,6 +160,7 @@ def test_counters_at_shutdown(broker: Broker, running) -> None:
             ("invalid_json", 1),
             ("invalid_payload", 1),
             ("unknown_topic", 1),
+            ("invalid_parameter", 0),
             ("too_large", 0),
             ("handler_errors", 1),
         ]

@@ -49,10 +49,12 @@ class Fleet:
     def seen(
         self, device_id: str, status: StatusPayloadStatus | None = None
     ) -> StatusPayloadStatus | None:
-        """Note a message from the device; returns the status it had before (None: unknown)."""
+        """Note a message from the device; returns the status it had before (None: unknown).
+        Called for every message: only the count is bounded here, the window when counting."""
         _, before = self._seen.pop(device_id, (0.0, None))
         self._seen[device_id] = (time.monotonic(), status or before)
-        self._evict()
+        if len(self._seen) > self.limit:
+            self._seen.popitem(last=False)
         return before
 
     def active_devices(self) -> int:

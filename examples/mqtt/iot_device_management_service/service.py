@@ -58,13 +58,20 @@ class Stats:
     invalid_json: int = 0
     invalid_payload: int = 0
     unknown_topic: int = 0
+    invalid_parameter: int = 0  # a channel's address, but a parameter breaks its enum or pattern
     too_large: int = 0
     handler_errors: int = 0
     retained_clears: int = 0
 
     @property
     def rejected(self) -> int:
-        return self.invalid_json + self.invalid_payload + self.unknown_topic + self.too_large
+        return (
+            self.invalid_json
+            + self.invalid_payload
+            + self.unknown_topic
+            + self.invalid_parameter
+            + self.too_large
+        )
 
 
 Found = tuple[Route[Any], dict[str, str], ChannelCounts] | None
@@ -76,6 +83,15 @@ def _route_for(topic: str) -> tuple[Route[Any], dict[str, str]] | None:
         params = route.topic.match(topic)
         if params is not None:
             return route, params
+    return None
+
+
+def _broken_parameter(topic: str) -> tuple[str, str] | None:
+    """The channel whose address `topic` has but whose parameter rules it breaks, and why."""
+    for route in ROUTES:
+        problem = route.topic.explain(topic)
+        if problem is not None:
+            return route.channel, problem
     return None
 
 
@@ -262,15 +278,7 @@ class Service:
         self.stats.received += 1
         found = self._route(incoming.topic)
         if found is None:
-            self.stats.unknown_topic += 1
-            self.metrics.channel("(unknown)").rejected["unknown_topic"] += 1
-            rejections.log(
-                logging.WARNING,
-                "unknown topic",
-                "dropped message on %r: no channel has this address",
-                incoming.topic,
-                extra={"topic": incoming.topic},
-            )
+            self._reject_unrouted(incoming.topic)
             return None
         route, params, counts = found
         counts.received += 1
@@ -342,6 +350,35 @@ class Service:
         channel = found[0].channel if found is not None else "(unknown)"
         self.metrics.channel(channel).received += 1
         self._reject_too_large(topic, size, channel)
+
+    def _reject_unrouted(self, topic: str) -> None:
+        """No channel takes `topic`: either it has a channel's address but a parameter breaks
+        its enum or pattern (invalid, counted on that channel), or no channel has its address."""
+        broken = _broken_parameter(topic)
+        if broken is None:
+            self.stats.unknown_topic += 1
+            self.metrics.channel("(unknown)").rejected["unknown_topic"] += 1
+            rejections.log(
+                logging.WARNING,
+                "unknown topic",
+                "dropped message on %r: no channel has this address",
+                topic,
+                extra={"topic": topic},
+            )
+            return
+        channel, problem = broken
+        counts = self.metrics.channel(channel)
+        counts.received += 1
+        counts.rejected["invalid_parameter"] += 1
+        self.stats.invalid_parameter += 1
+        rejections.log(
+            logging.WARNING,
+            "invalid parameter",
+            "rejected message on %r: %s",
+            topic,
+            problem,
+            extra={"topic": topic, "channel": channel},
+        )
 
     def _reject_too_large(self, topic: str, size: int, channel: str) -> None:
         self.stats.too_large += 1

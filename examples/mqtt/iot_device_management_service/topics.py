@@ -7,9 +7,11 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 _PARAM = re.compile(r"\{([^{}]+)\}")
 _FORBIDDEN = ("/", "+", "#", "\x00")
+V = TypeVar("V", bound=str)
 
 
 class TopicError(ValueError):
@@ -20,6 +22,14 @@ def check_topic(topic: str) -> None:
     """A topic given whole (for a channel without an address) must be a plain topic name."""
     if not topic or any(ch in topic for ch in ("+", "#", "\x00")):
         raise TopicError(f"not a topic one can publish to: {topic!r}")
+
+
+def one_of(value: str, choices: tuple[V, ...]) -> V:
+    """A matched parameter's value as its enum's type (the `Literal` handlers are given)."""
+    for choice in choices:
+        if value == choice:
+            return choice
+    raise TopicError(f"{value!r} is not one of {list(choices)!r}")
 
 
 @dataclass(frozen=True)
@@ -61,6 +71,18 @@ class TopicTemplate:
             if self._broken_rule(name, value):
                 return None
         return values
+
+    def explain(self, topic: str) -> str | None:
+        """Why a topic shaped like this address is not one of its topics: the parameter whose
+        enum or pattern it breaks. None when it has another shape, or is one."""
+        found = self._regex.fullmatch(topic)
+        if found is None:
+            return None
+        for name, value in zip(self.params, found.groups(), strict=True):
+            problem = self._broken_rule(name, value)
+            if problem:
+                return f"parameter {name!r} of {self.template!r}: {problem}"
+        return None
 
     def build(self, values: Mapping[str, str]) -> str:
         """The concrete topic; refuses values that are empty, contain `/ + #` or NUL, or break

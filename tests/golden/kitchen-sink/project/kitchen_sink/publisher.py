@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import logging
-from typing import Protocol
+from typing import Literal, Protocol
 
 from pydantic import BaseModel
 
@@ -92,7 +92,7 @@ class Publisher:
         self,
         payload: OrderPayload,
         *,
-        region: str = "eu",
+        region: Literal["eu", "us"] = "eu",
         headers_: str,
         headers: OrderHeaders | None = None,
     ) -> None:

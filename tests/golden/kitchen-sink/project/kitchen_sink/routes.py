@@ -24,7 +24,7 @@ from kitchen_sink.models import (
     PongPayload,
     ReadingPayload,
 )
-from kitchen_sink.topics import TopicTemplate
+from kitchen_sink.topics import TopicTemplate, one_of
 
 T = TypeVar("T")
 logger = logging.getLogger(__name__)
@@ -74,7 +74,11 @@ def utf8_text(payload: bytes) -> str:
 
 async def _topics_(message: OrderPayload, ctx: Context, params: Mapping[str, str]) -> None:
     await topics_.handle(
-        message, ctx, region=params["region"], headers_=params["headers"], headers=ctx.headers
+        message,
+        ctx,
+        region=one_of(params["region"], ("eu", "us")),
+        headers_=params["headers"],
+        headers=ctx.headers,
     )
 
 

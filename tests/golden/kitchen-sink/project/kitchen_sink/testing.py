@@ -31,7 +31,7 @@ from kitchen_sink.settings import Settings
 
 __all__ = ["Harness", "Outcome", "Sent", "harness"]
 
-REJECTIONS = ("invalid_json", "invalid_payload", "unknown_topic", "too_large")
+REJECTIONS = ("invalid_json", "invalid_payload", "unknown_topic", "invalid_parameter", "too_large")
 
 
 @dataclass(frozen=True)
@@ -56,7 +56,7 @@ class Outcome:
     """What became of a published message."""
 
     handled: bool
-    rejected: str | None = None  # invalid_json, invalid_payload, unknown_topic or too_large
+    rejected: str | None = None  # a name from REJECTIONS
     handler_error: bool = False
 
 

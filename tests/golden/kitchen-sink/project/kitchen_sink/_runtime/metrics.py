@@ -16,7 +16,7 @@ from prometheus_client.core import (
 )
 
 BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
-REASONS = ("invalid_json", "invalid_payload", "unknown_topic", "too_large")
+REASONS = ("invalid_json", "invalid_payload", "unknown_topic", "invalid_parameter", "too_large")
 
 
 @dataclass
