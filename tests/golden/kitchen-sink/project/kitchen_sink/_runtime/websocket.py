@@ -204,14 +204,14 @@ class WebSocketProtocol(asyncio.Protocol):
     def _read_frames(self) -> None:
         assert self.inner is not None and self._raw is not None
         offset = 0
+        data: list[bytes] = []  # handed over at once: one parse for many small frames
         while True:
             found = parse_frame(self._buffer, offset)
             if found is None:
                 break
             opcode, payload, offset = found
             if opcode in (_BINARY, _CONTINUATION, _TEXT):
-                if payload:
-                    self.inner.data_received(payload)
+                data.append(payload)
             elif opcode == _PING:
                 self._raw.write(frame(_PONG, payload))
             elif opcode == _CLOSE:
@@ -220,3 +220,5 @@ class WebSocketProtocol(asyncio.Protocol):
                     self._raw.close()
                 break
         del self._buffer[:offset]
+        if data:
+            self.inner.data_received(b"".join(data))
