@@ -26,7 +26,7 @@ class Settings(BaseSettings):
     mqtt_session_expiry: int = Field(default=3600, ge=0)
     mqtt_protocol: Literal["3.1.1", "5"] = "5"
     mqtt_transport: Literal["tcp", "websockets"] = "tcp"
-    mqtt_ws_path: str = Field(default="/mqtt", pattern=r"^/")
+    mqtt_ws_path: str = Field(default="/mqtt", pattern=r"^/\S*$")
     mqtt_username: str | None = None
     mqtt_password: SecretStr | None = None
     mqtt_tls: bool = False
