@@ -28,10 +28,13 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
         )
 
 
+BROKER_FIXTURES = {"broker", "target", "aedes", "rabbitmq"}  # tests/matrix.py's brokers too
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Every test that starts a broker is marked `broker`, so `-m "not broker"` runs without one."""
     for item in items:
-        if "broker" in getattr(item, "fixturenames", ()):
+        if BROKER_FIXTURES & set(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.broker)
 
 

@@ -93,12 +93,24 @@ def raw(kind: int, body: bytes, flags: int = 0) -> bytes:
             return bytes([kind << 4 | flags, *length]) + body
 
 
+def publish_311(
+    topic: str, payload: bytes, qos: int, packet_id: int = 0, dup: bool = False
+) -> bytes:
+    """An MQTT 3.1.1 PUBLISH."""
+    body = len(topic.encode()).to_bytes(2) + topic.encode()
+    if qos:
+        body += packet_id.to_bytes(2)
+    return raw(PUBLISH, body + payload, qos << 1 | (0x08 if dup else 0))
+
+
 class Peer311:
-    """One scripted MQTT 3.1.1 broker connection; PINGREQ is answered on the way."""
+    """One scripted MQTT 3.1.1 broker connection; PINGREQ is answered on the way (and counted,
+    with the loop time of the last one)."""
 
     def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self.reader = reader
         self.writer = writer
+        self.pings = 0
 
     async def read(self, timeout: float = 5) -> Raw:
         async with asyncio.timeout(timeout):
@@ -113,6 +125,7 @@ class Peer311:
                 packet = Raw(first >> 4, first & 0x0F, await self.reader.readexactly(size))
                 if packet.kind != PINGREQ:
                     return packet
+                self.pings += 1
                 self.writer.write(raw(PINGRESP, b""))
 
     async def expect(self, *kinds: int, timeout: float = 5) -> Raw:
@@ -120,9 +133,9 @@ class Peer311:
         assert packet.kind in kinds, f"expected packet type {kinds}, got {packet}"
         return packet
 
-    async def accept(self, session_present: bool = False) -> Raw:
+    async def accept(self, session_present: bool = False, code: int = 0) -> Raw:
         connect = await self.expect(CONNECT)
-        self.writer.write(raw(CONNACK, bytes([int(session_present), 0])))
+        self.writer.write(raw(CONNACK, bytes([int(session_present), code])))
         return connect
 
     def ack(self, kind: int, packet_id: int) -> None:
@@ -148,13 +161,16 @@ async def scripted(
         try:
             await scripts[index](peer(reader, writer))
         except BaseException as exc:
-            results[index].set_exception(exc)
+            if not results[index].done():
+                results[index].set_exception(exc)
             raise
-        results[index].set_result(None)
+        if not results[index].done():
+            results[index].set_result(None)
 
     server = await asyncio.start_server(on_connect, "127.0.0.1", 0)
     port = server.sockets[0].getsockname()[1]
     finished = asyncio.gather(*results)
+    finished.add_done_callback(lambda done: done.cancelled() or done.exception())  # retrieved
     try:
         async with server:
             yield port, finished

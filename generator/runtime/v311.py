@@ -1,13 +1,14 @@
 """MQTT 3.1.1 session engine: paho-mqtt driven from the event loop, with manual acknowledgement.
 
-For brokers without MQTT 5. paho owns the codec and the packet flow; this module gives it the
-event loop's sockets (so reading can be paused) and turns its callbacks into futures. PUBACK is
-sent after handling, in arrival order. paho sends PUBREC for QoS 2 on arrival and delivers on
-PUBREL; PUBCOMP follows handling, so a crash between PUBREC and PUBREL loses that one message:
-under MQTT 3.1.1, QoS 1 is the at-least-once level. MQTT 3.1.1 has no message properties:
-content type, response topic and correlation data are left out; headers (user properties) are
-refused, since they are data. Nor has it a Maximum Packet Size: paho reads a whole packet before
-anyone can look at it, so only the broker's own limit bounds what one message costs.
+For brokers without MQTT 5. paho owns the codec, the packet flow and the WebSocket transport;
+this module gives it the event loop's sockets (so reading can be paused) and turns its callbacks
+into futures. PUBACK is sent after handling, in arrival order. paho sends PUBREC for QoS 2 on
+arrival and delivers on PUBREL; PUBCOMP follows handling, so a crash between PUBREC and PUBREL
+loses that one message: under MQTT 3.1.1, QoS 1 is the at-least-once level. MQTT 3.1.1 has no
+message properties: content type, response topic and correlation data are left out; headers
+(user properties) are refused, since they are data. Nor has it a Maximum Packet Size: paho reads
+a whole packet before anyone can look at it, so only the broker's own limit bounds what one
+message costs.
 
 One paho client serves every connection of a session (it is kept in `SessionState.engine`):
 paho keeps the packet ids and the unacknowledged QoS 1/2 messages it sent, and on the next
@@ -66,7 +67,7 @@ class Mqtt311Connection(Connection):
         self._deliver = deliver
         self._loop = asyncio.get_running_loop()
         self.closed = self._loop.create_future()
-        self._connack: asyncio.Future[int] = self._loop.create_future()
+        self._connack: asyncio.Future[Any] = self._loop.create_future()  # paho's ReasonCode
         self._waiters: dict[int, asyncio.Future[Any]] = {}
         self._socket: socket.socket | None = None
         self._reading = False
@@ -103,9 +104,10 @@ class Mqtt311Connection(Connection):
         # paho's connect is a blocking socket connect (and TLS handshake): run it off the loop.
         await self._loop.run_in_executor(None, self._connect_blocking, c.host, c.port, c.keep_alive)
         code = await self._connack
-        if code != 0:
-            self._fail(ConnectError(f"refused: {paho.connack_string(code)}"))
-            raise ConnectError(f"the broker refused the connection: {paho.connack_string(code)}")
+        if code.is_failure:  # paho names the CONNACK return code as the MQTT 5 reason code
+            reason = str(code).lower()
+            self._fail(ConnectError(f"refused: {reason}"))
+            raise ConnectError(f"the broker refused the connection: {reason}")
         self._timer = self._loop.call_later(MISC_INTERVAL, self._misc)
 
     def _connect_blocking(self, host: str, port: int, keep_alive: int) -> None:
@@ -174,7 +176,7 @@ class Mqtt311Connection(Connection):
                 )
             self.resent = len(self._session.outbox.flights)
         if not self._connack.done():
-            self._connack.set_result(int(code.value))
+            self._connack.set_result(code)
 
     def _on_disconnect(
         self, client: paho.Client, userdata: Any, flags: Any, code: Any, props: Any

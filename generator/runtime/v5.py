@@ -6,6 +6,9 @@ still owes (the session's `Outbox`), acknowledgement after handling (through `Ac
 in both directions, reading past a packet over our Maximum Packet Size (`oversize`), and pausing
 when the service is full so that the backlog stays in the broker.
 
+Over WebSockets (`ClientConfig.transport`), `websocket.py` frames the same bytes under this
+Protocol.
+
 Pausing stops delivering PUBLISH packets, not reading: what else arrives meanwhile (above all the
 acknowledgements a handler's own send waits for) is still handled, so a service at its mark
 does not wait for itself. PUBLISH packets read meanwhile are held, up to the marks' worth again,
@@ -25,7 +28,7 @@ import mqtt5
 from .acks import AckQueue
 from .config import ClientConfig
 from .connection import Connection, Deliver, SessionState, TooLarge, holding_too_much
-from .errors import ConnectError, ConnectionLost, MqttError, PublishError
+from .errors import ConnectError, ConnectionLost, MqttError, PublishError, SessionTakenOver
 from .message import Incoming, Outgoing
 from .oversize import Oversized, packet_size
 from .websocket import WebSocketProtocol
@@ -249,7 +252,15 @@ class Mqtt5Connection(asyncio.Protocol, Connection):
                 self._connack.set_result(packet)
         elif isinstance(packet, mqtt5.DisconnectPacket):
             reason = _reason(packet.reason_code, packet.reason_str)
-            self._fail(ConnectionLost(f"the broker disconnected us: {reason}"))
+            if packet.reason_code == mqtt5.DisconnectReasonCode.SESSION_TAKEN_OVER:
+                self._fail(
+                    SessionTakenOver(
+                        f"the broker disconnected us: {reason} (0x8E): another client connected "
+                        f"with the client id {self._config.client_id!r}"
+                    )
+                )
+            else:
+                self._fail(ConnectionLost(f"the broker disconnected us: {reason}"))
         elif not isinstance(packet, mqtt5.PingRespPacket):
             self._fail(ConnectionLost(f"unexpected {type(packet).__name__} from the broker"))
 

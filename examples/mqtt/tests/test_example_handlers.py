@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from iot_device_management_service.lifecycle import Fleet, store_of
+from iot_device_management_service.lifecycle import Fleet
 from iot_device_management_service.models import StatusPayloadStatus
 from iot_device_management_service.testing import Harness, harness
 
@@ -65,7 +65,7 @@ def test_a_reading_is_handled_once_its_row_is_committed() -> None:
     acknowledgement, waits for it."""
 
     async def test(h: Harness) -> None:
-        store = store_of(h.service.state)
+        store = h.service.state.store
         for count, device in enumerate(("a", "b", "c"), start=1):
             assert (await h.publish(f"devices/{device}/telemetry", reading(device, 20.0))).handled
             assert store.rows_written == count

@@ -4,6 +4,9 @@
 `serve()` connects, subscribes and waits; when the connection drops it reconnects at once, then
 with capped, jittered backoff. Messages that were buffered but not yet handled are forgotten on a
 drop (the broker sends them again), so a reconnect never drains a stale backlog first.
+Two clients with one client id push each other off the broker: MQTT 5 brokers say so (reason
+code 0x8E, session taken over), MQTT 3.1.1 brokers just close the older connection. Either way
+the log says what is happening and reconnecting backs off, so the two do not fight at full speed.
 `stop()` stops delivering, lets running handlers finish (their sends' acknowledgements are still
 read), acknowledges only what was handled, disconnects, and reports how many messages were left
 for the broker to deliver again.
@@ -26,12 +29,14 @@ from .acks import Ack
 from .config import ClientConfig
 from .connection import Connection, SessionState, TooLarge
 from .dispatch import Dispatcher, Handle
-from .errors import ConnectError, MqttError, PublishError
+from .errors import ConnectError, MqttError, PublishError, SessionTakenOver
 from .message import Incoming, Outgoing, check_topic
 from .ratelimit import RateLimitedLog
 
 logger = logging.getLogger(__name__)
 _too_large_log = RateLimitedLog(logger)
+QUICK_DROP = 2.0  # seconds: a connection the broker closes sooner is suspect
+QUICK_DROPS = 3  # suspect drops in a row that point at another client with the same id
 
 
 class MqttClient:
@@ -70,6 +75,7 @@ class MqttClient:
     async def serve(self) -> None:
         """Stay connected until `stop()`; every failure is logged in one line and retried."""
         delay = 0.0  # the first retry after a drop is immediate
+        drops = _Drops()
         while not self._closing.is_set():
             logger.info("connecting to %s", self.config.where)
             try:
@@ -89,16 +95,40 @@ class MqttClient:
                 delay = min(delay * 2, self.config.reconnect_max_delay)
                 continue
             delay = 0.0
+            started = asyncio.get_running_loop().time()
             cause = await self._hold(connection)
             if cause is None:  # stopping; stop() may have raced with this connection's set-up
                 await _abandon(connection)
-            else:
-                dropped = self.dispatcher.connection_lost()
-                logger.warning(
-                    "%s; reconnecting (%d buffered message(s) left for the broker to resend)",
-                    cause,
-                    dropped,
-                )
+                continue
+            lived = asyncio.get_running_loop().time() - started
+            wait = drops.wait = self._report_drop(cause, drops.after(cause, lived))
+            if wait:
+                await self._sleep(wait * random.uniform(0.9, 1.1))
+
+    def _report_drop(self, cause: BaseException, suspect: int) -> float:
+        """Log why the connection ended, in one line. Returns how long to wait before
+        reconnecting: nothing after an ordinary drop, a growing delay while another client
+        with our client id keeps taking the session (`suspect`: drops in a row that say so)."""
+        left = (
+            f"{self.dispatcher.connection_lost()} buffered message(s) left for the broker to resend"
+        )
+        if not suspect:
+            logger.warning("%s; reconnecting (%s)", cause, left)
+            return 0.0
+        c = self.config
+        wait = min(c.reconnect_min_delay * 2.0 ** min(suspect - 1, 16), c.reconnect_max_delay)
+        if isinstance(cause, SessionTakenOver):
+            why = (
+                f"{cause}; two instances with one client id push each other off: give each its own"
+            )
+        else:
+            why = (
+                f"{cause}, {suspect} times in a row soon after connecting: is another client "
+                f"using the client id {c.client_id!r}? (a broker closes the older connection "
+                "when a new one takes its id; under MQTT 3.1.1 it gives no reason)"
+            )
+        logger.warning("%s; reconnecting in %.1f s (%s)", why, wait, left)
+        return wait
 
     async def publish(self, message: Outgoing) -> None:
         """Send, waiting up to the publish timeout for a connection and for the broker's ack."""
@@ -196,7 +226,7 @@ class MqttClient:
             raise
         return connection
 
-    async def _hold(self, connection: Connection) -> str | None:
+    async def _hold(self, connection: Connection) -> BaseException | None:
         """Serve on one connection until it drops (returns why) or the client stops (None)."""
         if not connection.session_present:
             self._session.released.clear()
@@ -221,7 +251,7 @@ class MqttClient:
             self._connection = None
         if self._closing.is_set():
             return None
-        return str(connection.closed.result())
+        return connection.closed.result()
 
     def _deliver(self, incoming: Incoming, ack: Ack | None) -> None:
         self.dispatcher.submit(incoming, ack)
@@ -240,6 +270,26 @@ class MqttClient:
                 await self._closing.wait()
         except TimeoutError:
             pass
+
+
+class _Drops:
+    """Counts the drops in a row that point at another client with our client id: a session
+    taken over (MQTT 5 says so), or the broker closing the connection soon after accepting it,
+    three times or more. "Soon" grows with the wait between attempts, since two clients that
+    both back off each last about as long as the other waits."""
+
+    def __init__(self) -> None:
+        self.taken = 0  # sessions taken over in a row
+        self.quick = 0  # quick drops in a row
+        self.wait = 0.0  # the wait before the connection that dropped now
+
+    def after(self, cause: BaseException, lived: float) -> int:
+        """Record a drop; returns how many suspect drops in a row, 0 for an ordinary one."""
+        self.quick = self.quick + 1 if lived < max(QUICK_DROP, 2 * self.wait) else 0
+        self.taken = self.taken + 1 if isinstance(cause, SessionTakenOver) else 0
+        if self.taken:
+            return max(self.taken, self.quick)
+        return self.quick if self.quick >= QUICK_DROPS else 0
 
 
 def _log_too_large(topic: str, size: int) -> None:

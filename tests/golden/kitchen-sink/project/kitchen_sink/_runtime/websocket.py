@@ -75,6 +75,10 @@ def parse_frame(buffer: bytes | bytearray, start: int = 0) -> tuple[int, bytes, 
 
 
 def handshake_request(host: str, port: int, path: str, key: str) -> bytes:
+    """The opening handshake. A path with spaces or control characters would break the request
+    line (or add headers to it): refused."""
+    if not path.startswith("/") or any(c.isspace() or not c.isprintable() for c in path):
+        raise ConnectError(f"the WebSocket path {path!r} must start with / and have no spaces")
     lines = [
         f"GET {path} HTTP/1.1",
         f"Host: {host}:{port}",
@@ -151,7 +155,7 @@ class WebSocketProtocol(asyncio.Protocol):
         self, inner: Callable[[], asyncio.Protocol], host: str, port: int, path: str
     ) -> None:
         self._make_inner = inner
-        self._request = (host, port, path or "/")
+        self._request = (host, port, path)
         self._key = base64.b64encode(os.urandom(16)).decode()
         self._buffer = bytearray()
         self._raw: asyncio.Transport | None = None
@@ -161,7 +165,10 @@ class WebSocketProtocol(asyncio.Protocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         assert isinstance(transport, asyncio.Transport)
         self._raw = transport
-        transport.write(handshake_request(*self._request, self._key))
+        try:
+            transport.write(handshake_request(*self._request, self._key))
+        except ConnectError as exc:
+            self._refuse(exc)
 
     def data_received(self, data: bytes) -> None:
         self._buffer += data
@@ -204,14 +211,14 @@ class WebSocketProtocol(asyncio.Protocol):
     def _read_frames(self) -> None:
         assert self.inner is not None and self._raw is not None
         offset = 0
+        data: list[bytes] = []  # handed over at once: one parse for many small frames
         while True:
             found = parse_frame(self._buffer, offset)
             if found is None:
                 break
             opcode, payload, offset = found
             if opcode in (_BINARY, _CONTINUATION, _TEXT):
-                if payload:
-                    self.inner.data_received(payload)
+                data.append(payload)
             elif opcode == _PING:
                 self._raw.write(frame(_PONG, payload))
             elif opcode == _CLOSE:
@@ -220,3 +227,5 @@ class WebSocketProtocol(asyncio.Protocol):
                     self._raw.close()
                 break
         del self._buffer[:offset]
+        if data:
+            self.inner.data_received(b"".join(data))
