@@ -10,6 +10,7 @@ import pytest
 
 from generator.runtime import Incoming
 from generator.runtime.acks import AckQueue
+from generator.runtime.context import Context
 from generator.runtime.dispatch import Dispatcher
 
 
@@ -190,5 +191,24 @@ def test_a_handler_returning_none_is_acknowledged_at_once_as_before() -> None:
         submit_many(dispatcher, acks, 5, topics=1)
         await turns(lambda: len(sent) == 5)
         assert dispatcher.deferred == 0 and dispatcher.pending == 0
+
+    asyncio.run(scenario())
+
+
+def test_ack_after_twice_waits_for_both_even_when_the_first_fails() -> None:
+    async def scenario() -> None:
+        loop = asyncio.get_running_loop()
+        ctx: Context[None, None, None, None] = Context(None, None, None, None, Incoming("t", b""))
+        first, second = loop.create_future(), loop.create_future()
+        ctx.ack_after(first)
+        ctx.ack_after(second)
+        assert ctx.acknowledge_after is not None
+        both = asyncio.ensure_future(ctx.acknowledge_after)
+        first.set_exception(ValueError("refused"))
+        for _ in range(10):
+            await asyncio.sleep(0)
+        assert not both.done()  # the second commit is still to come: no acknowledgement yet
+        second.set_result(None)
+        await asyncio.wait_for(both, 1)
 
     asyncio.run(scenario())
