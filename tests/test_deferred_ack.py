@@ -212,3 +212,28 @@ def test_ack_after_twice_waits_for_both_even_when_the_first_fails() -> None:
         await asyncio.wait_for(both, 1)
 
     asyncio.run(scenario())
+
+
+def test_something_not_awaitable_handed_back_is_logged_and_acknowledged_at_once(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    async def scenario() -> None:
+        async def handle(incoming: Incoming) -> object:
+            return 42  # not awaitable: a mistake the type checker would catch
+
+        dispatcher = Dispatcher(
+            handle,  # type: ignore[arg-type]
+            max_concurrent=1,
+            max_pending=10,
+            pause=lambda: None,
+            resume=lambda: None,
+        )
+        sent: list[int] = []
+        acks = AckQueue(lambda packet_id, _qos: sent.append(packet_id))
+        submit_many(dispatcher, acks, 3, topics=1)
+        await turns(lambda: len(sent) == 3)
+        assert dispatcher.pending == 0 and dispatcher.deferred == 0
+
+    with caplog.at_level(logging.ERROR):
+        asyncio.run(scenario())
+    assert "not awaitable" in caplog.text
