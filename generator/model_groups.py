@@ -36,7 +36,7 @@ def groups(schemas: dict[str, Any], inline: set[str]) -> list[list[str]]:
         return name
 
     for name in parent:
-        for target in _references(schemas[name]):
+        for target in references(schemas[name]):
             if target in parent:
                 parent[root(target)] = root(name)
     found: dict[str, list[str]] = {}
@@ -69,7 +69,7 @@ def inlined(schemas: dict[str, Any], imported: set[str]) -> set[str]:
     return {
         name
         for name, schema in schemas.items()
-        if name not in imported and _scalar(schema) and not _references(schema)
+        if name not in imported and _scalar(schema) and not references(schema)
     }
 
 
@@ -82,19 +82,19 @@ def _scalar(schema: Any) -> bool:
 
 def with_copies(schemas: dict[str, Any], group: list[str], inline: set[str]) -> dict[str, Any]:
     """A group's schemas and a copy of each inline schema they reference."""
-    used = {t for name in group for t in _references(schemas[name]) if t in inline}
+    used = {t for name in group for t in references(schemas[name]) if t in inline}
     return {name: schemas[name] for name in [*group, *sorted(used)]}
 
 
-def _references(node: Any) -> list[str]:
+def references(node: Any) -> list[str]:
     """Bundle names a schema refers to, at any depth."""
     if isinstance(node, list):
-        return [name for item in node for name in _references(item)]
+        return [name for item in node for name in references(item)]
     if not isinstance(node, dict):
         return []
     ref = node.get("$ref")
     own = [ref.removeprefix(REF_PREFIX)] if isinstance(ref, str) else []
-    return own + [name for value in node.values() for name in _references(value)]
+    return own + [name for value in node.values() for name in references(value)]
 
 
 @dataclass(frozen=True)

@@ -348,7 +348,7 @@ def _handler_test(
 
 def _runtime_files(pkg: str, header: str) -> dict[str, str]:
     """The static runtime, copied verbatim (headed as generated) into `<pkg>/_runtime/`."""
-    runtime = resources.files("generator.runtime")
+    runtime = resources.files("generator").joinpath("runtime")  # not imported: no asyncio
     return {
         f"{pkg}/_runtime/{item.name}": f"{header}\n{item.read_text(encoding='utf-8')}"
         for item in sorted(runtime.iterdir(), key=lambda item: item.name)

@@ -236,3 +236,17 @@ def test_send_operations_named_like_the_publishers_own_methods_get_a_suffix(
     assert "async def publish2(self, payload: MPayload) -> None:" in publisher
     assert "async def request2(self, payload: MPayload) -> None:" in publisher
     assert "async def publish(" not in publisher and "async def request(" not in publisher
+
+
+def test_an_example_that_breaks_its_payload_schema_is_a_warning_that_says_where(
+    tmp_path: Path,
+) -> None:
+    payload = {
+        "type": "object",
+        "properties": {"level": {"type": "integer", "minimum": 0}, "at": {"format": "date-time"}},
+    }
+    examples = [{"payload": {"level": 3, "at": "not a time"}}, {"payload": {"level": -1}}]
+    _, diagnostics = analyse(spec(tmp_path, v3_doc({"payload": payload, "examples": examples})))
+    warned = [d.message for d in diagnostics if d.level is Level.WARNING and "example" in d.message]
+    assert len(warned) == 1  # formats are not asserted: the first example is valid
+    assert warned[0].startswith("example 2 of message") and "level: -1 is less than" in warned[0]

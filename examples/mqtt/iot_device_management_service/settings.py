@@ -18,5 +18,5 @@ class Settings(ServiceSettings):
     mqtt_keep_alive: int = Field(default=30, ge=0)
     mqtt_clean_session: bool | None = False
     mqtt_transport: Literal["tcp", "websockets"] = "tcp"
-    mqtt_ws_path: str = Field(default="/mqtt", pattern=r"^/")
+    mqtt_ws_path: str = Field(default="/mqtt", pattern=r"^/\S*$")
     mqtt_tls: bool = False

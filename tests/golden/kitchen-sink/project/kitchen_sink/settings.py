@@ -18,7 +18,7 @@ class Settings(ServiceSettings):
     mqtt_keep_alive: int = Field(default=30, ge=0)
     mqtt_clean_session: bool | None = None
     mqtt_transport: Literal["tcp", "websockets"] = "tcp"
-    mqtt_ws_path: str = Field(default="/mqtt", pattern=r"^/")
+    mqtt_ws_path: str = Field(default="/mqtt", pattern=r"^/\S*$")
     mqtt_tls: bool = True
     mqtt_will_topic: str | None = "sink/offline"
     mqtt_will_payload: str = "gone"
