@@ -11,23 +11,36 @@ from typing import Any
 
 from generator.errors import Diagnostic, Level, Location
 from generator.model import Api, Message
+from generator.model_groups import references
 from generator.schemas_bundle import REF_PREFIX
 
 
+def _schema(api: Api, class_name: str) -> dict[str, Any]:
+    """The payload schema with the bundle's schemas it reaches (a compiled validator compiles
+    every schema it is given: a thousand payloads each with all the others is quadratic)."""
+    reached, todo = {class_name}, [class_name]
+    while todo:
+        for name in references(api.schemas.get(todo.pop())):
+            if name not in reached:
+                reached.add(name)
+                todo.append(name)
+    schemas = {name: api.schemas[name] for name in sorted(reached) if name in api.schemas}
+    return {"$ref": REF_PREFIX + class_name, "components": {"schemas": schemas}}
+
+
 def payload_validator(api: Api, class_name: str) -> Any:
-    """A JSON Schema validator for one bundled payload schema (draft-07, formats not checked)."""
-    schema = {"$ref": REF_PREFIX + class_name, "components": {"schemas": api.schemas}}
-    import jsonschema  # only when a document has examples to check
+    """A yes/no validator for one bundled payload schema (draft-07, formats not checked), the
+    compiled one (jsonschema-rs): importing the Python one costs more than a small run."""
+    import jsonschema_rs
 
-    return jsonschema.Draft7Validator(schema)
+    return jsonschema_rs.Draft7Validator(_schema(api, class_name), validate_formats=False)
 
 
-def valid_example(api: Api, message: Message) -> Any | None:
-    """The first of the message's examples that matches its payload schema, if any."""
-    if message.class_name is None or not message.is_json:
-        return None
-    validator = payload_validator(api, message.class_name)
-    return next((e for e in message.examples if validator.is_valid(e)), None)
+def _explaining_validator(api: Api, class_name: str) -> Any:
+    """The Python validator, whose errors say where and why: for an example that fails."""
+    import jsonschema
+
+    return jsonschema.Draft7Validator(_schema(api, class_name))
 
 
 def check_servers(api: Api, source: str) -> list[Diagnostic]:
@@ -62,24 +75,34 @@ def check_ambiguous_addresses(api: Api, source: str) -> list[Diagnostic]:
     return warnings
 
 
-def check_examples(api: Api, source: str) -> list[Diagnostic]:
+def check_examples(api: Api, source: str) -> tuple[list[Diagnostic], dict[str, Any]]:
+    """Warnings for examples that break their payload schema, and each JSON message's first
+    example that matches it (by message key): the simulator and the generated tests use those."""
     warnings: list[Diagnostic] = []
+    valid: dict[str, Any] = {}
     seen: set[str] = set()
     for channel in api.channels:
         for message in channel.messages:
             if message.key in seen or message.class_name is None or not message.examples:
                 continue
             seen.add(message.key)
-            warnings += _check(api, message, source)
-    return warnings
+            found, good = _check(api, message, source)
+            warnings += found
+            if good and message.is_json:
+                valid[message.key] = good[0]
+    return warnings, valid
 
 
-def _check(api: Api, message: Message, source: str) -> list[Diagnostic]:
+def _check(api: Api, message: Message, source: str) -> tuple[list[Diagnostic], list[Any]]:
     assert message.class_name is not None
     validator = payload_validator(api, message.class_name)
-    found = []
+    found, good = [], []
     for index, example in enumerate(message.examples, start=1):
-        error = next(iter(validator.iter_errors(example)), None)
+        if validator.is_valid(example):
+            good.append(example)
+            continue
+        explaining = _explaining_validator(api, message.class_name)
+        error = next(iter(explaining.iter_errors(example)), None)
         if error is not None:
             where = "/".join(str(p) for p in error.absolute_path) or "payload"
             text = (
@@ -88,4 +111,4 @@ def _check(api: Api, message: Message, source: str) -> list[Diagnostic]:
             )
             location = message.location or Location(source)
             found.append(Diagnostic(text, location, None, Level.WARNING))
-    return found
+    return found, good

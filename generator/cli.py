@@ -182,7 +182,8 @@ def generate(
         from generator import writer
         from generator.pipeline import build
 
-        result = build(spec, package, str(spec), access, output, formatter.value)
+        kept = writer.kept_user_files(output, previous)
+        result = build(spec, package, str(spec), access, output, formatter.value, kept)
         plan = writer.plan(result, output, previous, force or check or diff)
         _print(result.diagnostics)
         if check or diff:

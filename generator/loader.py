@@ -20,13 +20,18 @@ from generator.budget import MAX_DEPTH, Budget, too_deep
 from generator.errors import Diagnostic, Failed, Location
 
 _Loader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+_Event = Any  # PyYAML's and libyaml's events alike (their type stubs disagree on marks)
 _TIMESTAMP = "tag:yaml.org,2002:timestamp"
 _BOOL = "tag:yaml.org,2002:bool"
 _MERGE = "tag:yaml.org,2002:merge"
+_STR = "tag:yaml.org,2002:str"
 
 
 def escape_token(token: str | int) -> str:
-    return str(token).replace("~", "~0").replace("/", "~1")
+    text = str(token)
+    if "~" in text or "/" in text:
+        return text.replace("~", "~0").replace("/", "~1")
+    return text
 
 
 def join_pointer(pointer: str, token: str | int) -> str:
@@ -62,77 +67,6 @@ class Document:
         return Location(self.display, line, col)
 
 
-class _Builder:
-    """Turns a composed YAML node tree into data, recording positions and rejecting duplicates."""
-
-    def __init__(self, display: str) -> None:
-        self.display = display
-        self.constructor = yaml.constructor.SafeConstructor()
-        self.positions: dict[str, tuple[int, int]] = {}
-        self.key_positions: dict[str, tuple[int, int]] = {}
-        self.errors: list[Diagnostic] = []
-        self._active: set[int] = set()
-
-    def build(self, node: yaml.Node, pointer: str) -> Any:
-        self.positions[pointer] = (node.start_mark.line + 1, node.start_mark.column + 1)
-        if id(node) in self._active:
-            self._error(node, "recursive YAML alias", pointer)
-            return None
-        self._active.add(id(node))
-        try:
-            if isinstance(node, yaml.MappingNode):
-                return self._mapping(node, pointer)
-            if isinstance(node, yaml.SequenceNode):
-                return [
-                    self.build(item, join_pointer(pointer, i)) for i, item in enumerate(node.value)
-                ]
-            return self._scalar(node)
-        finally:
-            self._active.discard(id(node))
-
-    def _scalar(self, node: yaml.Node) -> Any:
-        if node.tag == _TIMESTAMP:
-            return node.value
-        if node.tag == _BOOL and str(node.value).lower() not in ("true", "false"):
-            return node.value
-        return self.constructor.construct_object(node)
-
-    def _mapping(self, node: yaml.MappingNode, pointer: str) -> dict[str, Any]:
-        result: dict[str, Any] = {}
-        merges: list[Any] = []
-        for key_node, value_node in node.value:
-            if key_node.tag == _MERGE:
-                merges.append(self.build(value_node, pointer))
-                continue
-            if not isinstance(key_node, yaml.ScalarNode):
-                self._error(key_node, "mapping keys must be plain strings", pointer)
-                continue
-            key = str(key_node.value)
-            child = join_pointer(pointer, key)
-            if key in result:
-                first = self.key_positions[child]
-                self._error(
-                    key_node, f"duplicate key {key!r} (first defined at line {first[0]})", child
-                )
-                continue
-            self.key_positions[child] = (
-                key_node.start_mark.line + 1,
-                key_node.start_mark.column + 1,
-            )
-            result[key] = self.build(value_node, child)
-        for merged in merges:
-            for source in merged if isinstance(merged, list) else [merged]:
-                if isinstance(source, dict):
-                    for key, value in source.items():
-                        result.setdefault(key, value)
-        return result
-
-    def _error(self, node: yaml.Node, message: str, pointer: str) -> None:
-        mark = node.start_mark
-        location = Location(self.display, mark.line + 1, mark.column + 1)
-        self.errors.append(Diagnostic(message, location, pointer))
-
-
 def _syntax_error(display: str, exc: yaml.YAMLError) -> Diagnostic:
     problem_mark = getattr(exc, "problem_mark", None)
     context_mark = getattr(exc, "context_mark", None)
@@ -154,19 +88,41 @@ class _Mark(Protocol):
 
 @dataclass
 class _Open:
-    """A collection being scanned: its anchor, the nodes counted before it, its own level and
-    the deepest level reached inside it."""
+    """A collection being read: its anchor, the nodes counted before it, its own level, the
+    deepest level reached inside it; where it is, its data so far and, for a mapping, the
+    state of the entry being read."""
 
     anchor: str | None
     nodes_before: int
     depth: int
     deepest: int
+    pointer: str | None  # None: not kept (a rejected key or its value), no positions
+    value: dict[str, Any] | list[Any]
+    positions_from: int
+    keys_from: int
+    key: tuple[str, str] | None = None  # ("key", text), ("merge", ""), ("drop", ""); None: next
+    key_marks: dict[str, int] = field(default_factory=dict)  # key -> its line
+    merges: list[Any] = field(default_factory=list)
 
 
-class _Scan:
-    """Counts nodes and levels from the parser's events, which build nothing, so that a text
-    beyond the budget is refused before a node is made. An alias counts as the nodes it repeats
-    and reaches as deep as they do. Syntax errors are left for `yaml.compose` to report."""
+@dataclass(frozen=True)
+class _Anchored:
+    """What an alias repeats: the data, its scalar text (a key may be an alias), and the
+    positions recorded under its pointer, replayed under the alias's."""
+
+    value: Any
+    text: str | None
+    pointer: str | None
+    positions: tuple[int, int]
+    keys: tuple[int, int]
+
+
+class _Load:
+    """One pass over the parser's events, which build nothing: each node is counted against the
+    budget (an alias as the nodes it repeats, and as deep as they reach) before its data is
+    made, so a text beyond the budget is refused at the node that passes it. The data comes
+    with the position of every node and key, by JSON pointer; duplicate keys, keys that are
+    not plain strings and recursive aliases are errors."""
 
     def __init__(self, budget: Budget, display: str) -> None:
         self.budget = budget
@@ -175,8 +131,19 @@ class _Scan:
         self.sizes: dict[str, int] = {}  # anchor -> nodes it stands for, its aliases expanded
         self.heights: dict[str, int] = {}  # anchor -> levels it adds where an alias repeats it
         self.aliased = False
+        self.anchors: dict[str, _Anchored] = {}
+        self.anchor_marks: dict[str, Any] = {}
+        self.positions: list[tuple[str, tuple[int, int]]] = []
+        self.keys: list[tuple[str, tuple[int, int]]] = []
+        self.errors: list[Diagnostic] = []
+        self.root: list[Any] = []  # the document's data, once read
+        self.documents: list[Any] = []
+        self.resolver: Any = yaml.resolver.Resolver()
+        self.tags: dict[str, str] = {}
+        self.constructor = yaml.constructor.SafeConstructor()
 
     def run(self, text: str) -> None:
+        """Read the text; raises Failed for the budget, yaml.YAMLError for its syntax."""
         try:
             for event in yaml.parse(text, Loader=_Loader):
                 self._event(event)
@@ -184,38 +151,224 @@ class _Scan:
             # libyaml's scanner reads nested brackets ahead, and stops at 1,000 of them
             if "nesting depth" in str(exc.problem) and exc.problem_mark is not None:
                 self._fail(too_deep(), exc.problem_mark)
-        except yaml.YAMLError:
-            return
+            raise
 
-    def _event(self, event: yaml.Event) -> None:
-        if isinstance(event, yaml.CollectionStartEvent):
+    def _event(self, event: _Event) -> None:
+        if isinstance(event, yaml.ScalarEvent):
+            self._add(1, event)
+            self._scalar(event)
+        elif isinstance(event, yaml.CollectionStartEvent):
             depth = len(self.open) + 1
             self._reach(depth, event)
             self._add(1, event)
-            self.open.append(_Open(event.anchor, self.budget.nodes_used - 1, depth, depth))
+            self._start(event, depth)
         elif isinstance(event, yaml.CollectionEndEvent):
-            done = self.open.pop()
-            if done.anchor is not None:
-                self.sizes[done.anchor] = self.budget.nodes_used - done.nodes_before
-                self.heights[done.anchor] = done.deepest - done.depth + 1
-            if self.open:
-                self.open[-1].deepest = max(self.open[-1].deepest, done.deepest)
-        elif isinstance(event, yaml.ScalarEvent):
-            self._add(1, event)
-            if event.anchor is not None:
-                self.sizes[event.anchor], self.heights[event.anchor] = 1, 0
+            self._end()
         elif isinstance(event, yaml.AliasEvent):
             anchor, self.aliased = str(event.anchor), True
             self._reach(len(self.open) + self.heights.get(anchor, 0), event)
             self._add(self.sizes.get(anchor, 1), event)
+            self._alias(anchor, event)
+        elif isinstance(event, yaml.DocumentStartEvent):
+            mark: Any = event.start_mark
+            if self.documents:
+                raise yaml.composer.ComposerError(
+                    "expected a single document in the stream",
+                    self.documents[0],
+                    "but found another document",
+                    mark,
+                )
+            self.documents.append(mark)
 
-    def _reach(self, depth: int, event: yaml.Event) -> None:
+    def _pointer(self) -> str | None:
+        """Where the next node goes; None if it is not kept."""
+        if not self.open:
+            return ""
+        top = self.open[-1]
+        if top.pointer is None:
+            return None
+        if isinstance(top.value, list):
+            return join_pointer(top.pointer, len(top.value))
+        if top.key is None or top.key[0] == "drop":
+            return None  # a key (keys are no nodes of the data) or a dropped entry's value
+        return top.pointer if top.key[0] == "merge" else join_pointer(top.pointer, top.key[1])
+
+    def _expects_key(self) -> bool:
+        top = self.open[-1] if self.open else None
+        return top is not None and isinstance(top.value, dict) and top.key is None
+
+    def _record(self, pointer: str | None, mark: Any) -> None:
+        if pointer is not None:
+            self.positions.append((pointer, (mark.line + 1, mark.column + 1)))
+
+    def _scalar(self, event: _Event) -> None:
+        self._anchor(event)
+        tag = event.tag
+        if tag is None or tag == "!":
+            tag = self._resolve(event.value, event.implicit[0])
+        if self._expects_key():
+            self._key(event.value, tag == _MERGE, event.start_mark)
+            self._anchored(event.anchor, event.value, event.value, None, len(self.positions))
+            return
+        pointer = self._pointer()
+        self._record(pointer, event.start_mark)
+        value = self._construct(event, tag)
+        self._anchored(event.anchor, value, event.value, pointer, len(self.positions) - 1)
+        self._place(value)
+
+    def _resolve(self, text: str, plain: bool) -> str:
+        """A scalar's implicit tag: a quoted one is a string; a plain one is looked up by its
+        text once (a document repeats `string`, `object`, `true` thousands of times)."""
+        if not plain:
+            return _STR
+        tag = self.tags.get(text)
+        if tag is None:
+            tag = self.tags[text] = self.resolver.resolve(yaml.ScalarNode, text, (True, False))
+        return tag
+
+    def _construct(self, event: _Event, tag: str) -> Any:
+        if tag in (_STR, _TIMESTAMP):
+            return event.value
+        if tag == _BOOL and event.value.lower() not in ("true", "false"):
+            return event.value
+        node = yaml.ScalarNode(tag, event.value, event.start_mark, event.end_mark, event.style)
+        return self.constructor.construct_object(node)
+
+    def _key(self, text: str, merge: bool, mark: Any) -> None:
+        top = self.open[-1]
+        if merge:
+            top.key = ("merge", "")
+            return
+        if text in top.key_marks:
+            if top.pointer is not None:
+                message = f"duplicate key {text!r} (first defined at line {top.key_marks[text]})"
+                self._error(mark, message, join_pointer(top.pointer, text))
+            top.key = ("drop", "")
+            return
+        top.key_marks[text] = mark.line + 1
+        top.key = ("key", text)
+        if top.pointer is not None:
+            self.keys.append((join_pointer(top.pointer, text), (mark.line + 1, mark.column + 1)))
+
+    def _start(self, event: _Event, depth: int) -> None:
+        self._anchor(event)
+        if self._expects_key():
+            self._error(
+                event.start_mark, "mapping keys must be plain strings", self.open[-1].pointer
+            )
+            pointer = None
+        else:
+            pointer = self._pointer()
+        self._record(pointer, event.start_mark)
+        value: dict[str, Any] | list[Any] = {} if isinstance(event, yaml.MappingStartEvent) else []
+        first = len(self.positions) - (pointer is not None)
+        nodes_before = self.budget.nodes_used - 1
+        frame = _Open(
+            event.anchor, nodes_before, depth, depth, pointer, value, first, len(self.keys)
+        )
+        self.open.append(frame)
+
+    def _end(self) -> None:
+        done = self.open.pop()
+        if isinstance(done.value, dict):
+            for merged in done.merges:
+                for source in merged if isinstance(merged, list) else [merged]:
+                    if isinstance(source, dict):
+                        for key, value in source.items():
+                            done.value.setdefault(key, value)
+        if done.anchor is not None:
+            self.sizes[done.anchor] = self.budget.nodes_used - done.nodes_before
+            self.heights[done.anchor] = done.deepest - done.depth + 1
+            self.anchors[done.anchor] = _Anchored(
+                done.value,
+                None,
+                done.pointer,
+                (done.positions_from, len(self.positions)),
+                (done.keys_from, len(self.keys)),
+            )
+        if self.open:
+            self.open[-1].deepest = max(self.open[-1].deepest, done.deepest)
+        self._place(done.value)
+
+    def _anchor(self, event: _Event) -> None:
+        """A new anchor; the same name twice is an error, as in PyYAML's composer."""
+        if event.anchor is None:
+            return
+        first = self.anchor_marks.get(event.anchor)
+        if first is not None:
+            raise yaml.composer.ComposerError(
+                f"found duplicate anchor {event.anchor!r}; first occurrence",
+                first,
+                "second occurrence",
+                event.start_mark,
+            )
+        self.anchor_marks[event.anchor] = event.start_mark
+
+    def _anchored(
+        self, anchor: str | None, value: Any, text: str, pointer: str | None, at: int
+    ) -> None:
+        if anchor is not None:
+            self.sizes[anchor], self.heights[anchor] = 1, 0
+            span = (at, at + 1) if pointer is not None else (at, at)
+            self.anchors[anchor] = _Anchored(value, text, pointer, span, (0, 0))
+
+    def _alias(self, anchor: str, event: _Event) -> None:
+        found = self.anchors.get(anchor)
+        if found is None:
+            if anchor not in self.anchor_marks:
+                raise yaml.composer.ComposerError(
+                    None, None, f"found undefined alias {anchor!r}", event.start_mark
+                )
+            pointer = None if self._expects_key() else self._pointer()
+            if pointer is not None:
+                self._error(self.anchor_marks[anchor], "recursive YAML alias", pointer)
+            self._place(None)
+            return
+        if self._expects_key():
+            if found.text is None:
+                self._error(
+                    event.start_mark, "mapping keys must be plain strings", self.open[-1].pointer
+                )
+                self._place(None)
+            else:
+                self._key(found.text, False, event.start_mark)
+            return
+        self._replay(found, self._pointer())
+        self._place(_copy(found.value))
+
+    def _replay(self, found: _Anchored, pointer: str | None) -> None:
+        """The positions of the repeated nodes, under the alias's pointer."""
+        if pointer is None or found.pointer is None:
+            return
+        cut = len(found.pointer)
+        for table, (low, high) in ((self.positions, found.positions), (self.keys, found.keys)):
+            table.extend((pointer + where[cut:], at) for where, at in table[low:high])
+
+    def _place(self, value: Any) -> None:
+        """A finished node into its collection (or as the document)."""
+        if not self.open:
+            self.root.append(value)
+            return
+        top = self.open[-1]
+        if isinstance(top.value, list):
+            top.value.append(value)
+        elif top.key is None:
+            top.key = ("drop", "")  # a key that is no plain string: its value is not kept
+        else:
+            kind, text = top.key
+            if kind == "key":
+                top.value[text] = value
+            elif kind == "merge":
+                top.merges.append(value)
+            top.key = None
+
+    def _reach(self, depth: int, event: _Event) -> None:
         if depth > MAX_DEPTH:
             self._fail(too_deep(), event.start_mark)
         if self.open:
             self.open[-1].deepest = max(self.open[-1].deepest, depth)
 
-    def _add(self, nodes: int, event: yaml.Event) -> None:
+    def _add(self, nodes: int, event: _Event) -> None:
         if not self.budget.spend_nodes(nodes):
             counted = " (aliases counted as what they repeat)" if self.aliased else ""
             self._fail(self.budget.limits.too_many_nodes(counted), event.start_mark)
@@ -223,6 +376,19 @@ class _Scan:
     def _fail(self, message: str, mark: _Mark | None) -> None:
         line, col = (mark.line + 1, mark.column + 1) if mark is not None else (1, 1)
         raise Failed([Diagnostic(message, Location(self.display, line, col))])
+
+    def _error(self, mark: Any, message: str, pointer: str | None) -> None:
+        location = Location(self.display, mark.line + 1, mark.column + 1)
+        self.errors.append(Diagnostic(message, location, pointer))
+
+
+def _copy(value: Any) -> Any:
+    """Data repeated by an alias, as a copy of its own (as if written out again)."""
+    if isinstance(value, dict):
+        return {key: _copy(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_copy(item) for item in value]
+    return value
 
 
 _SURROGATE_PAIR = re.compile(
@@ -258,25 +424,25 @@ def _json_error(display: str, text: str) -> Diagnostic | None:
 
 def parse(text: str, path: Path, display: str, budget: Budget | None = None) -> Document:
     """Parse text already read from `path`; raises Failed with located diagnostics. The text is
-    measured against `budget` (a fresh one if none) before anything is built."""
+    measured against `budget` (a fresh one if none) as it is read, before each node is built."""
     json_like = _looks_like_json(text)
     source = _join_surrogates(text) if json_like else text
-    _Scan(budget or Budget(), display).run(source)
+    reader = _Load(budget or Budget(), display)
+    try:
+        reader.run(source)
+    except yaml.YAMLError as exc:
+        error = _json_error(display, text) if json_like else None
+        raise Failed([error or _syntax_error(display, exc)]) from None
     if json_like:
         error = _json_error(display, text)
         if error is not None:
             raise Failed([error])
-    try:
-        root = yaml.compose(source, Loader=_Loader)
-    except yaml.YAMLError as exc:
-        raise Failed([_syntax_error(display, exc)]) from None
-    if root is None:
+    if not reader.root:
         raise Failed([Diagnostic("the document is empty", Location(display))])
-    builder = _Builder(display)
-    data = builder.build(root, "")
-    if builder.errors:
-        raise Failed(builder.errors)
-    return Document(path, display, data, builder.positions, builder.key_positions)
+    if reader.errors:
+        raise Failed(reader.errors)
+    positions, keys = dict(reader.positions), dict(reader.keys)
+    return Document(path, display, reader.root[0], positions, keys)
 
 
 # Prose that documents `$ref` for their descriptions (70 times in one public spec): the value is

@@ -36,7 +36,7 @@ def groups(schemas: dict[str, Any], inline: set[str]) -> list[list[str]]:
         return name
 
     for name in parent:
-        for target in _references(schemas[name]):
+        for target in references(schemas[name]):
             if target in parent:
                 parent[root(target)] = root(name)
     found: dict[str, list[str]] = {}
@@ -69,7 +69,7 @@ def inlined(schemas: dict[str, Any], imported: set[str]) -> set[str]:
     return {
         name
         for name, schema in schemas.items()
-        if name not in imported and _scalar(schema) and not _references(schema)
+        if name not in imported and _scalar(schema) and not references(schema)
     }
 
 
@@ -82,19 +82,19 @@ def _scalar(schema: Any) -> bool:
 
 def with_copies(schemas: dict[str, Any], group: list[str], inline: set[str]) -> dict[str, Any]:
     """A group's schemas and a copy of each inline schema they reference."""
-    used = {t for name in group for t in _references(schemas[name]) if t in inline}
+    used = {t for name in group for t in references(schemas[name]) if t in inline}
     return {name: schemas[name] for name in [*group, *sorted(used)]}
 
 
-def _references(node: Any) -> list[str]:
+def references(node: Any) -> list[str]:
     """Bundle names a schema refers to, at any depth."""
     if isinstance(node, list):
-        return [name for item in node for name in _references(item)]
+        return [name for item in node for name in references(item)]
     if not isinstance(node, dict):
         return []
     ref = node.get("$ref")
     own = [ref.removeprefix(REF_PREFIX)] if isinstance(ref, str) else []
-    return own + [name for value in node.values() for name in _references(value)]
+    return own + [name for value in node.values() for name in references(value)]
 
 
 @dataclass(frozen=True)
@@ -188,9 +188,15 @@ def _renamed(found: Part, renames: dict[str, str]) -> Part:
 
 
 def module(parts: list[Part], header: str, package: str) -> str:
-    """One module of every group's models: the header, the imports of them all, merged (the
-    placeholder base module becomes the package's own), then each group's code in order."""
-    wire = f"{package}.wire"
+    """One module of every group's models: the header and the imports of them all, then each
+    group's code in order."""
+    return joined(head(parts, header, package), [found.body for found in parts])
+
+
+def head(parts: list[Part], header: str, package: str) -> str:
+    """The header and the imports of every part, merged (the placeholder base module becomes
+    the package's own)."""
+    wire = f"{package}._runtime.wire"
     merged: dict[str, set[tuple[str, str | None]]] = {}
     for found in parts:
         for module_name, name, alias in found.imports:
@@ -201,10 +207,16 @@ def module(parts: list[Part], header: str, package: str) -> str:
     for module_name in sorted(merged, key=lambda m: _import_order(m, wire)):
         names = ", ".join(_imported(n, a) for n, a in sorted(merged[module_name], key=_order))
         lines.append(f"from {module_name} import {names}")
-    bodies = "\n\n\n".join(found.body for found in parts if found.body)
-    head = f"{header}\n\nfrom __future__ import annotations"
-    # one blank line after the imports: black and ruff agree on it before any statement
-    return "\n\n".join(filter(None, [head, "\n".join(lines), bodies])) + "\n"
+    future = f"{header}\n\nfrom __future__ import annotations"
+    return "\n\n".join(filter(None, [future, "\n".join(lines)])) + "\n"
+
+
+def joined(head: str, bodies: list[str]) -> str:
+    """The head and the bodies, two blank lines apart: what black and ruff put between
+    top-level statements after imports or a class, and keep anywhere else. So pieces each
+    formatted on their own join into the module formatted whole."""
+    pieces = [piece.strip("\n") for piece in [head, *bodies]]
+    return "\n\n\n".join(piece for piece in pieces if piece) + "\n"
 
 
 def _import_order(module_name: str, own: str) -> tuple[int, str]:

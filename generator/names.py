@@ -8,6 +8,7 @@ kept), never start with a digit, never a keyword, never shadow a builtin.
 from __future__ import annotations
 
 import builtins
+import functools
 import hashlib
 import keyword
 import re
@@ -25,6 +26,8 @@ MODULE_NAMES = frozenset(
     {"topics", "json", "logging", "raw_bytes", "utf8_text", "by_tag", "answer", "read"}
     | {"subscriptions", "routes", "models", "service", "settings", "context", "publisher"}
 )
+# Methods of the runtime's PublisherBase: a send operation named like one gets a suffix.
+PUBLISHER_METHODS = frozenset({"publish", "request"})
 PARAMETER_NAMES = frozenset(
     {"headers", "timeout", "params", "properties", "correlation", "reply", "reply_topic", "send"}
 )
@@ -59,6 +62,11 @@ _CLASS_RESERVED = _RESERVED | frozenset(
         "timedelta",
     }
 )
+
+
+@functools.lru_cache(maxsize=65536)  # a big document names `deviceId` a thousand times
+def _words(text: str) -> tuple[str, ...]:
+    return tuple(words(text))
 
 
 def words(text: str) -> list[str]:
@@ -100,7 +108,7 @@ def _safe_identifier(name: str, fallback: str) -> str:
 def snake(text: str, *, fallback: str = "value", reserved: frozenset[str] = frozenset()) -> str:
     """`deviceTelemetry` -> `device_telemetry`; keywords, builtins and the `reserved` names of the
     target namespace get a trailing `_`."""
-    name = "_".join(words(text))
+    name = "_".join(_words(text))
     if name[:1].isdigit():
         name = f"{fallback}_{name}"
     name = _safe_identifier(_bounded(name, text), fallback)
@@ -111,7 +119,7 @@ def snake(text: str, *, fallback: str = "value", reserved: frozenset[str] = froz
 
 def pascal(text: str, *, fallback: str = "Model") -> str:
     """`telemetry data` -> `TelemetryData`; a leading digit gets the fallback in front."""
-    parts = words(text)
+    parts = _words(text)
     name = "".join(p[:1].upper() + p[1:] for p in parts)
     if not name or name[:1].isdigit():
         name = fallback + name

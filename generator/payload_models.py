@@ -14,8 +14,10 @@ import json
 import warnings
 from typing import Any
 
+from generator import model_groups
 from generator.cache import fingerprint, lookup, store
 from generator.errors import Diagnostic, Failed, Level, Location
+from generator.format import format_pieces
 from generator.model import Api
 from generator.model_groups import WIRE, Part, chunks, distinct, groups, inlined, part, with_copies
 
@@ -39,6 +41,16 @@ def generate_models(schemas: dict[str, Any], imported: set[str], source: str) ->
         if not classes:
             return distinct(made, names)
         inline -= classes
+
+
+def module(parts: list[Part], header: str, package: str, formatter: str) -> str:
+    """The models module, formatted: its imports and each part apart, so a run formats and
+    compiles only the chunks that changed (model_groups.joined makes them one module)."""
+    head = model_groups.head(parts, header, package)
+    pieces = format_pieces(
+        [head, *(found.body for found in parts)], f"{package}/models.py", formatter
+    )
+    return model_groups.joined(pieces[0], pieces[1:])
 
 
 def _chunk_models(

@@ -51,6 +51,11 @@ def _fits(value: Any, types: tuple[type, ...]) -> bool:
     return isinstance(value, types) and not (isinstance(value, bool) and bool not in types)
 
 
+def _copied(value: Any) -> Any:
+    """A copy the bundle may own; a scalar is its own."""
+    return copy.deepcopy(value) if isinstance(value, dict | list) else value
+
+
 def _worth_a_class(schema: Any) -> bool:
     """Inline objects with properties and enums get their own, path-named class."""
     if not isinstance(schema, dict):
@@ -123,9 +128,13 @@ class SchemaBundle:
     def _convert(self, node: Node, name: str) -> Any:
         value = node.value
         if not isinstance(value, dict):
-            return copy.deepcopy(value)
+            return _copied(value)
         out: dict[str, Any] = {}
         for key, raw in value.items():
+            if key not in _STRUCTURAL and key not in ("discriminator", "default"):
+                if key not in _DROPPED:
+                    out[key] = _copied(raw)
+                continue
             here = Node(node.ws, node.doc, join_pointer(node.pointer, key), raw)
             if key == "discriminator":
                 prop = raw.get("propertyName") if isinstance(raw, dict) else raw
@@ -155,7 +164,7 @@ class SchemaBundle:
             elif key == "default":
                 self._default(here, value.get("type"), out)
             else:
-                out[key] = copy.deepcopy(raw)
+                out[key] = _copied(raw)
         return out
 
     def _default(self, node: Node, declared: Any, out: dict[str, Any]) -> None:

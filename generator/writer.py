@@ -107,6 +107,16 @@ def plan(build: Build, output: Path, previous: Manifest | None, force: bool) -> 
     return result
 
 
+def kept_user_files(output: Path, previous: Manifest | None) -> frozenset[str]:
+    """The user files a run will keep without reading what it rendered for them: on disk, and
+    listed as the user's in the manifest (whose hash the new manifest keeps)."""
+    if previous is None:
+        return frozenset()
+    folder = str(output)  # thousands of handlers: no Path objects
+    user = [p for p, entry in previous.files.items() if entry.zone == "user"]
+    return frozenset(p for p in user if os.path.isfile(os.path.join(folder, p)))
+
+
 def _plan_file(result: Plan, old: Manifest, relative: str, content: bytes, user: bool) -> None:
     entry = old.files.get(relative)
     if user:

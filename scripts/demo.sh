@@ -8,7 +8,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 python=.venv/bin/python
-[ -x "$python" ] || { echo "run scripts/setup.sh first" >&2; exit 1; }
+[ -x "$python" ] && "$python" -c 'import sqlalchemy, polyfactory' 2>/dev/null ||
+  { echo "demo: run scripts/setup.sh first (the demo needs the development extras)" >&2; exit 1; }
 work=$(mktemp -d)
 port=$("$python" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 mosquitto_bin=$(command -v mosquitto || echo /usr/sbin/mosquitto)

@@ -55,6 +55,9 @@ def same_bytes(spec: Path) -> None:
     theirs = build(spec, access=access, formatter="black").files
     assert sorted(ours) == sorted(theirs)
     assert first_difference(ours, theirs) is None, first_difference(ours, theirs)
+    models = next(path for path in ours if path.endswith("/models.py"))
+    whole = fmt.format_python(ours[models], models)  # it was formatted in pieces
+    assert whole == ours[models], first_difference({models: whole}, {models: ours[models]})
 
 
 @pytest.mark.parametrize("spec", [EXAMPLE_SPEC, KITCHEN_SINK], ids=["example", "kitchen-sink"])

@@ -106,3 +106,33 @@ def test_json_surrogate_pairs_become_the_character() -> None:
         "smile": "\U0001f600",
         "plain": "é",
     }
+
+
+def test_an_alias_repeats_data_and_positions_and_merge_keys_fill_in() -> None:
+    loaded = doc("base: &b\n  x: 1\n  y: [1, 2]\nother: *b\nm:\n  <<: *b\n  y: 3\n")
+    assert loaded.data == {
+        "base": {"x": 1, "y": [1, 2]},
+        "other": {"x": 1, "y": [1, 2]},
+        "m": {"x": 1, "y": 3},
+    }
+    assert loaded.data["other"] is not loaded.data["base"]  # a copy of its own
+    assert loaded.location("/other/y/1").line == 3  # where the repeated node is written
+    assert loaded.location("/m/y").line == 7
+
+
+@pytest.mark.parametrize(
+    ("text", "message", "line"),
+    [
+        ("a: &r\n  b: *r\n", "recursive YAML alias", 1),
+        ("a: 1\n---\nb: 2\n", "invalid YAML: expected a single document", 2),
+        ("a: *nope\n", "invalid YAML: found undefined alias 'nope'", 1),
+        ("x: 1\ny: !foo bar\n", "invalid YAML: could not determine a constructor", 2),
+        ("? [1, 2]\n: v\n", "mapping keys must be plain strings", 1),
+        ("# nothing\n", "the document is empty", 1),
+    ],
+)
+def test_what_cannot_be_data_is_a_located_error(text: str, message: str, line: int) -> None:
+    with pytest.raises(Failed) as caught:
+        doc(text)
+    (error,) = caught.value.diagnostics
+    assert error.message.startswith(message) and error.location.line == line

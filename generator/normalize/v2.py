@@ -3,11 +3,14 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from generator.errors import Diagnostic
 from generator.model import Action, Address, Api, Channel, Message, Operation, Server
-from generator.names import snake, unique
+from generator.names import PUBLISHER_METHODS, snake, unique
 from generator.normalize import common
 from generator.normalize.bindings import mqtt_operation_settings
+from generator.normalize.security import server_security
 from generator.refs import REF, Node, Workspace
 
 _ACTIONS: tuple[tuple[str, Action], ...] = (("publish", "receive"), ("subscribe", "send"))
@@ -20,7 +23,7 @@ def normalize(ws: Workspace, version: str, package: str | None) -> tuple[Api, li
     channels: list[Channel] = []
     operations: list[Operation] = []
     op_ids: dict[str, Node] = {}
-    send_names: set[str] = set()
+    send_names: set[str] = set(PUBLISHER_METHODS)
     for key, node in common.entries(root, "channels"):
         channel = _channel(ctx, key, node)
         channels.append(channel)
@@ -38,7 +41,8 @@ def normalize(ws: Workspace, version: str, package: str | None) -> tuple[Api, li
 
 
 def _server(ctx: common.Context, name: str, node: Node) -> Server:
-    return common.server(ctx, name, node, common.text(node.get("url")))
+    server = common.server(ctx, name, node, common.text(node.get("url")))
+    return replace(server, security=server_security(ctx, name, node))
 
 
 def _operation_messages(ctx: common.Context, op: Node, fallback: str) -> list[Message]:

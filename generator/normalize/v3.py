@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from generator.errors import Diagnostic
 from generator.loader import split_pointer
 from generator.model import Action, Address, Api, Channel, Message, Operation, Reply, Server
-from generator.names import snake, unique
+from generator.names import PUBLISHER_METHODS, snake, unique
 from generator.normalize import common
 from generator.normalize.bindings import mqtt_operation_settings
+from generator.normalize.security import server_security
 from generator.refs import REF, Node, Workspace, is_ref
 
 
@@ -17,7 +20,7 @@ def normalize(ws: Workspace, version: str, package: str | None) -> tuple[Api, li
     servers = [_server(ctx, name, node) for name, node in common.entries(root, "servers")]
     channels = {key: _channel(ctx, key, node) for key, node in common.entries(root, "channels")}
     operations: list[Operation] = []
-    send_names: set[str] = set()
+    send_names: set[str] = set(PUBLISHER_METHODS)
     for key, node in common.entries(root, "operations"):
         op = _operation(ctx, key, node, channels, send_names)
         if op is not None:
@@ -31,7 +34,8 @@ def normalize(ws: Workspace, version: str, package: str | None) -> tuple[Api, li
 
 def _server(ctx: common.Context, name: str, node: Node) -> Server:
     host = common.text(node.get("host")) + common.text(node.get("pathname"))
-    return common.server(ctx, name, node, host)
+    server = common.server(ctx, name, node, host)
+    return replace(server, security=server_security(ctx, name, node))
 
 
 def _channel(ctx: common.Context, key: str, node: Node) -> Channel:
@@ -187,7 +191,7 @@ def _reply(
         messages = channel.messages if channel is not None else ()
     if not messages:
         ctx.warn(
-            "reply names no messages (no channel, no messages list): no reply code is " "generated",
+            "reply names no messages (no channel, no messages list): no reply code is generated",
             node,
         )
         return None

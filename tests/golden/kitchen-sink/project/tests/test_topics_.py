@@ -7,9 +7,22 @@ from __future__ import annotations
 
 import asyncio
 
+from kitchen_sink.simulate import plan
 from kitchen_sink.testing import harness
 
+# A valid topic and payload, made as `python -m kitchen_sink simulate` makes them.
+_, SIMULATED = next(plan(1, seed=0, devices=1, channel="topics"))
 TOPIC = "sink/eu/example/orders"
+
+
+def test_a_simulated_message_is_handled() -> None:
+    async def scenario() -> None:
+        async with harness() as h:
+            headers = dict(SIMULATED.user_properties)
+            outcome = await h.publish(SIMULATED.topic, SIMULATED.payload, headers=headers)
+            assert outcome.handled, outcome
+
+    asyncio.run(scenario())
 
 
 def test_a_message_that_is_not_json_is_rejected() -> None:
