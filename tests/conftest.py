@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from hypothesis import Phase, settings
 
+from tests.matrix import RabbitMq, running_rabbitmq
 from tests.support import Broker, running_broker
 
 # CI runs 100 examples of each property (each one generates, formats and imports a whole project);
@@ -61,6 +62,14 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if BROKER_FIXTURES & set(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.broker)
+
+
+@pytest.fixture(scope="session")
+def rabbitmq() -> Iterator[RabbitMq]:
+    """One RabbitMQ per test session (per xdist worker): it takes 10-20 s to start. Tests that
+    use it are in the `rabbitmq` xdist group, so one worker starts it."""
+    with running_rabbitmq() as instance:
+        yield instance
 
 
 @pytest.fixture
