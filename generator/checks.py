@@ -43,14 +43,6 @@ def _explaining_validator(api: Api, class_name: str) -> Any:
     return jsonschema.Draft7Validator(_schema(api, class_name))
 
 
-def valid_example(api: Api, message: Message) -> Any | None:
-    """The first of the message's examples that matches its payload schema, if any."""
-    if message.class_name is None or not message.is_json or not message.examples:
-        return None
-    validator = payload_validator(api, message.class_name)
-    return next((e for e in message.examples if validator.is_valid(e)), None)
-
-
 def check_servers(api: Api, source: str) -> list[Diagnostic]:
     others = api.other_servers
     if not others:
@@ -83,24 +75,31 @@ def check_ambiguous_addresses(api: Api, source: str) -> list[Diagnostic]:
     return warnings
 
 
-def check_examples(api: Api, source: str) -> list[Diagnostic]:
+def check_examples(api: Api, source: str) -> tuple[list[Diagnostic], dict[str, Any]]:
+    """Warnings for examples that break their payload schema, and each JSON message's first
+    example that matches it (by message key): the simulator and the generated tests use those."""
     warnings: list[Diagnostic] = []
+    valid: dict[str, Any] = {}
     seen: set[str] = set()
     for channel in api.channels:
         for message in channel.messages:
             if message.key in seen or message.class_name is None or not message.examples:
                 continue
             seen.add(message.key)
-            warnings += _check(api, message, source)
-    return warnings
+            found, good = _check(api, message, source)
+            warnings += found
+            if good and message.is_json:
+                valid[message.key] = good[0]
+    return warnings, valid
 
 
-def _check(api: Api, message: Message, source: str) -> list[Diagnostic]:
+def _check(api: Api, message: Message, source: str) -> tuple[list[Diagnostic], list[Any]]:
     assert message.class_name is not None
     validator = payload_validator(api, message.class_name)
-    found = []
+    found, good = [], []
     for index, example in enumerate(message.examples, start=1):
         if validator.is_valid(example):
+            good.append(example)
             continue
         explaining = _explaining_validator(api, message.class_name)
         error = next(iter(explaining.iter_errors(example)), None)
@@ -112,4 +111,4 @@ def _check(api: Api, message: Message, source: str) -> list[Diagnostic]:
             )
             location = message.location or Location(source)
             found.append(Diagnostic(text, location, None, Level.WARNING))
-    return found
+    return found, good

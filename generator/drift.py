@@ -89,9 +89,42 @@ def _check_handler(path: Path, expected: HandlerShape) -> list[Diagnostic]:
     return found
 
 
+LIFECYCLE_NEEDS = ("State", "lifespan")  # what the generated service imports from lifecycle.py
+
+
+def _check_lifecycle(path: Path) -> list[Diagnostic]:
+    """The user's lifecycle.py must still define what the generated service imports; one
+    written for an older generator has no `State`."""
+    tree = _parse(path)
+    if isinstance(tree, Diagnostic):
+        return [tree]
+    defined: set[str] = set()
+    for node in tree.body:
+        if isinstance(node, ast.ClassDef | ast.FunctionDef | ast.AsyncFunctionDef):
+            defined.add(node.name)
+        elif isinstance(node, ast.Assign | ast.AnnAssign):
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            defined |= {t.id for t in targets if isinstance(t, ast.Name)}
+        elif isinstance(node, ast.ImportFrom | ast.Import):
+            defined |= {(a.asname or a.name).partition(".")[0] for a in node.names}
+    missing = [name for name in LIFECYCLE_NEEDS if name not in defined]
+    if not missing:
+        return []
+    text = (
+        f"defines no {' and no '.join(missing)}: the service imports them; `lifespan(service)` "
+        "yields a `State` (a dataclass of what handlers share, `ctx.state`), e.g. "
+        "`@dataclass class State: ...` and `yield State()`"
+    )
+    return [_warn(path, 1, text)]
+
+
 def report(output: Path, plan: Plan, previous: Manifest | None) -> list[Diagnostic]:
-    """Warnings for every handler that drifted from the spec, is orphaned or went missing."""
+    """Warnings for every handler that drifted from the spec, is orphaned or went missing, and
+    for a lifecycle.py that lacks what the service imports."""
     found: list[Diagnostic] = []
+    for relative in plan.manifest.lifecycles:
+        if relative not in plan.created:
+            found += _check_lifecycle(output / relative)
     for relative, expected in sorted(plan.manifest.handlers.items()):
         path = output / relative
         if relative in plan.created:

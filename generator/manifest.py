@@ -64,6 +64,12 @@ class Manifest:
     files: dict[str, Entry] = field(default_factory=dict)
     handlers: dict[str, HandlerShape] = field(default_factory=dict)  # path -> expected shape
 
+    @property
+    def lifecycles(self) -> list[str]:
+        """The project's `<package>/lifecycle.py` (the user's start-up code)."""
+        files = self.files
+        return sorted(p for p in files if p.endswith("/lifecycle.py") and p.count("/") == 1)
+
     def to_json(self) -> str:
         data = {
             "format": FORMAT,

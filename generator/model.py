@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any, Literal
 
@@ -260,6 +261,21 @@ class Server:
 
 
 @dataclass(frozen=True)
+class Defaults:
+    """What the generated settings default to, from the document's MQTT server."""
+
+    client_id: str
+    host: str = "localhost"
+    port: int = 1883
+    keep_alive: int = 60
+    clean_session: bool | None = None
+    tls: bool = False
+    transport: Literal["tcp", "websockets"] = "tcp"
+    ws_path: str = "/mqtt"
+    will: Will | None = None
+
+
+@dataclass(frozen=True)
 class Will:
     """The MQTT last will: what the broker publishes if the service disappears."""
 
@@ -305,49 +321,67 @@ class Route:
     def correlation(self) -> Locator | None:
         return next((m.correlation for m in self.messages if m.correlation), None)
 
+    @property
+    def keywords(self) -> tuple[str, ...]:
+        """What the route passes its handler by keyword: the parameters, then the headers."""
+        names = tuple(p.py_name for p in self.channel.parameters)
+        return names + (("headers",) if self.headers_class else ())
 
-@dataclass
+    @property
+    def signature(self) -> str:
+        """The handler this route calls, as its stub declares it."""
+        typed = [f"{p.py_name}: {p.py_type}" for p in self.channel.parameters]
+        typed += [f"headers: {self.headers_class}"] if self.headers_class else []
+        keywords = f", *, {', '.join(typed)}" if typed else ""
+        reply = self.answers.reply if self.answers else None
+        returns = f"{reply.payload_type} | None" if reply and reply.messages else "None"
+        return (
+            f"async def handle(message: {self.payload_type}, ctx: Context{keywords}) -> {returns}"
+        )
+
+
+@dataclass(frozen=True)
 class Api:
+    """The whole document, finished: built once by normalize, never changed after; every later
+    stage reads it."""
+
     asyncapi_version: str
     title: str
     version: str
     description: str
     package: str
-    servers: list[Server]
-    channels: list[Channel]
-    operations: list[Operation]
+    servers: tuple[Server, ...]
+    channels: tuple[Channel, ...]
+    operations: tuple[Operation, ...]
     # model name -> JSON Schema with references rewritten to those names
     schemas: dict[str, Any] = field(default_factory=dict)
     discriminators: dict[str, str] = field(default_factory=dict)  # class -> property
     sources: tuple[Path, ...] = ()  # every document read, the spec first
     routes: tuple[Route, ...] = ()  # what the service subscribes to, most specific first
-    _receivers_index: tuple[list[Operation], int, dict[str, list[Operation]]] | None = field(
-        default=None, init=False, repr=False, compare=False
-    )
+    # message key -> its first example that matches its payload schema (JSON messages only)
+    valid_examples: dict[str, Any] = field(default_factory=dict)
 
-    @property
-    def receive_channels(self) -> list[Channel]:
+    @cached_property
+    def receive_channels(self) -> tuple[Channel, ...]:
         keys = {op.channel.key for op in self.operations if op.action == "receive"}
-        return [c for c in self.channels if c.key in keys]
+        return tuple(c for c in self.channels if c.key in keys)
 
-    @property
-    def send_operations(self) -> list[Operation]:
-        return [op for op in self.operations if op.action == "send"]
+    @cached_property
+    def send_operations(self) -> tuple[Operation, ...]:
+        return tuple(op for op in self.operations if op.action == "send")
 
-    def receive_operations(self, channel: Channel) -> list[Operation]:
-        return self._receivers().get(channel.key, [])
+    def receive_operations(self, channel: Channel) -> tuple[Operation, ...]:
+        return self._receivers.get(channel.key, ())
 
-    def _receivers(self) -> dict[str, list[Operation]]:
-        """Receive operations by channel key, built once per operations list: a look-up per
-        channel made rendering quadratic in the channel count."""
-        ops, built = self.operations, self._receivers_index
-        if built is None or built[0] is not ops or built[1] != len(ops):
-            index: dict[str, list[Operation]] = {}
-            for op in ops:
-                if op.action == "receive":
-                    index.setdefault(op.channel.key, []).append(op)
-            built = self._receivers_index = (ops, len(ops), index)
-        return built[2]
+    @cached_property
+    def _receivers(self) -> dict[str, tuple[Operation, ...]]:
+        """Receive operations by channel key, built once: a look-up per channel made rendering
+        quadratic in the channel count."""
+        index: dict[str, list[Operation]] = {}
+        for op in self.operations:
+            if op.action == "receive":
+                index.setdefault(op.channel.key, []).append(op)
+        return {key: tuple(ops) for key, ops in index.items()}
 
     def received_messages(self, channel: Channel) -> tuple[Message, ...]:
         found: list[Message] = []
@@ -379,6 +413,29 @@ class Api:
         """The server whose host, port and bindings give the settings' defaults."""
         return next((s for s in self.servers if s.protocol.lower() in MQTT_PROTOCOLS), None)
 
+    @cached_property
+    def defaults(self) -> Defaults:
+        """The settings' defaults: the MQTT server's values, else the protocol's."""
+        server = self.mqtt_server
+        if server is None:
+            return Defaults(client_id=self.package.replace("_", "-"))
+        websockets = server.websockets
+        return Defaults(
+            host=server.host,
+            port=server.port or 1883,
+            client_id=server.client_id or self.package.replace("_", "-"),
+            keep_alive=server.keep_alive or 60,
+            clean_session=server.clean_session,
+            tls=server.tls or "X509" in server.security,
+            transport="websockets" if websockets else "tcp",
+            ws_path=server.path if websockets and server.path else "/mqtt",
+            will=server.will,
+        )
+
+    def example(self, message: Message) -> Any | None:
+        """The message's first example that matches its payload schema, if any."""
+        return self.valid_examples.get(message.key)
+
     @property
-    def other_servers(self) -> list[Server]:
-        return [s for s in self.servers if s.protocol.lower() not in MQTT_PROTOCOLS]
+    def other_servers(self) -> tuple[Server, ...]:
+        return tuple(s for s in self.servers if s.protocol.lower() not in MQTT_PROTOCOLS)

@@ -196,7 +196,7 @@ def module(parts: list[Part], header: str, package: str) -> str:
 def head(parts: list[Part], header: str, package: str) -> str:
     """The header and the imports of every part, merged (the placeholder base module becomes
     the package's own)."""
-    wire = f"{package}.wire"
+    wire = f"{package}._runtime.wire"
     merged: dict[str, set[tuple[str, str | None]]] = {}
     for found in parts:
         for module_name, name, alias in found.imports:

@@ -26,6 +26,8 @@ MODULE_NAMES = frozenset(
     {"topics", "json", "logging", "raw_bytes", "utf8_text", "by_tag", "answer", "read"}
     | {"subscriptions", "routes", "models", "service", "settings", "context", "publisher"}
 )
+# Methods of the runtime's PublisherBase: a send operation named like one gets a suffix.
+PUBLISHER_METHODS = frozenset({"publish", "request"})
 PARAMETER_NAMES = frozenset(
     {"headers", "timeout", "params", "properties", "correlation", "reply", "reply_topic", "send"}
 )

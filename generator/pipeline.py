@@ -6,7 +6,7 @@ that cannot go on raises `Failed`, which carries located diagnostics up to the C
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from generator import validate
@@ -53,10 +53,10 @@ def analyse(
     if api is None or any(d.level is Level.ERROR for d in diagnostics):
         raise Failed(diagnostics)
     display = ws.root.display
-    diagnostics += check_servers(api, display) + check_examples(api, display)
-    diagnostics += check_ambiguous_addresses(api, display)
-    api.sources = tuple(doc.path for doc in ws.docs.values() if doc.url is None)
-    return api, diagnostics
+    examples, valid = check_examples(api, display)
+    diagnostics += check_servers(api, display) + examples + check_ambiguous_addresses(api, display)
+    sources = tuple(doc.path for doc in ws.docs.values() if doc.url is None)
+    return replace(api, sources=sources, valid_examples=valid), diagnostics
 
 
 def _semantics(
@@ -101,11 +101,11 @@ def build(
     made = payload_models.generate_models(api.schemas, payload_models.imported(api), source)
     parts, notes = payload_models.complete(api, made, source)
     models = payload_models.module(parts, header, api.package, formatter)  # formatted
+    needs = requirements({name for part in parts for _, name, _ in part.imports})
     own = user_settings.read(output / api.package / "app_settings.py") if output else ()
     renderer = Renderer(api, source, header, own)
     files, user_files, handlers = renderer.project()
     kept &= user_files  # a path the user had that is generated now is written: formatted
     done = format_files({p: t for p, t in files.items() if p not in kept}, formatter)
-    files = {p: done.get(p, t) for p, t in files.items()} | renderer.with_models(models)
-    needs = tuple(requirements(models))
+    files = {p: done.get(p, t) for p, t in files.items()} | renderer.with_models(models, needs)
     return Build(api, files, user_files, handlers, diagnostics + notes, needs)

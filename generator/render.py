@@ -17,7 +17,6 @@ from typing import Any
 import jinja2
 
 from generator.cache import directory
-from generator.checks import valid_example
 from generator.manifest import HandlerShape
 from generator.model import Api, Channel, Locator, Message, Route, payload_type
 from generator.normalize.security import SERVED
@@ -26,7 +25,6 @@ from generator.user_settings import UserSetting
 GENERATED_TEMPLATES = {
     "{pkg}/__init__.py": "package/__init__.py.jinja",
     "{pkg}/__main__.py": "package/__main__.py.jinja",
-    "{pkg}/wire.py": "package/wire.py.jinja",
     "{pkg}/settings.py": "package/settings.py.jinja",
     "{pkg}/topics.py": "package/topics.py.jinja",
     "{pkg}/publisher.py": "package/publisher.py.jinja",
@@ -58,7 +56,6 @@ REQUIREMENTS = (
 # Only `simulate` and the generated tests need these: an extra, so production images skip them.
 SIMULATOR_REQUIREMENTS = ("polyfactory>=2.16,<4",)
 PYPROJECT, PYPROJECT_TEMPLATE = "pyproject.toml", "pyproject.toml.jinja"  # user's, made last
-REPLIES_TEMPLATE = "package/replies.py.jinja"
 HANDLER_TEMPLATE = "package/handlers/handler.py.jinja"
 HANDLER_TEST_TEMPLATE = "project_tests/handler_test.py.jinja"
 
@@ -157,6 +154,7 @@ def _environment() -> jinja2.Environment:
     )
     env.filters.update(
         pystr=lambda v: _literal(str(v)),
+        literal=_literal,
         where=_where,
         import_from=_import_from,
         tuple_of=_tuple_of,
@@ -186,7 +184,7 @@ def _rows(api: Api) -> list[ChannelRow]:
         if op.action == "receive":
             target = f"handlers/{op.channel.py_name}.py: handle"
         else:
-            target = ", ".join(f"ctx.{sender.py_name}()" for sender in op.senders)
+            target = ", ".join(f"ctx.publisher.{sender.py_name}()" for sender in op.senders)
         rows.append(ChannelRow(op.channel.title, op.action, message, target, op.qos))
     return rows
 
@@ -195,27 +193,20 @@ def _model_types(messages: tuple[Message, ...]) -> list[str]:
     return sorted({m.py_type for m in messages if m.py_type not in ("bytes", "str")})
 
 
-def _settings(api: Api) -> dict[str, Any]:
+# What a name the models import needs installed beyond REQUIREMENTS.
+MODEL_EXTRAS = {"EmailStr": "email-validator>=2", "NameEmail": "email-validator>=2"}
+
+
+def _security(api: Api) -> list[tuple[str, str]]:
+    """(scheme, the settings that carry it) for each scheme the MQTT server asks for."""
     server = api.mqtt_server
-    return {
-        "host": server.host if server else "localhost",
-        "port": (server.port if server and server.port else 1883),
-        "client_id": (
-            server.client_id if server and server.client_id else api.package.replace("_", "-")
-        ),
-        "keep_alive": (server.keep_alive if server and server.keep_alive else 60),
-        "clean_session": server.clean_session if server else None,
-        "tls": bool(server and (server.tls or "X509" in server.security)),
-        # (scheme, the settings that carry it) for each scheme the server asks for
-        "security": [(kind, SERVED[kind]) for kind in server.security] if server else [],
-        "transport": "websockets" if server and server.websockets else "tcp",
-        "ws_path": (server.path if server and server.websockets and server.path else "/mqtt"),
-        "will": server.will if server else None,
-    }
+    return [(kind, SERVED[kind]) for kind in server.security] if server else []
 
 
-def requirements(models: str) -> list[str]:
-    return [*REQUIREMENTS, *(["email-validator>=2"] if "EmailStr" in models else [])]
+def requirements(imported: set[str]) -> tuple[str, ...]:
+    """The project's dependencies, given the names the models stage reported importing."""
+    extras = sorted({MODEL_EXTRAS[name] for name in imported if name in MODEL_EXTRAS})
+    return (*REQUIREMENTS, *extras)
 
 
 def _dist_version(version: str) -> str:
@@ -233,25 +224,31 @@ def _imports(api: Api, routes: tuple[Route, ...]) -> dict[str, Any]:
     send_headers = {
         s.headers_class for op in api.send_operations for s in op.senders if s.headers_class
     }
-    route_messages = tuple(m for r in routes for m in r.messages)
+    route_messages = tuple(m for r in routes for m in r.messages) + tuple(
+        m for r in routes if r.answers and r.answers.reply for m in r.answers.reply.messages
+    )
     route_headers = {r.headers_class for r in routes if r.headers_class}
-    requests = any(op.request_py_name for op in api.send_operations)
-    resolving = any(r.resolves for r in routes)
-    answering = any(r.answers for r in routes)
-    addressed = any(r.answers and r.answers.reply and r.answers.reply.address for r in routes)
-    replies_in_routes = [("answer", answering), ("read", resolving or addressed)]
+    kinds = {r.decoder.kind for r in routes}
+    routing = {
+        "Answer": any(r.answers for r in routes),
+        "Handler": any(not r.resolves for r in routes),
+        "Route": True,
+        "by_tag": any(r.decoder.tags for r in routes),
+        "no_handler": any(r.resolves for r in routes),
+        "raw_bytes": "bytes" in kinds,
+        "subscriptions_of": True,
+        "utf8_text": "text" in kinds,
+    }
     return {
         "send_types": sorted(set(_model_types(send_messages)) | send_headers),
         "receive_types": sorted(set(_model_types(route_messages)) | route_headers),
         "adapter_types": any(r.decoder.kind == "model" for r in routes),
         "union_routes": any(r.decoder.union for r in routes),
-        "tagged_routes": any(r.decoder.tags for r in routes),
-        "has_replies": requests or resolving or answering,
-        "resolving": resolving,
-        "routes_replies_imports": [name for name, used in replies_in_routes if used],
+        "has_requests": any(op.request_py_name for op in api.send_operations),
+        "handled_routes": any(not r.resolves for r in routes),
+        "routing_imports": [name for name, used in routing.items() if used],
         "routed_enums": any(p.enum for r in routes if not r.resolves for p in r.channel.parameters),
         "literal_params": any(p.enum for op in api.send_operations for p in op.channel.parameters),
-        "publisher_replies_imports": ["Requests"] + (["correlate"] if requests else []),
     }
 
 
@@ -266,7 +263,7 @@ def _simulated(api: Api) -> list[dict[str, Any]]:
         examples = [
             json.dumps(e, sort_keys=True)
             for m in route.messages
-            if (e := valid_example(api, m)) is not None
+            if (e := api.example(m)) is not None
         ]
         headers = route.headers_class
         found.append(
@@ -296,7 +293,7 @@ def _context(api: Api, source: str, header: str) -> dict[str, Any]:
         "pkg": api.package,
         "header": header,
         "source": source,
-        "settings": _settings(api),
+        "settings": {**vars(api.defaults), "security": _security(api)},
         "channels": [c for c in api.channels if c.address is not None],
         "send_operations": api.send_operations,
         "receive_channels": api.receive_channels,
@@ -339,7 +336,7 @@ def _handler_test(
     """An example test per receive channel, on the harness (the user's from then on)."""
     messages = api.received_messages(channel)
     first = messages[0] if messages else None
-    example = valid_example(api, first) if first is not None and not first.headers_class else None
+    example = api.example(first) if first is not None and not first.headers_class else None
     return env.get_template(HANDLER_TEST_TEMPLATE).render(
         context,
         channel=channel,
@@ -382,8 +379,6 @@ class Renderer:
             for path, t in GENERATED_TEMPLATES.items()
         }
         files[f"{pkg}/py.typed"] = ""
-        if context["has_replies"]:
-            files[f"{pkg}/replies.py"] = env.get_template(REPLIES_TEMPLATE).render(context)
         user = {path.format(pkg=pkg) for path in USER_TEMPLATES} | {PYPROJECT}
         for path, template in USER_TEMPLATES.items():
             files[path.format(pkg=pkg)] = env.get_template(template).render(context)
@@ -397,14 +392,14 @@ class Renderer:
         files.update(_runtime_files(pkg, context["header"]))
         return files, frozenset(user), handlers
 
-    def with_models(self, models: str) -> dict[str, str]:
+    def with_models(self, models: str, requirements: tuple[str, ...]) -> dict[str, str]:
         """models.py, and pyproject.toml, whose dependencies depend on what the models use."""
         template = self.env.get_template(PYPROJECT_TEMPLATE)
         return {
             f"{self.api.package}/models.py": models,
             PYPROJECT: template.render(
                 self.context,
-                requirements=requirements(models),
+                requirements=requirements,
                 simulator_requirements=SIMULATOR_REQUIREMENTS,
             ),
         }

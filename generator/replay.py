@@ -59,7 +59,7 @@ def checked(output: Path, manifest: Manifest, orphaned: list[str]) -> str:
     """A digest of the user's files the handler and dependency checks read: while it holds,
     their findings hold too, and a replay repeats them instead of parsing every handler."""
     h, folder = hashlib.sha256(), str(output)
-    for relative in [*sorted(manifest.handlers), *orphaned, "pyproject.toml"]:
+    for relative in [*sorted(manifest.handlers), *orphaned, *manifest.lifecycles, "pyproject.toml"]:
         try:
             with open(os.path.join(folder, relative), "rb") as handle:
                 content = handle.read()

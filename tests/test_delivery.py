@@ -42,7 +42,7 @@ async def handle(message: JobPayload, ctx: Context, *, worker: str) -> None:
     if DELAY:
         await asyncio.sleep(DELAY)
     if worker == "echo":
-        await ctx.send_done(DonePayload(n=message.n), worker=worker)
+        await ctx.publisher.send_done(DonePayload(n=message.n), worker=worker)
     RECORD.write(f"{message.n}\\n")
     RECORD.flush()
 """

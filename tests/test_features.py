@@ -110,7 +110,7 @@ def test_address_null_receive_is_skipped_and_send_takes_the_topic(tmp_path: Path
     document = v3_doc({"payload": {"type": "string"}})
     document["channels"]["ab"]["address"] = None
     _, api, diagnostics = the_message(spec(tmp_path, document))
-    assert api.operations == []
+    assert api.operations == ()
     assert any(
         "address: null" in d.message and "nothing to subscribe to" in d.message for d in diagnostics
     )
@@ -222,6 +222,20 @@ def test_declared_discriminator_picks_the_model(tmp_path: Path) -> None:
     assert type(dog).__name__ == "Dog", "a Dog also validates as a Cat: the tag must decide"
     assert type(decode(b'{"petType": "Cat", "name": "tom"}')).__name__ == "Cat"
     assert type(decode(b'{"petType": "Bird", "name": "x"}')).__name__ == "Cat", "fallback"
+
+
+def test_send_operations_named_like_the_publishers_own_methods_get_a_suffix(
+    tmp_path: Path,
+) -> None:
+    document = v3_doc({"payload": {"type": "string"}})
+    document["operations"] = {
+        name: {"action": "send", "channel": {"$ref": "#/channels/ab"}}
+        for name in ("publish", "request")
+    }
+    publisher = build(spec(tmp_path, document)).files["t/publisher.py"]
+    assert "async def publish2(self, payload: MPayload) -> None:" in publisher
+    assert "async def request2(self, payload: MPayload) -> None:" in publisher
+    assert "async def publish(" not in publisher and "async def request(" not in publisher
 
 
 def test_an_example_that_breaks_its_payload_schema_is_a_warning_that_says_where(

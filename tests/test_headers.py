@@ -28,7 +28,7 @@ async def handle(
     tenant, attempt = headers.tenant_id, headers.attempt
     logger.info("order %s in %s for tenant %s, attempt %r", message.sku, region, tenant, attempt)
     echoed = OrderHeaders(tenant_id=headers.tenant_id, attempt=(headers.attempt or 0) + 1)
-    await ctx.send_audit(message, headers=echoed)
+    await ctx.publisher.send_audit(message, headers=echoed)
 """
 
 

@@ -27,9 +27,9 @@ async def handle(
 ) -> None:
     logger.info("got %s for %s", type(message).__name__, user_id)
     if isinstance(message, UserSignedUpPayload):
-        await ctx.send_audit_user_signed_up(message, user_id=user_id)
+        await ctx.publisher.send_audit_user_signed_up(message, user_id=user_id)
     else:
-        await ctx.send_audit_user_deleted(message, user_id=user_id)
+        await ctx.publisher.send_audit_user_deleted(message, user_id=user_id)
 """
 
 

@@ -327,6 +327,25 @@ def test_the_user_owns_pyproject_and_missing_dependencies_are_reported(tmp_path:
     assert ".env\n" in (out / ".gitignore").read_text()
 
 
+def test_a_lifecycle_without_state_is_reported_and_strict_fails(project) -> None:
+    """A lifecycle.py written for a generator before the typed state has no `State`, which the
+    service now imports: regenerating says so, with the file, instead of an ImportError later."""
+    spec, out = project
+    lifecycle = out / PKG / "lifecycle.py"
+    lifecycle.write_text(
+        "import contextlib\n\n\n@contextlib.asynccontextmanager\n"
+        "async def lifespan(service):\n    yield\n"
+    )
+    result = generate(spec, out)
+    assert result.returncode == 0
+    assert f"{lifecycle}:1:1: warning: defines no State: the service imports them" in result.stderr
+    assert generate(spec, out, "--strict").returncode == 1
+    lifecycle.write_text(
+        "from dataclasses import dataclass\n\n\n@dataclass\nclass State:\n    n: int\n"
+    )
+    assert "defines no lifespan" in generate(spec, out).stderr
+
+
 def test_a_deleted_user_file_comes_back_formatted_while_the_rest_are_kept(project) -> None:
     """A re-run does not format the user files it keeps; one the user deleted is written
     again, formatted as in a first run."""

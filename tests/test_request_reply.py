@@ -38,7 +38,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from ping_pong.models import PingPayload
-from ping_pong.replies import RequestTimeout
+from ping_pong.publisher import RequestTimeout
 
 logger = logging.getLogger("asker")
 
@@ -53,10 +53,14 @@ async def ask(service: Any) -> None:
         logger.info("timed out as expected: %s", exc)
 
 
+class State:
+    pass
+
+
 @contextlib.asynccontextmanager
-async def lifespan(service: Any) -> AsyncIterator[None]:
+async def lifespan(service: Any) -> AsyncIterator[State]:
     service.start_background(ask(service), name="ask")
-    yield
+    yield State()
 """
 
 
@@ -140,10 +144,14 @@ async def submit(service: Any) -> None:
     logger.info("job came back: %s", result.output)
 
 
+class State:
+    pass
+
+
 @contextlib.asynccontextmanager
-async def lifespan(service: Any) -> AsyncIterator[None]:
+async def lifespan(service: Any) -> AsyncIterator[State]:
     service.start_background(submit(service), name="submit")
-    yield
+    yield State()
 """
 
 

@@ -38,7 +38,7 @@ logger = logging.getLogger(__name__)
 
 
 async def handle(message: ReadingPayload, ctx: Context, *, sensor_id: str) -> None:
-    released: asyncio.Event = ctx.state["released"]
+    released = ctx.state.released
     if message.label == "wait":
         try:
             await asyncio.wait_for(released.wait(), timeout=10)
@@ -49,7 +49,7 @@ async def handle(message: ReadingPayload, ctx: Context, *, sensor_id: str) -> No
     if message.label == "release":
         released.set()
     if message.label == "echo":
-        await ctx.send_echo(EchoPayload(value=message.value), sensor_id=sensor_id)
+        await ctx.publisher.send_echo(EchoPayload(value=message.value), sensor_id=sensor_id)
     logger.info("reading %s %s done", sensor_id, message.value)
 """
 
@@ -57,13 +57,18 @@ LIFECYCLE = """
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from typing import Any
 
 
+@dataclass
+class State:
+    released: asyncio.Event
+
+
 @contextlib.asynccontextmanager
-async def lifespan(service: Any) -> AsyncIterator[None]:
-    service.state["released"] = asyncio.Event()
-    yield
+async def lifespan(service: Any) -> AsyncIterator[State]:
+    yield State(asyncio.Event())
 """
 
 

@@ -168,10 +168,10 @@ def test_overlapping_addresses_route_to_the_most_specific_at_the_highest_qos(
 ) -> None:
     result = build(REPO / "tests" / "unsupported" / "ambiguous-addresses.yaml", "overlap")
     write_files(result.files, tmp_path)
-    (service,) = import_modules(tmp_path, "overlap.service")
-    route, params = service._route_for("user/alice.signedup")
+    service, routing = import_modules(tmp_path, "overlap.service", "overlap._runtime.routing")
+    route, params = routing.route_for(service.ROUTES, "user/alice.signedup")
     assert (route.channel, params) == ("signedUp", {"id": "alice"})
-    route, _ = service._route_for("user/alice")
+    route, _ = routing.route_for(service.ROUTES, "user/alice")
     assert route.channel == "user"
     assert [tuple(s) for s in service.SUBSCRIPTIONS] == [("user/+", 2, True)]
     assert any("receives the same topics as channel 'user'" in d.message

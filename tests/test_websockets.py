@@ -9,6 +9,7 @@ import asyncio
 import base64
 import hashlib
 import os
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -19,12 +20,14 @@ from generator.runtime.websocket import (
     WebSocketProtocol,
     check_handshake,
     frame,
+    handshake_request,
     parse_frame,
 )
 from tests.matrix import Aedes, running_aedes
 from tests.support import (
     REPO,
     Process,
+    cli,
     free_port,
     generated_project,
     service,
@@ -142,6 +145,30 @@ def test_wss_is_websockets_over_tls(
             wait_until(lambda: len(set(jobs.handled())) >= 20, 60, "20 jobs over wss")
         finally:
             proc.kill()
+
+
+@pytest.mark.parametrize("protocol", ["ws", "wss"])
+def test_ws_servers_are_served_not_warned_about(tmp_path: Path, protocol: str) -> None:
+    spec = ws_spec(tmp_path, protocol, "/gateway/mqtt")
+    result = cli("generate", str(spec), "--output", str(tmp_path / "out"))
+    assert result.returncode == 0, result.stderr
+    assert "not served" not in result.stdout + result.stderr
+    settings = (tmp_path / "out" / PACKAGE / "settings.py").read_text()
+    assert 'mqtt_transport: Literal["tcp", "websockets"] = "websockets"' in settings
+    assert '"/gateway/mqtt"' in settings
+    assert f"mqtt_tls: bool = {protocol == 'wss'}" in settings
+
+
+def test_a_path_that_would_break_the_request_line_is_refused(ws_project: Path) -> None:
+    """MQTT_WS_PATH with a space is refused at start, in one line, by the settings; the runtime
+    refuses one too, before writing anything."""
+    env = {"MQTT_WS_PATH": "/a b", "MQTT_PORT": "1", "HANDLED_FILE": str(ws_project / "h.txt")}
+    proc = Process([sys.executable, "-m", PACKAGE, "check-config"], ws_project, env)
+    assert proc.popen.wait(60) != 0
+    output = "\n".join(proc.find_all(""))
+    assert "MQTT_WS_PATH" in output.upper() and "Traceback" not in output, output
+    with pytest.raises(ConnectError, match="must start with / and have no spaces"):
+        handshake_request("127.0.0.1", 1, "/a\r\nX-Injected: 1", "key")
 
 
 # -- the framing, without a socket -------------------------------------------------------------

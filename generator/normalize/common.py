@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -92,14 +92,13 @@ def assemble(
         version=text(info.get("version")),
         description=text(info.get("description")),
         package=package or _package(ctx, title, info),
-        servers=servers,
-        channels=channels,
-        operations=operations,
+        servers=tuple(servers),
+        channels=tuple(channels),
+        operations=tuple(operations),
         schemas=ctx.bundle.schemas,
         discriminators=ctx.bundle.discriminators,
     )
-    api.routes = build_routes(api)
-    return api
+    return replace(api, routes=build_routes(api))
 
 
 def _package(ctx: Context, title: str, info: Node) -> str:

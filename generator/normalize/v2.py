@@ -7,7 +7,7 @@ from dataclasses import replace
 
 from generator.errors import Diagnostic
 from generator.model import Action, Address, Api, Channel, Message, Operation, Server
-from generator.names import snake, unique
+from generator.names import PUBLISHER_METHODS, snake, unique
 from generator.normalize import common
 from generator.normalize.bindings import mqtt_operation_settings
 from generator.normalize.security import server_security
@@ -23,7 +23,7 @@ def normalize(ws: Workspace, version: str, package: str | None) -> tuple[Api, li
     channels: list[Channel] = []
     operations: list[Operation] = []
     op_ids: dict[str, Node] = {}
-    send_names: set[str] = set()
+    send_names: set[str] = set(PUBLISHER_METHODS)
     for key, node in common.entries(root, "channels"):
         channel = _channel(ctx, key, node)
         channels.append(channel)

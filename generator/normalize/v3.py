@@ -7,7 +7,7 @@ from dataclasses import replace
 from generator.errors import Diagnostic
 from generator.loader import split_pointer
 from generator.model import Action, Address, Api, Channel, Message, Operation, Reply, Server
-from generator.names import snake, unique
+from generator.names import PUBLISHER_METHODS, snake, unique
 from generator.normalize import common
 from generator.normalize.bindings import mqtt_operation_settings
 from generator.normalize.security import server_security
@@ -20,7 +20,7 @@ def normalize(ws: Workspace, version: str, package: str | None) -> tuple[Api, li
     servers = [_server(ctx, name, node) for name, node in common.entries(root, "servers")]
     channels = {key: _channel(ctx, key, node) for key, node in common.entries(root, "channels")}
     operations: list[Operation] = []
-    send_names: set[str] = set()
+    send_names: set[str] = set(PUBLISHER_METHODS)
     for key, node in common.entries(root, "operations"):
         op = _operation(ctx, key, node, channels, send_names)
         if op is not None:

@@ -1,13 +1,14 @@
 """MQTT 3.1.1 session engine: paho-mqtt driven from the event loop, with manual acknowledgement.
 
-For brokers without MQTT 5. paho owns the codec and the packet flow; this module gives it the
-event loop's sockets (so reading can be paused) and turns its callbacks into futures. PUBACK is
-sent after handling, in arrival order. paho sends PUBREC for QoS 2 on arrival and delivers on
-PUBREL; PUBCOMP follows handling, so a crash between PUBREC and PUBREL loses that one message:
-under MQTT 3.1.1, QoS 1 is the at-least-once level. MQTT 3.1.1 has no message properties:
-content type, response topic and correlation data are left out; headers (user properties) are
-refused, since they are data. Nor has it a Maximum Packet Size: paho reads a whole packet before
-anyone can look at it, so only the broker's own limit bounds what one message costs.
+For brokers without MQTT 5. paho owns the codec, the packet flow and the WebSocket transport;
+this module gives it the event loop's sockets (so reading can be paused) and turns its callbacks
+into futures. PUBACK is sent after handling, in arrival order. paho sends PUBREC for QoS 2 on
+arrival and delivers on PUBREL; PUBCOMP follows handling, so a crash between PUBREC and PUBREL
+loses that one message: under MQTT 3.1.1, QoS 1 is the at-least-once level. MQTT 3.1.1 has no
+message properties: content type, response topic and correlation data are left out; headers
+(user properties) are refused, since they are data. Nor has it a Maximum Packet Size: paho reads
+a whole packet before anyone can look at it, so only the broker's own limit bounds what one
+message costs.
 
 One paho client serves every connection of a session (it is kept in `SessionState.engine`):
 paho keeps the packet ids and the unacknowledged QoS 1/2 messages it sent, and on the next

@@ -6,6 +6,9 @@ still owes (the session's `Outbox`), acknowledgement after handling (through `Ac
 in both directions, reading past a packet over our Maximum Packet Size (`oversize`), and pausing
 when the service is full so that the backlog stays in the broker.
 
+Over WebSockets (`ClientConfig.transport`), `websocket.py` frames the same bytes under this
+Protocol.
+
 Pausing stops delivering PUBLISH packets, not reading: what else arrives meanwhile (above all the
 acknowledgements a handler's own send waits for) is still handled, so a service at its mark
 does not wait for itself. PUBLISH packets read meanwhile are held, up to the marks' worth again,

@@ -74,6 +74,10 @@ def parse_frame(buffer: bytes | bytearray, start: int = 0) -> tuple[int, bytes, 
 
 
 def handshake_request(host: str, port: int, path: str, key: str) -> bytes:
+    """The opening handshake. A path with spaces or control characters would break the request
+    line (or add headers to it): refused."""
+    if not path.startswith("/") or any(c.isspace() or not c.isprintable() for c in path):
+        raise ConnectError(f"the WebSocket path {path!r} must start with / and have no spaces")
     lines = [
         f"GET {path} HTTP/1.1",
         f"Host: {host}:{port}",
@@ -150,7 +154,7 @@ class WebSocketProtocol(asyncio.Protocol):
         self, inner: Callable[[], asyncio.Protocol], host: str, port: int, path: str
     ) -> None:
         self._make_inner = inner
-        self._request = (host, port, path or "/")
+        self._request = (host, port, path)
         self._key = base64.b64encode(os.urandom(16)).decode()
         self._buffer = bytearray()
         self._raw: asyncio.Transport | None = None
@@ -160,7 +164,10 @@ class WebSocketProtocol(asyncio.Protocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         assert isinstance(transport, asyncio.Transport)
         self._raw = transport
-        transport.write(handshake_request(*self._request, self._key))
+        try:
+            transport.write(handshake_request(*self._request, self._key))
+        except ConnectError as exc:
+            self._refuse(exc)
 
     def data_received(self, data: bytes) -> None:
         self._buffer += data

@@ -3,8 +3,8 @@
 Yours to edit: asyncapi-pygen created this file once and never overwrites it.
 
 The IoT example stores telemetry and device state in a database (`storage.Store`, shared with
-handlers as `ctx.state["store"]`), deletes telemetry older than `TELEMETRY_RETENTION`, keeps a
-bounded in-memory picture of recently active devices (`ctx.state["fleet"]`), and publishes a
+handlers as `ctx.state.store`), deletes telemetry older than `TELEMETRY_RETENTION`, keeps a
+bounded in-memory picture of recently active devices (`ctx.state.fleet`), and publishes a
 `SystemHeartbeat` with live metrics every `HEARTBEAT_INTERVAL` seconds.
 """
 
@@ -16,6 +16,7 @@ import logging
 import time
 from collections import OrderedDict
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
@@ -70,22 +71,18 @@ class Fleet:
             self._seen.popitem(last=False)
 
 
-def fleet_of(state: dict[str, object]) -> Fleet:
-    fleet = state["fleet"]
-    assert isinstance(fleet, Fleet)
-    return fleet
+@dataclass
+class State:
+    """What the handlers share (`ctx.state`): the database and the picture of the fleet."""
+
+    store: Store
+    fleet: Fleet
 
 
-def store_of(state: dict[str, object]) -> Store:
-    store = state["store"]
-    assert isinstance(store, Store)
-    return store
-
-
-async def _heartbeat(service: Service, interval: float) -> None:
+async def _heartbeat(service: Service, state: State, interval: float) -> None:
     """Publish a heartbeat every `interval` seconds, with rates over the last interval."""
     started = time.monotonic()
-    fleet, store = fleet_of(service.state), store_of(service.state)
+    fleet, store = state.fleet, state.store
     previous = (started, 0, 0)
     while True:
         now = time.monotonic()
@@ -125,7 +122,7 @@ async def _send_heartbeat(publisher: Publisher, payload: HeartbeatPayload) -> No
 
 
 @contextlib.asynccontextmanager
-async def lifespan(service: Service) -> AsyncIterator[None]:
+async def lifespan(service: Service) -> AsyncIterator[State]:
     """Open the database and start its writer, the retention job and the heartbeat. At
     shutdown (after in-flight handlers finished) rows still waiting are written, then the
     database is closed; the tasks are cancelled."""
@@ -134,15 +131,16 @@ async def lifespan(service: Service) -> AsyncIterator[None]:
         settings.database_url, settings.telemetry_batch_rows, settings.telemetry_flush_interval
     )
     await store.open()
-    service.state["store"] = store
-    service.state["fleet"] = Fleet(settings.active_window, settings.max_tracked_devices)
+    state = State(store, Fleet(settings.active_window, settings.max_tracked_devices))
     service.start_background(store.run(), name="database writer")
     retention = seconds(settings.telemetry_retention)
     if retention > 0:
         every = settings.retention_check_interval
         service.start_background(store.keep_telemetry_for(retention, every), name="retention")
-    service.start_background(_heartbeat(service, settings.heartbeat_interval), name="heartbeat")
+    service.start_background(
+        _heartbeat(service, state, settings.heartbeat_interval), name="heartbeat"
+    )
     try:
-        yield
+        yield state
     finally:
         await store.close(service.settings.shutdown_timeout)

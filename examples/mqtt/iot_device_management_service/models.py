@@ -6,7 +6,7 @@ from enum import StrEnum
 from typing import Annotated, Any
 from uuid import UUID
 from pydantic import AwareDatetime, ConfigDict, Field
-from iot_device_management_service.wire import WireModel
+from iot_device_management_service._runtime.wire import WireModel
 
 
 class TelemetryPayloadSensors(WireModel):

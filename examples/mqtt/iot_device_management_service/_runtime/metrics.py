@@ -24,6 +24,7 @@ class ChannelCounts:
     received: int = 0
     handled: int = 0
     handler_errors: int = 0
+    retained_clears: int = 0  # empty retained messages: someone cleared one, nothing to handle
     sent: int = 0
     publish_failures: int = 0
     rejected: dict[str, int] = field(default_factory=lambda: dict.fromkeys(REASONS, 0))
@@ -33,6 +34,25 @@ class ChannelCounts:
     def observe(self, seconds: float) -> None:
         self.buckets[bisect_left(BUCKETS, seconds)] += 1
         self.duration_sum += seconds
+
+
+@dataclass(frozen=True)
+class Stats:
+    """The totals over every channel: a snapshot, for logs and the heartbeat."""
+
+    received: int = 0
+    handled: int = 0
+    invalid_json: int = 0
+    invalid_payload: int = 0
+    unknown_topic: int = 0
+    invalid_parameter: int = 0  # a channel's address, but a parameter breaks its enum or pattern
+    too_large: int = 0
+    handler_errors: int = 0
+    retained_clears: int = 0
+
+    @property
+    def rejected(self) -> int:
+        return sum(getattr(self, reason) for reason in REASONS)
 
 
 @dataclass
@@ -55,6 +75,18 @@ class Metrics:
         if counts is None:
             counts = self.channels[name] = ChannelCounts()
         return counts
+
+    def totals(self) -> Stats:
+        """The counters summed over channels (the only counters there are)."""
+        counts = list(self.channels.values())
+        rejected = {r: sum(c.rejected[r] for c in counts) for r in REASONS}
+        return Stats(
+            received=sum(c.received for c in counts),
+            handled=sum(c.handled for c in counts),
+            handler_errors=sum(c.handler_errors for c in counts),
+            retained_clears=sum(c.retained_clears for c in counts),
+            **rejected,
+        )
 
     def collect(self) -> Iterator[Metric]:
         """The prometheus-client collector protocol."""

@@ -14,7 +14,6 @@ import uuid
 from datetime import UTC, datetime
 
 from iot_device_management_service.context import Context
-from iot_device_management_service.lifecycle import fleet_of, store_of
 from iot_device_management_service.models import (
     CommandPayload,
     CommandType,
@@ -29,9 +28,9 @@ logger = logging.getLogger(__name__)
 
 async def handle(message: StatusPayload, ctx: Context, *, device_id: str) -> None:
     """Monitor device health and status."""
-    previous = fleet_of(ctx.state).seen(device_id, message.status)
+    previous = ctx.state.fleet.seen(device_id, message.status)
     try:
-        await store_of(ctx.state).record_status(device_id, message.status.value, message.last_seen)
+        await ctx.state.store.record_status(device_id, message.status.value, message.last_seen)
     except Unstorable:
         return  # acknowledged: delivering it again could not help
     if previous != message.status:
@@ -45,4 +44,4 @@ async def handle(message: StatusPayload, ctx: Context, *, device_id: str) -> Non
             created_at=datetime.now(UTC),
         )
         logger.warning("device %s reports an error; sending reboot", device_id)
-        await ctx.send_command(command, device_id=device_id)
+        await ctx.publisher.send_command(command, device_id=device_id)

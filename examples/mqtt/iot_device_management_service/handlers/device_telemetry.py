@@ -17,7 +17,6 @@ import uuid
 from datetime import UTC, datetime
 
 from iot_device_management_service.context import Context
-from iot_device_management_service.lifecycle import fleet_of, store_of
 from iot_device_management_service.models import (
     CriticalAlertPayload,
     CriticalAlertPayloadSeverity,
@@ -33,9 +32,9 @@ WARNING_TEMPERATURE = 60.0
 
 async def handle(message: TelemetryPayload, ctx: Context, *, device_id: str) -> None:
     """Receive sensor data from devices."""
-    fleet_of(ctx.state).seen(device_id)
+    ctx.state.fleet.seen(device_id)
     try:
-        ctx.ack_after(store_of(ctx.state).queue_telemetry(device_id, message))
+        ctx.ack_after(ctx.state.store.queue_telemetry(device_id, message))
     except Unstorable:
         return  # acknowledged: delivering it again could not help
     temperature = message.sensors.temperature
@@ -52,6 +51,6 @@ async def handle(message: TelemetryPayload, ctx: Context, *, device_id: str) -> 
             details={"temperature": temperature, "topic": ctx.topic},
         )
         logger.warning("critical temperature %.1f °C on device %s", temperature, device_id)
-        await ctx.send_critical_alert(alert)
+        await ctx.publisher.send_critical_alert(alert)
     elif temperature > WARNING_TEMPERATURE:
         logger.warning("high temperature %.1f °C on device %s", temperature, device_id)

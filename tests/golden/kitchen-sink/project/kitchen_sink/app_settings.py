@@ -3,7 +3,7 @@
 Yours to edit: asyncapi-pygen created this file once and never overwrites it. Each field is an
 environment variable (its name in upper case); the generator reads this class, without running
 it, to list them in README.md and .env.example (a `Field(description=...)` is shown there).
-Handlers reach them as `ctx.service.app_settings`, lifecycle code as `service.app_settings`.
+Handlers reach them as `ctx.app_settings`, lifecycle code as `service.app_settings`.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Start-up and shutdown code, and resources shared by the handlers.
+"""Start-up and shutdown code, and the state shared by the handlers.
 
 Yours to edit: asyncapi-pygen created this file once and never overwrites it.
 """
@@ -7,18 +7,24 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from kitchen_sink.service import Service
 
 
+@dataclass
+class State:
+    """What the handlers share (`ctx.state`, typed as this class): clients, pools, caches."""
+
+
 @contextlib.asynccontextmanager
-async def lifespan(service: Service) -> AsyncIterator[None]:
+async def lifespan(service: Service) -> AsyncIterator[State]:
     """Code before `yield` runs at start-up (the broker may still be connecting; sends wait for
     it); code after it runs at shutdown, once in-flight handlers have finished.
 
-    Put shared resources in `service.state` (handlers see it as `ctx.state`) and long-running
-    jobs in `service.start_background(...)`; send with `service.publisher`.
+    Yield the `State` handlers see as `ctx.state`; start long-running jobs with
+    `service.start_background(...)`; send with `service.publisher`.
     """
-    yield
+    yield State()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 from pydantic import ConfigDict, Field
-from kitchen_sink.wire import WireModel
+from kitchen_sink._runtime.wire import WireModel
 
 
 class OrderPayload(WireModel):

@@ -1,4 +1,3 @@
-{{ header }}
 """The base of every payload model: wire (camelCase) names in and out, Python names too."""
 
 from __future__ import annotations
