@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -18,7 +19,7 @@ import jinja2
 
 from generator.cache import directory
 from generator.manifest import HandlerShape
-from generator.model import Api, Channel, Locator, Message, Route, payload_type
+from generator.model import Api, Channel, Locator, Message, Parameter, Route, payload_type
 from generator.normalize.security import SERVED
 from generator.user_settings import UserSetting
 
@@ -248,8 +249,17 @@ def _imports(api: Api, routes: tuple[Route, ...]) -> dict[str, Any]:
         "handled_routes": any(not r.resolves for r in routes),
         "routing_imports": [name for name, used in routing.items() if used],
         "routed_enums": any(p.enum for r in routes if not r.resolves for p in r.channel.parameters),
-        "literal_params": any(p.enum for op in api.send_operations for p in op.channel.parameters),
+        "sent_param_types": _param_types(
+            p for op in api.send_operations for p in op.channel.parameters
+        ),
+        "param_types": _param_types(p for c in api.channels for p in c.parameters),
     }
+
+
+def _param_types(parameters: Iterable[Parameter]) -> list[Parameter]:
+    """Parameters with a named type, one for each name, in name order."""
+    named = {p.type_name: p for p in parameters if p.type_name}
+    return [named[name] for name in sorted(named)]
 
 
 def _simulated(api: Api) -> list[dict[str, Any]]:
@@ -324,10 +334,12 @@ def _handler(
         model_types=sorted(
             set(_model_types(messages + replies)) | ({headers} if headers else set())
         ),
+        param_types=[p.type_name for p in _param_types(channel.parameters)],
         summary=next((op.summary for op in ops if op.summary), channel.description),
     )
     params = tuple(p.py_name for p in channel.parameters) + (("headers",) if headers else ())
-    return text, HandlerShape(channel.title, payload_type(messages), params)
+    enums = tuple((p.py_name, p.type_name, p.enum) for p in channel.parameters if p.type_name)
+    return text, HandlerShape(channel.title, payload_type(messages), params, enums=enums)
 
 
 def _handler_test(
