@@ -190,6 +190,34 @@ def _rows(api: Api) -> list[ChannelRow]:
     return rows
 
 
+SEND_HINTS = 5  # a handler stub lists this many send methods, then says how many more
+
+
+def _send_hints(api: Api) -> list[str]:
+    """How a handler sends, one call per typed send method of `ctx.publisher`, for the stubs'
+    comment: a newcomer finds them without reading publisher.py."""
+    calls = []
+    for op in api.send_operations:
+        keywords = [] if op.channel.address is not None else ["topic=..."]
+        keywords += [f"{p.py_name}=..." for p in op.channel.parameters if p.default is None]
+        for sender in op.senders:
+            calls.append(_call_hint(sender.py_name, sender.payload_type, keywords, ""))
+        if op.request_py_name and op.reply is not None:
+            calls.append(_call_hint(op.request_py_name, op.payload_type, keywords, "reply = "))
+    if len(calls) > SEND_HINTS:
+        more = len(calls) - SEND_HINTS + 1
+        calls[SEND_HINTS - 1 :] = [f"... and {more} more in publisher.py"]
+    return calls
+
+
+def _call_hint(method: str, payload: str, keywords: list[str], result: str) -> str:
+    """`await ctx.publisher.send_command(CommandPayload(...), region=...)`, shortened to
+    `(...)` when it would not fit a comment line."""
+    example = {"bytes": 'b"..."', "str": '"..."'}.get(payload, f"{payload.split(' | ')[0]}(...)")
+    call = f"{result}await ctx.publisher.{method}({', '.join([example, *keywords])})"
+    return call if len(call) <= 88 else f"{result}await ctx.publisher.{method}(...)"
+
+
 def _model_types(messages: tuple[Message, ...]) -> list[str]:
     return sorted({m.py_type for m in messages if m.py_type not in ("bytes", "str")})
 
@@ -309,6 +337,7 @@ def _context(api: Api, source: str, header: str) -> dict[str, Any]:
         "receive_channels": api.receive_channels,
         "routes": routes,
         "channel_rows": _rows(api),
+        "send_hints": _send_hints(api),
         "other_servers": api.other_servers,
         "dist_name": api.package.replace("_", "-"),
         "dist_version": _dist_version(api.version),

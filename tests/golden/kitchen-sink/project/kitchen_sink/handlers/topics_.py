@@ -18,4 +18,10 @@ async def handle(
     message: OrderPayload, ctx: Context, *, region: Region, headers_: str, headers: OrderHeaders
 ) -> None:
     """Orders arrive at least once."""
+    # To send, the typed methods of ctx.publisher (publisher.py):
+    #     await ctx.publisher.send_order(OrderPayload(...), headers_=...)
+    #     await ctx.publisher.send_pet_dog(Dog(...), pet_id=...)
+    #     await ctx.publisher.send_pet_cat(Cat(...), pet_id=...)
+    #     await ctx.publisher.ask_ping(PingPayload(...), node=...)
+    #     ... and 2 more in publisher.py
     logger.info("%s: %r", ctx.topic, message)

@@ -1,0 +1,92 @@
+"""What a newcomer's trial of the README found: handler stubs say how to send, and the small
+things the CLI and the generated project showed wrongly."""
+
+from __future__ import annotations
+
+import ast
+import inspect
+import re
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from generator.pipeline import build
+from tests.support import EXAMPLE_PACKAGE, EXAMPLE_SPEC, import_modules, write_files
+
+HINT = "    # To send, the typed methods of ctx.publisher (publisher.py):"
+
+
+def send_hints(handler: str) -> list[str]:
+    lines = handler.splitlines()
+    start = lines.index(HINT) + 1
+    hints = []
+    for line in lines[start:]:
+        if not line.startswith("    #     "):
+            break
+        hints.append(line.removeprefix("    #     "))
+    return hints
+
+
+def test_a_handler_stub_lists_the_send_methods_as_real_calls(tmp_path: Path) -> None:
+    files = build(EXAMPLE_SPEC).files
+    write_files(files, tmp_path)
+    [publisher] = import_modules(tmp_path, f"{EXAMPLE_PACKAGE}.publisher")
+    hints = send_hints(files[f"{EXAMPLE_PACKAGE}/handlers/device_status.py"])
+    methods = {
+        name
+        for name, f in vars(publisher.Publisher).items()
+        if inspect.iscoroutinefunction(f) and not name.startswith("_")
+    }
+    assert len(hints) == len(methods) == 3
+    for hint in hints:
+        call = ast.parse(hint.removeprefix("await "), mode="eval").body
+        assert isinstance(call, ast.Call) and isinstance(call.func, ast.Attribute)
+        assert ast.unparse(call.func.value) == "ctx.publisher"
+        method = getattr(publisher.Publisher, call.func.attr)
+        signature = inspect.signature(method)
+        required = {
+            name
+            for name, p in signature.parameters.items()
+            if p.kind is p.KEYWORD_ONLY and p.default is p.empty
+        }
+        assert {k.arg for k in call.keywords} == required, hint
+        payload = ast.unparse(call.args[0]).removesuffix("(...)")
+        assert payload == str(signature.parameters["payload"].annotation), hint
+
+
+def many_senders(count: int) -> dict[str, Any]:
+    channels: dict[str, Any] = {"in": {"address": "in", "messages": {"m": {"payload": {}}}}}
+    operations: dict[str, Any] = {
+        "onIn": {"action": "receive", "channel": {"$ref": "#/channels/in"}}
+    }
+    for index in range(count):
+        channels[f"out{index}"] = {"address": f"out/{index}", "messages": {"m": {"payload": {}}}}
+        operations[f"send{index}"] = {
+            "action": "send",
+            "channel": {"$ref": f"#/channels/out{index}"},
+        }
+    return {
+        "asyncapi": "3.0.0",
+        "info": {"title": "Many", "version": "1"},
+        "channels": channels,
+        "operations": operations,
+    }
+
+
+def test_a_handler_stub_lists_a_few_send_methods_then_says_how_many_more(
+    tmp_path: Path,
+) -> None:
+    spec = tmp_path / "many.yaml"
+    spec.write_text(yaml.safe_dump(many_senders(7)), encoding="utf-8")
+    hints = send_hints(build(spec).files["many/handlers/in_.py"])
+    assert [re.sub(r"\(.*", "", h) for h in hints[:4]] == [
+        f"await ctx.publisher.send{index}" for index in range(4)
+    ]
+    assert hints[4:] == ["... and 3 more in publisher.py"]
+
+
+def test_a_service_that_sends_nothing_has_no_send_comment(tmp_path: Path) -> None:
+    spec = tmp_path / "none.yaml"
+    spec.write_text(yaml.safe_dump(many_senders(0)), encoding="utf-8")
+    assert HINT not in build(spec).files["many/handlers/in_.py"]
