@@ -90,3 +90,26 @@ def test_a_service_that_sends_nothing_has_no_send_comment(tmp_path: Path) -> Non
     spec = tmp_path / "none.yaml"
     spec.write_text(yaml.safe_dump(many_senders(0)), encoding="utf-8")
     assert HINT not in build(spec).files["many/handlers/in_.py"]
+
+
+def settings_rows(readme: str) -> dict[str, list[str]]:
+    """The generated README's settings table: variable -> its default cell's parts."""
+    lines = readme.splitlines()
+    start = lines.index("| Variable | Default | Meaning |") + 2
+    rows = {}
+    for line in lines[start:]:
+        if not line.startswith("|"):
+            break
+        variable, default, _ = (cell.strip() for cell in line.strip("|").split(" | ", 2))
+        rows[variable] = [part.strip() for part in default.split(" / ")]
+    return rows
+
+
+def test_the_settings_table_shows_an_empty_default_as_none() -> None:
+    rows = settings_rows(build(EXAMPLE_SPEC).files["README.md"])
+    assert rows["`MQTT_WILL_TOPIC`"] == ["(none)"]
+    assert rows["`MQTT_WILL_PAYLOAD` / `_QOS` / `_RETAIN`"] == ["(none)", "`0`", "`false`"]
+    assert rows["`MQTT_HOST`"] == ["`localhost`"]
+    for variable, parts in rows.items():
+        for part in parts:
+            assert part == "(none)" or re.fullmatch(r"`[^`]+`", part), (variable, part)
