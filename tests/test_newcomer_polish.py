@@ -6,13 +6,16 @@ from __future__ import annotations
 import ast
 import inspect
 import re
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
+import pytest
 import yaml
 
 from generator.pipeline import build
-from tests.support import EXAMPLE_PACKAGE, EXAMPLE_SPEC, import_modules, write_files
+from tests.support import EXAMPLE_PACKAGE, EXAMPLE_SPEC, import_modules, run_cli, write_files
 
 HINT = "    # To send, the typed methods of ctx.publisher (publisher.py):"
 
@@ -113,3 +116,40 @@ def test_the_settings_table_shows_an_empty_default_as_none() -> None:
     for variable, parts in rows.items():
         for part in parts:
             assert part == "(none)" or re.fullmatch(r"`[^`]+`", part), (variable, part)
+
+
+def installed_cli(*args: str) -> subprocess.CompletedProcess[str]:
+    """The `asyncapi-pygen` command the README's setup installs beside this interpreter."""
+    command = Path(sys.executable).parent / "asyncapi-pygen"
+    return subprocess.run([str(command), *args], capture_output=True, text=True, timeout=60)
+
+
+def test_generate_help_shows_the_required_output_in_its_usage() -> None:
+    result = installed_cli("generate", "--help")
+    assert result.returncode == 0, result.stderr
+    usage = next(line.strip() for line in result.stdout.splitlines() if "Usage:" in line)
+    assert usage == "Usage: asyncapi-pygen generate --output DIR [OPTIONS] SPEC"
+    missing = installed_cli("generate", str(EXAMPLE_SPEC))
+    assert missing.returncode == 2
+    assert "Usage: asyncapi-pygen generate --output DIR [OPTIONS] SPEC" in missing.stderr
+    assert "Missing option '--output'" in missing.stderr
+
+
+@pytest.mark.parametrize("given", [".", "project"])
+def test_a_non_empty_output_folder_is_named_without_a_fake_position(
+    tmp_path: Path, given: str
+) -> None:
+    folder = tmp_path / "project"
+    folder.mkdir()
+    (folder / "notes.txt").write_text("mine", encoding="utf-8")
+    cwd = folder if given == "." else tmp_path
+    result = run_cli("generate", str(EXAMPLE_SPEC), "--output", given, cwd=cwd)
+    assert result.returncode == 1
+    first = result.stderr.splitlines()[0]
+    shown = str(folder.resolve()) if given == "." else given
+    assert first.startswith(
+        f"{shown}: the output folder is not empty and has no .asyncapi-pygen.json: "
+    ), result.stderr
+    assert not re.match(r"[^ ]*:\d+:\d+:", first)
+    assert "Traceback" not in result.stderr
+    assert sorted(p.name for p in folder.iterdir()) == ["notes.txt"]
