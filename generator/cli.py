@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
+from typer.core import TyperArgument, TyperCommand, TyperOption
 
 from generator import __version__
 from generator.budget import MIB, Limits
@@ -69,7 +70,10 @@ def _fail(exc: Exception, debug: bool, outcome: str = "nothing was generated") -
 
 
 Spec = Annotated[
-    Path, typer.Argument(help="The AsyncAPI document (YAML or JSON).", show_default=False)
+    Path,
+    typer.Argument(
+        metavar="SPEC", help="The AsyncAPI document (YAML or JSON).", show_default=False
+    ),
 ]
 Debug = Annotated[bool, typer.Option("--debug", help="Show tracebacks for internal errors.")]
 Remote = Annotated[
@@ -102,13 +106,28 @@ MaxNodes = Annotated[
 ]
 
 
+class _Usage(TyperCommand):
+    """The usage line as one types the command: `generate --output DIR [OPTIONS] SPEC` (typer
+    leaves out required options and writes a required argument as `{SPEC}`)."""
+
+    def collect_usage_pieces(self, ctx: Any) -> list[str]:
+        params = self.params
+        required = [
+            f"{p.opts[0]} {p.make_metavar(ctx)}"
+            for p in params
+            if isinstance(p, TyperOption) and p.required
+        ]
+        arguments = [p.metavar or p.name or "" for p in params if isinstance(p, TyperArgument)]
+        return [*required, self.options_metavar or "[OPTIONS]", *arguments]
+
+
 def _access(remote: bool, roots: list[Path] | None, max_size: int, max_nodes: int) -> Access:
     from generator.refs import Access
 
     return Access(remote, tuple(roots or ()), Limits(max_size * MIB, max_nodes))
 
 
-@app.command()
+@app.command(cls=_Usage)
 def validate(
     spec: Spec,
     allow_remote_refs: Remote = False,
@@ -140,10 +159,13 @@ class Formatter(StrEnum):
     BLACK = "black"
 
 
-@app.command()
+@app.command(cls=_Usage)
 def generate(
     spec: Spec,
-    output: Annotated[Path, typer.Option("--output", "-o", help="The folder to generate into.")],
+    output: Annotated[
+        Path,
+        typer.Option("--output", "-o", metavar="DIR", help="The folder to generate into."),
+    ],
     package: Annotated[
         str | None, typer.Option(help="The Python package name (default: from info.title).")
     ] = None,
@@ -164,7 +186,7 @@ def generate(
     max_nodes: MaxNodes = _LIMITS.max_nodes,
     debug: Debug = False,
 ) -> None:
-    """Generate models and the MQTT service project into OUTPUT, keeping your handlers."""
+    """Generate models and the MQTT service project into DIR, keeping your handlers."""
     from generator import manifest, replay
     from generator.refs import DEFAULT_ACCESS
 

@@ -39,6 +39,54 @@ def _parse(path: Path) -> ast.Module | Diagnostic:
         return _warn(path, 1, f"cannot read this handler: {exc}")
 
 
+def _literal_values(annotation: ast.expr) -> tuple[str, ...] | None:
+    """The values of `Literal["a", "b"]` (also `typing.Literal`, or the same as a string);
+    None for any other annotation."""
+    if isinstance(annotation, ast.Constant) and isinstance(annotation.value, str):
+        try:
+            annotation = ast.parse(annotation.value, mode="eval").body
+        except SyntaxError:
+            return None
+    if not isinstance(annotation, ast.Subscript):
+        return None
+    base = annotation.value
+    named = base.id if isinstance(base, ast.Name) else getattr(base, "attr", None)
+    if named != "Literal":
+        return None
+    items = annotation.slice.elts if isinstance(annotation.slice, ast.Tuple) else [annotation.slice]
+    return tuple(str(i.value) if isinstance(i, ast.Constant) else ast.unparse(i) for i in items)
+
+
+def _annotation_problems(
+    path: Path, function: ast.AsyncFunctionDef | ast.FunctionDef, expected: HandlerShape
+) -> list[Diagnostic]:
+    """Parameters annotated with a `Literal` the routes no longer fit (the enum gained a value,
+    or is gone): mypy fails in the generated routes, so each is named with the type it needs."""
+    enums = {arg: (name, values) for arg, name, values in expected.enums}
+    package = path.parts[-3] if len(path.parts) > 2 else "<package>"  # <package>/handlers/x.py
+    found = []
+    for arg in function.args.kwonlyargs:
+        annotation = arg.annotation
+        written = _literal_values(annotation) if annotation is not None else None
+        if annotation is None or written is None or arg.arg not in expected.params:
+            continue
+        name, values = enums.get(arg.arg, ("str", ()))
+        if values and set(values) <= set(written):
+            continue
+        where = f" (`from {package}.topics import {name}`)" if values else ""
+        passes = f"{name} = Literal{list(values)}" if values else "any str"
+        found.append(
+            _warn(
+                path,
+                arg.lineno,
+                f"{expected.function}() takes {arg.arg}: {ast.unparse(annotation)}, but "
+                f"channel {expected.channel} now passes {passes}: annotate it "
+                f"`{arg.arg}: {name}`{where}",
+            )
+        )
+    return found
+
+
 def _check_handler(path: Path, expected: HandlerShape) -> list[Diagnostic]:
     tree = _parse(path)
     if isinstance(tree, Diagnostic):
@@ -86,7 +134,7 @@ def _check_handler(path: Path, expected: HandlerShape) -> list[Diagnostic]:
                 f"longer match channel {channel}, which passes: {shown}",
             )
         )
-    return found
+    return found + _annotation_problems(path, function, expected)
 
 
 LIFECYCLE_NEEDS = ("State", "lifespan")  # what the generated service imports from lifecycle.py
@@ -143,8 +191,7 @@ def report(output: Path, plan: Plan, previous: Manifest | None) -> list[Diagnost
             _warn(
                 path,
                 line,
-                f"orphaned: {what} is no longer in the spec; the file is "
-                "kept but nothing calls it",
+                f"orphaned: {what} is no longer in the spec; the file is kept but nothing calls it",
             )
         )
     return found

@@ -13,14 +13,15 @@ class Level(enum.Enum):
 
 @dataclass(frozen=True, order=True)
 class Location:
-    """A point in a source file; line and column are 1-based, as editors show them."""
+    """A point in a source file; line and column are 1-based, as editors show them. Line 0
+    means the file or folder as a whole: it is shown without a position."""
 
     file: str
     line: int = 1
     col: int = 1
 
     def __str__(self) -> str:
-        return f"{self.file}:{self.line}:{self.col}"
+        return self.file if self.line == 0 else f"{self.file}:{self.line}:{self.col}"
 
 
 @dataclass(frozen=True)

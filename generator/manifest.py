@@ -39,23 +39,34 @@ class HandlerShape:
     message: str
     params: tuple[str, ...] = ()
     function: str = "handle"
+    # enum parameters: (argument, its named type in topics.py, the values it stands for)
+    enums: tuple[tuple[str, str, tuple[str, ...]], ...] = ()
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        data: dict[str, Any] = {
             "channel": self.channel,
             "function": self.function,
             "message": self.message,
             "params": list(self.params),
         }
+        if self.enums:
+            data["enums"] = {arg: [name, *values] for arg, name, values in self.enums}
+        return data
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> HandlerShape:
         params = data.get("params")
+        enums = data.get("enums")
         return cls(
             channel=str(data.get("channel", "?")),
             message=str(data.get("message", "")),
             params=tuple(str(p) for p in params) if isinstance(params, list) else (),
             function=str(data.get("function", "handle")),
+            enums=tuple(
+                (str(arg), str(listed[0]), tuple(str(v) for v in listed[1:]))
+                for arg, listed in (enums.items() if isinstance(enums, dict) else ())
+                if isinstance(listed, list) and listed
+            ),
         )
 
 

@@ -27,13 +27,17 @@ class Parameter:
     enum: tuple[str, ...] = ()
     pattern: str | None = None
     default: str | None = None
+    type_name: str | None = None  # an enum's named `Literal` in `topics.py` (decided in normalize)
 
     @property
     def py_type(self) -> str:
-        """The annotation of its argument: a `Literal` of the enum's values, so that a value
-        outside it fails type checking, else `str`."""
-        if not self.enum:
-            return "str"
+        """The annotation of its argument: the enum's named `Literal` (`Room`), so that a value
+        outside it fails type checking and a value added to it needs no handler edit; else `str`."""
+        return self.type_name or "str"
+
+    @property
+    def literal(self) -> str:
+        """What the named type stands for: `Literal["kitchen", "hall"]`."""
         return f"Literal[{', '.join(repr(value) for value in self.enum)}]"
 
 

@@ -31,6 +31,13 @@ PUBLISHER_METHODS = frozenset({"publish", "request"})
 PARAMETER_NAMES = frozenset(
     {"headers", "timeout", "params", "properties", "correlation", "reply", "reply_topic", "send"}
 )
+# Names beside an enum parameter's named type (`Room = Literal[...]`): `topics.py` defines it and
+# handler stubs and the publisher import it next to these; a type named like one gets a number.
+TOPIC_TYPE_NAMES = frozenset(
+    {"Context", "ParamRule", "TopicError", "TopicTemplate", "Publisher", "PublishError"}
+    | {"PublisherBase", "RequestTimeout", "Settings", "State", "AppSettings", "Mapping"}
+    | {"AbstractAsyncContextManager", "Route", "Handler", "Answer"}
+)
 # Names the models module imports or the model generator treats specially; a class named like one
 # of these (or like a builtin) gets a `Model` suffix instead.
 _CLASS_RESERVED = _RESERVED | frozenset(
@@ -184,3 +191,8 @@ def package_from_title(title: str) -> tuple[str, str | None]:
     name = snake(title, fallback="service")
     problem = package_problem(name)
     return (name, None) if problem is None else (f"{name}_service", problem)
+
+
+def type_alias(text: str, taken: set[str]) -> str:
+    """A named type for `text` (`room` -> `Room`), not in `taken`, which is updated."""
+    return unique(pascal(text, fallback="Param"), taken)

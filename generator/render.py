@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -18,7 +19,7 @@ import jinja2
 
 from generator.cache import directory
 from generator.manifest import HandlerShape
-from generator.model import Api, Channel, Locator, Message, Route, payload_type
+from generator.model import Api, Channel, Locator, Message, Parameter, Route, payload_type
 from generator.normalize.security import SERVED
 from generator.user_settings import UserSetting
 
@@ -189,6 +190,34 @@ def _rows(api: Api) -> list[ChannelRow]:
     return rows
 
 
+SEND_HINTS = 5  # a handler stub lists this many send methods, then says how many more
+
+
+def _send_hints(api: Api) -> list[str]:
+    """How a handler sends, one call per typed send method of `ctx.publisher`, for the stubs'
+    comment: a newcomer finds them without reading publisher.py."""
+    calls = []
+    for op in api.send_operations:
+        keywords = [] if op.channel.address is not None else ["topic=..."]
+        keywords += [f"{p.py_name}=..." for p in op.channel.parameters if p.default is None]
+        for sender in op.senders:
+            calls.append(_call_hint(sender.py_name, sender.payload_type, keywords, ""))
+        if op.request_py_name and op.reply is not None:
+            calls.append(_call_hint(op.request_py_name, op.payload_type, keywords, "reply = "))
+    if len(calls) > SEND_HINTS:
+        more = len(calls) - SEND_HINTS + 1
+        calls[SEND_HINTS - 1 :] = [f"... and {more} more in publisher.py"]
+    return calls
+
+
+def _call_hint(method: str, payload: str, keywords: list[str], result: str) -> str:
+    """`await ctx.publisher.send_command(CommandPayload(...), region=...)`, shortened to
+    `(...)` when it would not fit a comment line."""
+    example = {"bytes": 'b"..."', "str": '"..."'}.get(payload, f"{payload.split(' | ')[0]}(...)")
+    call = f"{result}await ctx.publisher.{method}({', '.join([example, *keywords])})"
+    return call if len(call) <= 88 else f"{result}await ctx.publisher.{method}(...)"
+
+
 def _model_types(messages: tuple[Message, ...]) -> list[str]:
     return sorted({m.py_type for m in messages if m.py_type not in ("bytes", "str")})
 
@@ -248,8 +277,17 @@ def _imports(api: Api, routes: tuple[Route, ...]) -> dict[str, Any]:
         "handled_routes": any(not r.resolves for r in routes),
         "routing_imports": [name for name, used in routing.items() if used],
         "routed_enums": any(p.enum for r in routes if not r.resolves for p in r.channel.parameters),
-        "literal_params": any(p.enum for op in api.send_operations for p in op.channel.parameters),
+        "sent_param_types": _param_types(
+            p for op in api.send_operations for p in op.channel.parameters
+        ),
+        "param_types": _param_types(p for c in api.channels for p in c.parameters),
     }
+
+
+def _param_types(parameters: Iterable[Parameter]) -> list[Parameter]:
+    """Parameters with a named type, one for each name, in name order."""
+    named = {p.type_name: p for p in parameters if p.type_name}
+    return [named[name] for name in sorted(named)]
 
 
 def _simulated(api: Api) -> list[dict[str, Any]]:
@@ -299,6 +337,7 @@ def _context(api: Api, source: str, header: str) -> dict[str, Any]:
         "receive_channels": api.receive_channels,
         "routes": routes,
         "channel_rows": _rows(api),
+        "send_hints": _send_hints(api),
         "other_servers": api.other_servers,
         "dist_name": api.package.replace("_", "-"),
         "dist_version": _dist_version(api.version),
@@ -324,10 +363,12 @@ def _handler(
         model_types=sorted(
             set(_model_types(messages + replies)) | ({headers} if headers else set())
         ),
+        param_types=[p.type_name for p in _param_types(channel.parameters)],
         summary=next((op.summary for op in ops if op.summary), channel.description),
     )
     params = tuple(p.py_name for p in channel.parameters) + (("headers",) if headers else ())
-    return text, HandlerShape(channel.title, payload_type(messages), params)
+    enums = tuple((p.py_name, p.type_name, p.enum) for p in channel.parameters if p.type_name)
+    return text, HandlerShape(channel.title, payload_type(messages), params, enums=enums)
 
 
 def _handler_test(

@@ -82,11 +82,12 @@ def _refuse_unmanaged(output: Path, sources: tuple[Path, ...]) -> None:
     others = [p for p in output.iterdir() if p.name != ".git" and p.resolve() not in mine]
     if others:
         message = (
-            f"{output} is not empty and has no {MANIFEST_NAME}: refusing to write into files "
-            "asyncapi-pygen did not create. Use an empty folder, or --force to adopt this one "
-            "(generated files in the way are saved as *.bak; existing handlers are kept)"
+            f"the output folder is not empty and has no {MANIFEST_NAME}: refusing to write into "
+            "files asyncapi-pygen did not create. Use an empty folder, or --force to adopt this "
+            "one (generated files in the way are saved as *.bak; existing handlers are kept)"
         )
-        raise Failed([Diagnostic(message, Location(str(output)))])
+        shown = output.resolve() if output.name in ("", "..") else output  # `.` says little
+        raise Failed([Diagnostic(message, Location(str(shown), 0, 0))])
 
 
 def plan(build: Build, output: Path, previous: Manifest | None, force: bool) -> Plan:

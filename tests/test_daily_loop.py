@@ -285,7 +285,8 @@ def test_a_topic_whose_parameter_breaks_its_enum_is_invalid_not_unknown(
 def test_enum_parameters_are_literals_that_mypy_holds_to(sensors: tuple[Path, str]) -> None:
     project, _ = sensors
     handler = (project / "daily_sensors" / "handlers" / "reading.py").read_text()
-    assert 'region: Literal["eu", "us"], sensor_id: str' in handler
+    assert "region: Region, sensor_id: str" in handler
+    assert 'Region = Literal["eu", "us"]' in (project / "daily_sensors" / "topics.py").read_text()
     script = project / "daily_sensors" / "send_one.py"
     template = (
         "from daily_sensors.models import CommandPayload\n"

@@ -148,7 +148,8 @@ def test_parameter_default_enum_and_pattern(tmp_path: Path) -> None:
     document["channels"]["ab"]["parameters"] = {"zone": {"enum": ["eu", "us"], "default": "eu"}}
     document["operations"]["onAB"]["action"] = "send"
     result = build(spec(tmp_path, document))
-    assert '*, zone: Literal["eu", "us"] = "eu") -> None' in result.files["t/publisher.py"]
+    assert '*, zone: Zone = "eu") -> None' in result.files["t/publisher.py"]
+    assert 'Zone = Literal["eu", "us"]\n' in result.files["t/topics.py"]
     assert 'ParamRule(enum=("eu", "us"))' in result.files["t/topics.py"]
     v2 = {
         "asyncapi": "2.6.0",

@@ -32,6 +32,7 @@ from generator.names import (
     snake,
     unique,
 )
+from generator.normalize.param_types import name_types
 from generator.normalize.routes import build_routes
 from generator.refs import Node, Workspace
 from generator.schemas_bundle import SchemaBundle
@@ -84,6 +85,7 @@ def assemble(
     collect_bundle_notes(ctx)
     check_unique_tags(ctx)
     operations = served_operations(ctx, servers, channels, operations)
+    channels, operations = name_types(channels, operations, set(ctx.bundle.schemas))
     info = ctx.ws.root_node().child("info")
     title = text(info.get("title"))
     api = Api(

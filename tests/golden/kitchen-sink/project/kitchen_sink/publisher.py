@@ -5,7 +5,6 @@
 from __future__ import annotations
 
 from contextlib import AbstractAsyncContextManager
-from typing import Literal
 
 from kitchen_sink._runtime import PublishError
 from kitchen_sink._runtime.publishing import PublisherBase, encode
@@ -23,6 +22,7 @@ from kitchen_sink.models import (
 )
 from kitchen_sink._runtime.replies import RequestTimeout
 from kitchen_sink.settings import Settings
+from kitchen_sink.topics import Region
 
 __all__ = ["Publisher", "PublishError", "connect", "encode", "RequestTimeout"]
 
@@ -32,7 +32,7 @@ class Publisher(PublisherBase):
         self,
         payload: OrderPayload,
         *,
-        region: Literal["eu", "us"] = "eu",
+        region: Region = "eu",
         headers_: str,
         headers: OrderHeaders | None = None,
     ) -> None:

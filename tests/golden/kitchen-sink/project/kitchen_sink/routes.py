@@ -66,7 +66,7 @@ ROUTES: tuple[Route[Any], ...] = (
         OrderHeaders.model_validate,
         handler=Handler(
             topics_,
-            "async def handle(message: OrderPayload, ctx: Context, *, region: Literal['eu', 'us'], headers_: str, headers: OrderHeaders) -> None",
+            "async def handle(message: OrderPayload, ctx: Context, *, region: Region, headers_: str, headers: OrderHeaders) -> None",
             ("region", "headers_", "headers"),
         ),
     ),

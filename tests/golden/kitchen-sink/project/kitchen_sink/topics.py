@@ -4,6 +4,8 @@ safe building of outgoing ones (`_runtime.topics`)."""
 
 from __future__ import annotations
 
+from typing import Literal
+
 from kitchen_sink._runtime.topics import ParamRule, TopicError, TopicTemplate, check_topic
 
 __all__ = [
@@ -12,11 +14,14 @@ __all__ = [
     "PING",
     "PONG",
     "READINGS",
+    "Region",
     "ParamRule",
     "TopicError",
     "TopicTemplate",
     "check_topic",
 ]
+
+Region = Literal["eu", "us"]
 
 TOPICS_ = TopicTemplate(
     "sink/{region}/{headers}/orders",

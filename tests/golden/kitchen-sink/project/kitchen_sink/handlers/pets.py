@@ -15,4 +15,10 @@ logger = logging.getLogger(__name__)
 
 async def handle(message: Dog | Cat, ctx: Context, *, pet_id: str) -> None:
     """Handle a message on pets/{petId}"""
+    # To send, the typed methods of ctx.publisher (publisher.py):
+    #     await ctx.publisher.send_order(OrderPayload(...), headers_=...)
+    #     await ctx.publisher.send_pet_dog(Dog(...), pet_id=...)
+    #     await ctx.publisher.send_pet_cat(Cat(...), pet_id=...)
+    #     await ctx.publisher.ask_ping(PingPayload(...), node=...)
+    #     ... and 2 more in publisher.py
     logger.info("%s: %r", ctx.topic, message)

@@ -18,5 +18,11 @@ async def handle(message: PingPayload, ctx: Context, *, node: str) -> PongPayloa
 
     Return the reply to send (or None to send none).
     """
+    # To send, the typed methods of ctx.publisher (publisher.py):
+    #     await ctx.publisher.send_order(OrderPayload(...), headers_=...)
+    #     await ctx.publisher.send_pet_dog(Dog(...), pet_id=...)
+    #     await ctx.publisher.send_pet_cat(Cat(...), pet_id=...)
+    #     await ctx.publisher.ask_ping(PingPayload(...), node=...)
+    #     ... and 2 more in publisher.py
     logger.info("%s: %r", ctx.topic, message)
     return None
