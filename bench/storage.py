@@ -1,10 +1,12 @@
 """Telemetry rows per second that the IoT example's store commits (examples/mqtt/.../storage.py),
 SQLite and PostgreSQL, for a fleet: readings from 1,000 devices, each with its own timestamp, so
 every row is new. C handlers wait on the store at once, each awaiting the commit of its reading
-before it takes the next, as a handler does in the service (C is at most the number of device
-topics with a message waiting, MAX_CONCURRENT_HANDLERS and MAX_PENDING_MESSAGES). `all` puts
-every reading in at once: what the store could do if a message's acknowledgement could wait for
-its commit without holding a handler. No MQTT here: this is the database side of the budget.
+before it takes the next, as a handler that awaits `add_telemetry` would (C is at most the number
+of device topics with a message waiting, MAX_CONCURRENT_HANDLERS and MAX_PENDING_MESSAGES). `all`
+puts every reading in at once: what the example's telemetry handler does, since it queues its
+reading and leaves the acknowledgement to wait for the commit (`ctx.ack_after`); in the service
+MAX_PENDING_MESSAGES bounds how many are queued. No MQTT here: this is the database side of the
+budget.
 PostgreSQL is skipped, with a note, when its binaries are not installed (scripts/setup.sh does).
 
     python bench/storage.py [--rows N] [--devices D] [--handlers 16,256,1000,all] [--trials K]

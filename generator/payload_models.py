@@ -68,19 +68,19 @@ def _chunk_models(
 
 
 def _modelled(schemas: dict[str, Any], source: str) -> Part:
-    """One chunk's models, from the cache when this chunk was modelled before."""
-    job = models_job(schemas)
+    """One chunk's models, from the cache when this chunk was modelled before (keyed by the
+    schemas as they are: preparing them for the library is work only a miss needs)."""
     key = (
         fingerprint("datamodel_code_generator"),
         fingerprint(__name__),  # this module and the next shape what is stored
         fingerprint("generator.model_groups"),
         json.dumps(OPTIONS, sort_keys=True),
-        job,
+        json.dumps(schemas),
     )
     found = lookup("models", key)
     if found is not None:
         return Part.from_json(json.loads(found))
-    made = part(make(job, source))
+    made = part(make(models_job(schemas), source))
     store("models", key, json.dumps(made.to_json()))
     return made
 

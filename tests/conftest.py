@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from hypothesis import Phase, settings
 
+from tests.matrix import RabbitMq, running_rabbitmq
 from tests.support import Broker, running_broker
 
 # CI runs 100 examples of each property (each one generates, formats and imports a whole project);
@@ -18,14 +19,39 @@ settings.register_profile("dev", max_examples=300, phases=[Phase.explicit, Phase
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
 
 
-def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
-    """The corpus tally, printed whenever the corpus tests ran."""
+WORKER_TALLIES: list[tuple[int, dict[str, int]]] = []  # (documents, tally) from xdist workers
+
+
+def _corpus_tally() -> tuple[int, dict[str, int]] | None:
     test_corpus = sys.modules.get("tests.test_corpus")
-    if test_corpus is not None and any(test_corpus.TALLY.values()):
-        counts = ", ".join(f"{count} {what}" for what, count in test_corpus.TALLY.items())
-        terminalreporter.write_line(
-            f"AsyncAPI corpus ({len(test_corpus.ROOTS)} documents): {counts}"
-        )
+    if test_corpus is None or not any(test_corpus.TALLY.values()):
+        return None
+    return len(test_corpus.ROOTS), dict(test_corpus.TALLY)
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """On an xdist worker: hand the corpus tally to the controller, which prints it."""
+    tally = _corpus_tally()
+    workeroutput = getattr(session.config, "workeroutput", None)
+    if workeroutput is not None and tally is not None:
+        workeroutput["corpus_tally"] = tally
+
+
+@pytest.hookimpl(optionalhook=True)  # an xdist hook: controller side
+def pytest_testnodedown(node: object, error: object) -> None:
+    tally = getattr(node, "workeroutput", {}).get("corpus_tally")
+    if tally is not None:
+        WORKER_TALLIES.append(tally)
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """The corpus tally, printed whenever the corpus tests ran (on any worker)."""
+    tallies = [*WORKER_TALLIES, *filter(None, [_corpus_tally()])]
+    if not tallies:
+        return
+    total = {what: sum(tally.get(what, 0) for _, tally in tallies) for what in tallies[0][1]}
+    counts = ", ".join(f"{count} {what}" for what, count in total.items())
+    terminalreporter.write_line(f"AsyncAPI corpus ({tallies[0][0]} documents): {counts}")
 
 
 BROKER_FIXTURES = {"broker", "target", "aedes", "rabbitmq"}  # tests/matrix.py's brokers too
@@ -36,6 +62,14 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if BROKER_FIXTURES & set(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.broker)
+
+
+@pytest.fixture(scope="session")
+def rabbitmq() -> Iterator[RabbitMq]:
+    """One RabbitMQ per test session (per xdist worker): it takes 10-20 s to start. Tests that
+    use it are in the `rabbitmq` xdist group, so one worker starts it."""
+    with running_rabbitmq() as instance:
+        yield instance
 
 
 @pytest.fixture

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from tests.matrix import Aedes, Mosquitto, RabbitMq, running_aedes, running_rabbitmq
+from tests.matrix import Aedes, Mosquitto, RabbitMq, running_aedes
 from tests.support import Process, Subscriber, free_port, generated_project, service, wait_until
 from tests.test_delivery import HANDLER, PACKAGE, SPEC, Jobs
 from tests.test_request_reply import HANDLER as PING_HANDLER
@@ -31,13 +31,6 @@ TARGETS = [
 JOBS = 1000
 
 AnyBroker = Mosquitto | Aedes | RabbitMq
-
-
-@pytest.fixture(scope="session")
-def rabbitmq() -> Iterator[RabbitMq]:
-    """One RabbitMQ per test session (per xdist worker): it takes 10-20 s to start."""
-    with running_rabbitmq() as instance:
-        yield instance
 
 
 @pytest.fixture(params=TARGETS)

@@ -10,6 +10,7 @@ import pytest
 
 from generator.runtime import Incoming
 from generator.runtime.acks import AckQueue
+from generator.runtime.context import Context
 from generator.runtime.dispatch import Dispatcher
 
 
@@ -192,3 +193,47 @@ def test_a_handler_returning_none_is_acknowledged_at_once_as_before() -> None:
         assert dispatcher.deferred == 0 and dispatcher.pending == 0
 
     asyncio.run(scenario())
+
+
+def test_ack_after_twice_waits_for_both_even_when_the_first_fails() -> None:
+    async def scenario() -> None:
+        loop = asyncio.get_running_loop()
+        ctx: Context[None, None, None, None] = Context(None, None, None, None, Incoming("t", b""))
+        first, second = loop.create_future(), loop.create_future()
+        ctx.ack_after(first)
+        ctx.ack_after(second)
+        assert ctx.acknowledge_after is not None
+        both = asyncio.ensure_future(ctx.acknowledge_after)
+        first.set_exception(ValueError("refused"))
+        for _ in range(10):
+            await asyncio.sleep(0)
+        assert not both.done()  # the second commit is still to come: no acknowledgement yet
+        second.set_result(None)
+        await asyncio.wait_for(both, 1)
+
+    asyncio.run(scenario())
+
+
+def test_something_not_awaitable_handed_back_is_logged_and_acknowledged_at_once(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    async def scenario() -> None:
+        async def handle(incoming: Incoming) -> object:
+            return 42  # not awaitable: a mistake the type checker would catch
+
+        dispatcher = Dispatcher(
+            handle,  # type: ignore[arg-type]
+            max_concurrent=1,
+            max_pending=10,
+            pause=lambda: None,
+            resume=lambda: None,
+        )
+        sent: list[int] = []
+        acks = AckQueue(lambda packet_id, _qos: sent.append(packet_id))
+        submit_many(dispatcher, acks, 3, topics=1)
+        await turns(lambda: len(sent) == 3)
+        assert dispatcher.pending == 0 and dispatcher.deferred == 0
+
+    with caplog.at_level(logging.ERROR):
+        asyncio.run(scenario())
+    assert "not awaitable" in caplog.text

@@ -152,7 +152,8 @@ def test_a_class_the_library_named_never_takes_a_bundle_name(
     assert len(names) == len(set(names))
     assert "Holds a PairItem." in source  # text is not code: never renamed
     wire = "from pydantic import BaseModel\n\n\nclass WireModel(BaseModel):\n    pass\n"
-    write_files({"pkg/__init__.py": "", "pkg/wire.py": wire, "pkg/models.py": source}, tmp_path)
+    runtime = {"pkg/_runtime/__init__.py": "", "pkg/_runtime/wire.py": wire}
+    write_files({"pkg/__init__.py": "", **runtime, "pkg/models.py": source}, tmp_path)
     (models,) = import_modules(tmp_path, "pkg.models")
     assert models.PairItem.model_validate({"x": 1}).x == 1  # the bundle's own schema
     holder = models.Holder.model_validate({"p": ["AB/CD"]})

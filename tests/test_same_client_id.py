@@ -68,9 +68,20 @@ def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return generated_project(out, SPEC, {f"{PACKAGE}/handlers/jobs.py": HANDLER})
 
 
-@pytest.fixture(params=["mosquitto-5", "mosquitto-3.1.1", "aedes-5", "aedes-3.1.1"])
+@pytest.fixture(
+    params=[
+        "mosquitto-5",
+        "mosquitto-3.1.1",
+        "aedes-5",
+        "aedes-3.1.1",
+        pytest.param("rabbitmq-3.1.1", marks=pytest.mark.xdist_group("rabbitmq")),
+    ]
+)
 def target(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[Any, str]]:
     name, protocol = request.param.split("-", 1)
+    if name == "rabbitmq":
+        yield request.getfixturevalue("rabbitmq"), protocol
+        return
     if name == "aedes":
         with running_aedes(tmp_path) as aedes:
             yield aedes, protocol
@@ -84,7 +95,7 @@ def target(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[Any
 
 
 def test_two_instances_with_one_client_id_are_told_apart_in_the_log(
-    project: Path, target: tuple[Mosquitto | Aedes, str], tmp_path: Path
+    project: Path, target: tuple[Any, str], tmp_path: Path
 ) -> None:
     broker, protocol = target
     client_id = f"twin-{free_port()}"
@@ -105,7 +116,7 @@ def test_two_instances_with_one_client_id_are_told_apart_in_the_log(
             )
         if isinstance(broker, Aedes) and protocol == "5":  # aedes sends the reason code
             explained = rf"session taken over \(0x8E\): another client .* id '{client_id}'"
-        else:  # mosquitto 2.0.11 closes the older connection without a word, as 3.1.1 must
+        else:  # mosquitto 2.0.11 and RabbitMQ close the older connection without a word
             explained = rf"times in a row soon after connecting: is another client .* '{client_id}'"
         # whichever started second takes the session first: the other one says so
         wait_until(lambda: any(twin.find_all(explained) for twin in twins), 30, "a twin to say why")

@@ -1,9 +1,10 @@
 """The service: the MQTT client, the route table, the lifespan and the HTTP side put together.
 
 Delivery is at least once for QoS 1 and 2: a message is acknowledged only after its handler
-returned, or after it was rejected as invalid (acknowledged and counted, so it is not redelivered
-forever). A handler that raises is logged, counted and acknowledged too: redelivering a message
-that fails the same way every time would stall its topic. Handlers must be idempotent.
+returned (and what it passed to `ctx.ack_after` is done), or after it was rejected as invalid
+(acknowledged and counted, so it is not redelivered forever). A handler that raises is logged,
+counted and acknowledged too: redelivering a message that fails the same way every time would
+stall its topic. Handlers must be idempotent.
 """
 
 from __future__ import annotations

@@ -60,6 +60,19 @@ def test_at_or_below_80_degrees_no_alert(temperature: float, caplog: Any) -> Non
     assert warned == (temperature > 60.0)
 
 
+def test_a_reading_is_handled_once_its_row_is_committed() -> None:
+    """The handler returns before the commit (`ctx.ack_after`); the harness, like the broker's
+    acknowledgement, waits for it."""
+
+    async def test(h: Harness) -> None:
+        store = h.service.state.store
+        for count, device in enumerate(("a", "b", "c"), start=1):
+            assert (await h.publish(f"devices/{device}/telemetry", reading(device, 20.0))).handled
+            assert store.rows_written == count
+
+    run(test)
+
+
 def test_a_device_in_error_gets_a_high_priority_reboot() -> None:
     async def test(h: Harness) -> None:
         status = {"deviceId": "pump-3", "status": "error", "lastSeen": "2024-01-15T10:31:00Z"}

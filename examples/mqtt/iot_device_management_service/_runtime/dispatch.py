@@ -192,8 +192,7 @@ class Dispatcher:
                     if self._cancelled_by_drain(topic, incoming):
                         raise
                 self.running -= 1
-                if after is not None:
-                    self._defer(after, incoming, ack)
+                if after is not None and self._defer(after, incoming, ack):
                     continue
                 if ack is not None:
                     ack()
@@ -205,13 +204,19 @@ class Dispatcher:
                 del self._queues[topic]
         return count
 
-    def _defer(self, after: Awaitable[object], incoming: Incoming, ack: Ack | None) -> None:
-        """Acknowledge once `after` is done; a callback on it, not a task per message."""
-        future = asyncio.ensure_future(after)
+    def _defer(self, after: Awaitable[object], incoming: Incoming, ack: Ack | None) -> bool:
+        """Acknowledge once `after` is done (a callback on it, not a task per message); False
+        when it cannot be awaited, which is logged, and the message acknowledged at once."""
+        try:
+            future = asyncio.ensure_future(after)
+        except TypeError as exc:
+            self._log.log(logging.ERROR, "deferred", "not awaitable, acknowledged now: %s", exc)
+            return False
         self._tickets += 1
         self._waits[self._tickets] = (future, (incoming, ack))
         self.deferred += 1
         future.add_done_callback(partial(self._settled, self._tickets))
+        return True
 
     def _settled(self, ticket: int, future: asyncio.Future[object]) -> None:
         """What the handler handed back is done: acknowledge. Having failed, it is logged and

@@ -56,9 +56,13 @@ class Context(Generic[P, S, C, A]):
         """Acknowledge the message once `done` is (a database commit, say) rather than when the
         handler returns: the handler returns at once and the next message is handled meanwhile,
         so writes can be batched. Until then the message counts as pending; if the service
-        stops first, it is not acknowledged and the broker sends it again."""
+        stops first, it is not acknowledged and the broker sends it again. Called again, the
+        acknowledgement waits for every one, even once one of them has failed."""
         before = self.acknowledge_after
-        self.acknowledge_after = done if before is None else asyncio.gather(before, done)
+        if before is None:
+            self.acknowledge_after = done
+        else:
+            self.acknowledge_after = asyncio.gather(before, done, return_exceptions=True)
 
     @property
     def topic(self) -> str:
