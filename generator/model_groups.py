@@ -203,12 +203,17 @@ def head(parts: list[Part], header: str, package: str) -> str:
             merged.setdefault(wire if module_name == WIRE else module_name, set()).add(
                 (name, alias)
             )
-    lines = [f"import {_imported(n, a)}" for n, a in sorted(merged.pop("", set()), key=_order)]
+    sections: dict[int, list[str]] = {}
+    for n, a in sorted(merged.pop("", set()), key=_order):
+        sections.setdefault(_import_order(n, wire)[0], []).append(f"import {_imported(n, a)}")
     for module_name in sorted(merged, key=lambda m: _import_order(m, wire)):
         names = ", ".join(_imported(n, a) for n, a in sorted(merged[module_name], key=_order))
-        lines.append(f"from {module_name} import {names}")
+        section = sections.setdefault(_import_order(module_name, wire)[0], [])
+        section.append(f"from {module_name} import {names}")
+    # a blank line between the standard library, the rest and the package's own, as isort has
+    imports = "\n\n".join("\n".join(sections[key]) for key in sorted(sections))
     future = f"{header}\n\nfrom __future__ import annotations"
-    return "\n\n".join(filter(None, [future, "\n".join(lines)])) + "\n"
+    return "\n\n".join(filter(None, [future, imports])) + "\n"
 
 
 def joined(head: str, bodies: list[str]) -> str:

@@ -92,7 +92,13 @@ def _call(args: Any, head: str) -> str:
 
 
 def _import_from(names: Any, module: str) -> str:
-    return f"from {module} import {', '.join(names)}"
+    return f"from {module} import {', '.join(sorted(names, key=_member_order))}"
+
+
+def _member_order(name: str) -> tuple[int, str, str]:
+    """isort's order of imported names (ruff's default): constants, classes, the rest."""
+    kind = 0 if name.isupper() and len(name) > 1 else 1 if name[:1].isupper() else 2
+    return kind, name.lower(), name
 
 
 _PLAIN_ENV = re.compile(r"[A-Za-z0-9._:/@+\-]*")

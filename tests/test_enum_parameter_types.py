@@ -125,6 +125,8 @@ def test_a_handler_with_an_outgrown_literal_is_named_with_the_type_it_needs(
     )
     assert expected in grown.stderr.splitlines(), grown.stderr
     assert "--strict: exit 1" in grown.stderr
+    replayed = generate(spec, with_garage(ROOMS), out, "--strict")  # nothing changed: a replay
+    assert replayed.returncode == 1 and expected in replayed.stderr.splitlines()
     checked = mypy(out)  # the report is right: mypy fails in the generated routes
     assert checked.returncode == 1
     assert re.search(r"routes\.py:\d+: error: Argument", checked.stdout), checked.stdout

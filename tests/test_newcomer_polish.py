@@ -15,7 +15,17 @@ import pytest
 import yaml
 
 from generator.pipeline import build
-from tests.support import EXAMPLE_PACKAGE, EXAMPLE_SPEC, import_modules, run_cli, write_files
+from tests.support import (
+    EXAMPLE,
+    EXAMPLE_PACKAGE,
+    EXAMPLE_SPEC,
+    REPO,
+    import_modules,
+    run_cli,
+    write_files,
+)
+
+GOLDEN_PROJECT = REPO / "tests" / "golden" / "kitchen-sink" / "project"
 
 HINT = "    # To send, the typed methods of ctx.publisher (publisher.py):"
 
@@ -153,3 +163,15 @@ def test_a_non_empty_output_folder_is_named_without_a_fake_position(
     assert not re.match(r"[^ ]*:\d+:\d+:", first)
     assert "Traceback" not in result.stderr
     assert sorted(p.name for p in folder.iterdir()) == ["notes.txt"]
+
+
+@pytest.mark.parametrize("project", [GOLDEN_PROJECT, EXAMPLE], ids=["kitchen-sink", "example"])
+def test_generated_imports_are_grouped_and_sorted_as_isort_has_them(project: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "ruff", "check", "--select", "I", "--no-cache", "."],
+        cwd=project,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stdout

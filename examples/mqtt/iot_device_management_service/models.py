@@ -5,7 +5,9 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Annotated, Any
 from uuid import UUID
+
 from pydantic import AwareDatetime, ConfigDict, Field
+
 from iot_device_management_service._runtime.wire import WireModel
 
 

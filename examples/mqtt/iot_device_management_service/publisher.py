@@ -6,11 +6,10 @@ from __future__ import annotations
 
 from contextlib import AbstractAsyncContextManager
 
+from iot_device_management_service import topics
 from iot_device_management_service._runtime import PublishError
 from iot_device_management_service._runtime.publishing import PublisherBase, encode
 from iot_device_management_service._runtime.sending import connect as _connect
-
-from iot_device_management_service import topics
 from iot_device_management_service.models import (
     CommandPayload,
     CriticalAlertPayload,

@@ -12,7 +12,7 @@ from pydantic import TypeAdapter
 from iot_device_management_service import topics
 from iot_device_management_service._runtime.routing import Handler, Route, subscriptions_of
 from iot_device_management_service.context import Context
-from iot_device_management_service.handlers import device_telemetry, device_status
+from iot_device_management_service.handlers import device_status, device_telemetry
 from iot_device_management_service.models import StatusPayload, TelemetryPayload
 
 

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from typing import Annotated, Any
+
 from pydantic import ConfigDict, Field
+
 from kitchen_sink._runtime.wire import WireModel
 
 

@@ -6,11 +6,11 @@ from __future__ import annotations
 
 from contextlib import AbstractAsyncContextManager
 
+from kitchen_sink import topics
 from kitchen_sink._runtime import PublishError
 from kitchen_sink._runtime.publishing import PublisherBase, encode
+from kitchen_sink._runtime.replies import RequestTimeout
 from kitchen_sink._runtime.sending import connect as _connect
-
-from kitchen_sink import topics
 from kitchen_sink.models import (
     Cat,
     Dog,
@@ -20,7 +20,6 @@ from kitchen_sink.models import (
     PingPayload,
     PongPayload,
 )
-from kitchen_sink._runtime.replies import RequestTimeout
 from kitchen_sink.settings import Settings
 from kitchen_sink.topics import Region
 

@@ -20,7 +20,7 @@ from kitchen_sink._runtime.routing import (
 )
 from kitchen_sink._runtime.topics import one_of
 from kitchen_sink.context import Context
-from kitchen_sink.handlers import topics_, pets, ping, readings
+from kitchen_sink.handlers import pets, ping, readings, topics_
 from kitchen_sink.models import (
     Cat,
     Dog,
