@@ -134,7 +134,50 @@ def _check_handler(path: Path, expected: HandlerShape) -> list[Diagnostic]:
                 f"longer match channel {channel}, which passes: {shown}",
             )
         )
-    return found + _annotation_problems(path, function, expected)
+    return (
+        found + _annotation_problems(path, function, expected) + _context_problems(path, function)
+    )
+
+
+def _context_attributes() -> frozenset[str]:
+    """What a handler's `ctx` carries, read from the runtime's Context (never imported)."""
+    source = Path(__file__).with_name("runtime") / "context.py"
+    tree = ast.parse(source.read_text(encoding="utf-8"))
+    names: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ClassDef) and node.name == "Context":
+            for item in node.body:
+                if isinstance(item, ast.FunctionDef | ast.AsyncFunctionDef):
+                    names.add(item.name)
+                elif isinstance(item, ast.Assign) and isinstance(item.value, ast.Tuple):
+                    names |= {e.value for e in item.value.elts if isinstance(e, ast.Constant)}
+    return frozenset(names)
+
+
+def _context_problems(
+    path: Path, function: ast.AsyncFunctionDef | ast.FunctionDef
+) -> list[Diagnostic]:
+    """`ctx.<name>` that Context does not carry: a handler written when Context was the
+    publisher (`ctx.send_x(...)`) fails at run time; sending is `ctx.publisher.send_x(...)`."""
+    positional = function.args.posonlyargs + function.args.args
+    if len(positional) != 2:
+        return []
+    ctx, carried = positional[1].arg, _context_attributes()
+    found = []
+    for node in ast.walk(function):
+        if (
+            isinstance(node, ast.Attribute)
+            and isinstance(node.value, ast.Name)
+            and node.value.id == ctx
+            and node.attr not in carried
+            and not node.attr.startswith("__")
+        ):
+            text = (
+                f"{ctx}.{node.attr}: the handler context has no {node.attr!r}; "
+                f"send methods are on {ctx}.publisher ({ctx}.publisher.{node.attr}(...))"
+            )
+            found.append(_warn(path, node.lineno, text))
+    return found
 
 
 LIFECYCLE_NEEDS = ("State", "lifespan")  # what the generated service imports from lifecycle.py

@@ -360,3 +360,29 @@ def test_a_deleted_user_file_comes_back_formatted_while_the_rest_are_kept(projec
     assert handler.read_text() == first
     assert edited.read_text().endswith("# mine\n")
     assert "1 created" not in result.stdout and "3 created" in result.stdout  # + events' two
+
+
+def test_a_handler_sending_through_ctx_itself_is_reported_with_the_line(project) -> None:
+    """Handlers written when the context was the publisher call `ctx.send_command(...)`; the
+    context now carries the publisher, so regenerating names the line instead of an
+    AttributeError at run time."""
+    spec, out = project
+    handler = out / PKG / "handlers" / "device_status.py"
+    source = handler.read_text()
+    old = source.replace(
+        "    logger.info(",
+        "    await ctx.send_command(None, device_id=device_id)\n    logger.info(",
+        1,
+    )
+    assert old != source
+    handler.write_text(old)
+    line = next(i for i, t in enumerate(old.splitlines(), 1) if "ctx.send_command" in t)
+    result = generate(spec, out)
+    assert result.returncode == 0
+    assert (
+        f"{handler}:{line}:1: warning: ctx.send_command: the handler context has no "
+        "'send_command'; send methods are on ctx.publisher" in result.stderr
+    )
+    assert generate(spec, out, "--strict").returncode == 1
+    handler.write_text(old.replace("ctx.send_command", "ctx.publisher.send_command"))
+    assert "the handler context has no" not in generate(spec, out).stderr
