@@ -480,3 +480,50 @@ def test_stop_counts_a_handled_message_waiting_behind_an_unfinished_one_as_left(
 
     assert asyncio.run(scenario()) == 3  # 1 unfinished, 2 queued, 3 handled but not acked
     assert pubacks == []
+
+
+def test_qos0_sends_to_a_broker_that_stops_reading_wait_and_leave_the_loop_free() -> None:
+    """QoS 0 waits for nothing from the broker: a send loop must still give the event loop its
+    turns (keep-alive, acks, the HTTP side) and stop when the socket's buffer is full, instead
+    of queueing every message in memory."""
+    done = asyncio.Event()
+
+    async def script(peer: Peer) -> None:
+        await peer.accept()
+        await done.wait()  # never reads again: the socket's buffers fill up
+
+    async def scenario() -> None:
+        async with scripted(script) as (port, _finished):
+            connection = await connect(port, [])
+            ticks = sent = 0
+
+            async def ticker() -> None:
+                nonlocal ticks
+                while True:
+                    await asyncio.sleep(0.005)
+                    ticks += 1
+
+            async def send_all() -> None:
+                nonlocal sent
+                for _ in range(200_000):  # 200 MB if nothing held them back
+                    await connection.publish(Outgoing("t", b"x" * 1024, qos=0))
+                    sent += 1
+
+            ticking = asyncio.create_task(ticker())
+            sending = asyncio.create_task(send_all())
+            async with asyncio.timeout(20):
+                while connection._writable.is_set():  # until the socket's buffer is over its mark
+                    await asyncio.sleep(0.005)
+                assert ticks > 0, "the send loop starved the event loop"
+                stalled_at, seen = sent, ticks
+                while ticks < seen + 20:  # the loop runs on; the sends stay stopped
+                    await asyncio.sleep(0.005)
+            assert sent == stalled_at < 200_000 and not sending.done()
+            buffered = connection._transport.get_write_buffer_size() if connection._transport else 0
+            assert buffered + sum(map(len, connection._out)) < 4 << 20
+            sending.cancel()
+            ticking.cancel()
+            done.set()
+            connection._close()
+
+    asyncio.run(scenario())

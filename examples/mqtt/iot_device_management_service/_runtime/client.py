@@ -170,7 +170,8 @@ class MqttClient:
         return None
 
     async def stop(self, timeout: float) -> int:
-        """Stop gracefully; returns how many received messages were left unhandled."""
+        """Stop gracefully; returns how many received messages were left unhandled or
+        unacknowledged (the broker delivers the latter again)."""
         self._stopping = True
         if self._connection is not None:
             self._connection.pause_reading()
@@ -179,6 +180,9 @@ class MqttClient:
         connection, self._connection = self._connection, None
         self._connected.clear()
         if connection is not None:
+            # a message handled after one left in its queue waits for that one's ack: both
+            # go back to the broker
+            left = max(left, connection.unacknowledged)
             try:
                 async with asyncio.timeout(5):
                     await connection.disconnect()

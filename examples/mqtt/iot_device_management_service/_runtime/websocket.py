@@ -177,6 +177,14 @@ class WebSocketProtocol(asyncio.Protocol):
         if self.inner is not None:
             self._read_frames()
 
+    def pause_writing(self) -> None:
+        if self.inner is not None:  # the socket's buffer is full: the engine waits
+            self.inner.pause_writing()
+
+    def resume_writing(self) -> None:
+        if self.inner is not None:
+            self.inner.resume_writing()
+
     def connection_lost(self, exc: Exception | None) -> None:
         if self.inner is not None:
             self.inner.connection_lost(exc)

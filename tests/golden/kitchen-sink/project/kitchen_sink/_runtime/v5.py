@@ -37,6 +37,7 @@ from .websocket import WebSocketProtocol
 logger = logging.getLogger(__name__)
 
 _FAILED = 0x80  # reason codes from here on are failures
+_PACE_EVERY = 64  # QoS 0 sends between two turns of the loop
 
 
 def _failed(code: Any) -> bool:
@@ -89,6 +90,9 @@ class Mqtt5Connection(asyncio.Protocol, Connection):
         self._held: deque[mqtt5.PublishPacket] = deque()
         self._held_bytes = 0
         self._out: list[bytes] = []
+        self._writable = asyncio.Event()  # cleared while the socket's buffer is over its mark
+        self._writable.set()
+        self._unpaced = 0  # QoS 0 sends since the loop last had a turn
         self._acks = AckQueue(self._send_ack)
         self._connack: asyncio.Future[mqtt5.ConnAckPacket] = self._loop.create_future()
         self._waiters: dict[int, asyncio.Future[Any]] = {}  # SUBACKs awaited
@@ -174,6 +178,7 @@ class Mqtt5Connection(asyncio.Protocol, Connection):
         self._check_open()
         if message.qos == 0:
             self._write(_publish_packet(message, None))
+            await self._pace()
             return
         outbox = self._session.outbox
         packet_id, flight = outbox.add(message, self._waiters)
@@ -184,6 +189,24 @@ class Mqtt5Connection(asyncio.Protocol, Connection):
         except asyncio.CancelledError:
             outbox.abandon(packet_id)
             raise
+
+    async def _pace(self) -> None:
+        """A QoS 0 send waits for nothing from the broker: give the loop a turn every few of
+        them (keep-alive, acks and the HTTP side go on, and the batch is written), and wait
+        while the socket's buffer is over its high-water mark, so a send loop to a broker that
+        does not read holds bounded memory."""
+        self._unpaced += 1
+        if self._unpaced >= _PACE_EVERY:
+            self._unpaced = 0
+            await asyncio.sleep(0)
+        if not self._writable.is_set():
+            await self._writable.wait()  # set again when the connection ends, too
+
+    def pause_writing(self) -> None:
+        self._writable.clear()
+
+    def resume_writing(self) -> None:
+        self._writable.set()
 
     def pause_reading(self) -> None:
         self._paused = True
@@ -434,6 +457,7 @@ class Mqtt5Connection(asyncio.Protocol, Connection):
         self._schedule_keep_alive()
 
     def _fail(self, cause: MqttError) -> None:
+        self._writable.set()  # a paced send returns; the next one finds the connection closed
         if self.closed.done():
             return
         self.closed.set_result(cause)
