@@ -150,7 +150,11 @@ def _context_attributes() -> frozenset[str]:
                 if isinstance(item, ast.FunctionDef | ast.AsyncFunctionDef):
                     names.add(item.name)
                 elif isinstance(item, ast.Assign) and isinstance(item.value, ast.Tuple):
-                    names |= {e.value for e in item.value.elts if isinstance(e, ast.Constant)}
+                    names |= {
+                        e.value
+                        for e in item.value.elts
+                        if isinstance(e, ast.Constant) and isinstance(e.value, str)
+                    }
     return frozenset(names)
 
 
