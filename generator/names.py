@@ -19,13 +19,35 @@ _WORD = re.compile(r"[A-Z]+(?=[A-Z][a-z0-9])|[A-Z]?[a-z0-9]+|[A-Z]+|[^\W_]+", re
 _RESERVED = frozenset(keyword.kwlist) | frozenset(keyword.softkwlist) | frozenset(dir(builtins))
 # Names generated code uses for itself; a spec name equal to one gets a trailing underscore.
 _GENERATED = frozenset({"self", "cls", "context", "ctx", "message", "payload", "topic", "logger"})
-# Per namespace, what the generated code defines there itself. Channel names become handler
-# modules imported into `routes.py` (beside its own helpers and imports); parameter names become
-# keyword arguments of handlers and send methods (beside their own arguments and locals).
-MODULE_NAMES = frozenset(
-    {"topics", "json", "logging", "raw_bytes", "utf8_text", "by_tag", "answer", "read"}
-    | {"subscriptions", "routes", "models", "service", "settings", "context", "publisher"}
+# What `routes.py` binds at its top level beside the handler module of each channel: the helpers it
+# imports from `_runtime.routing` and `_runtime.topics` (render imports exactly these, no others),
+# the rest of its imports, and its own tables. A test checks every top-level name of a generated
+# `routes.py` is one of these or a channel's module.
+ROUTING_HELPERS = (
+    "Answer",
+    "Handler",
+    "Route",
+    "by_tag",
+    "no_handler",
+    "raw_bytes",
+    "subscriptions_of",
+    "utf8_text",
 )
+TOPIC_HELPERS = ("one_of",)
+ROUTES_GLOBALS = frozenset(ROUTING_HELPERS + TOPIC_HELPERS) | frozenset(
+    {"topics", "Mapping", "Any", "Annotated", "Field", "TypeAdapter", "Context", "Route"}
+    | {"ROUTES", "SUBSCRIPTIONS"}
+)
+# Reserved by earlier releases (helpers and modules since moved or renamed): kept, so a channel's
+# module (and the user's handler file) keeps its name across versions.
+_KEPT_MODULE_NAMES = frozenset(
+    {"json", "logging", "answer", "read", "subscriptions", "routes", "models", "service"}
+    | {"settings", "context", "publisher"}
+)
+# Channel names become handler modules imported into `routes.py`: none may be named like what it
+# binds itself. Parameter names become keyword arguments of handlers and send methods (beside
+# their own arguments and locals).
+MODULE_NAMES = ROUTES_GLOBALS | _KEPT_MODULE_NAMES
 # Methods of the runtime's PublisherBase: a send operation named like one gets a suffix.
 PUBLISHER_METHODS = frozenset({"publish", "request"})
 PARAMETER_NAMES = frozenset(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import keyword
 import subprocess
 import sys
@@ -10,8 +11,18 @@ from pathlib import Path
 import pytest
 
 from generator.model import Address
-from generator.names import package_from_title, package_problem, pascal, snake, unique
-from tests.support import run_cli
+from generator.names import (
+    MODULE_NAMES,
+    ROUTES_GLOBALS,
+    ROUTING_HELPERS,
+    TOPIC_HELPERS,
+    package_from_title,
+    package_problem,
+    pascal,
+    snake,
+    unique,
+)
+from tests.support import REPO, run_cli
 
 
 @pytest.mark.parametrize(
@@ -152,3 +163,90 @@ def test_an_unusable_package_option_is_an_error(tmp_path: Path, name: str) -> No
     assert result.returncode == 1
     assert result.stderr.startswith(f"--package {name!r} cannot be used: ")
     assert "Traceback" not in result.stderr and not out.exists()
+
+
+def top_level_names(module: Path) -> list[tuple[str, str | None]]:
+    """Every name a module binds at its top level, with the module it imports it from."""
+    bound: list[tuple[str, str | None]] = []
+    for node in ast.parse(module.read_text(encoding="utf-8")).body:
+        if isinstance(node, ast.Import | ast.ImportFrom):
+            source = node.module if isinstance(node, ast.ImportFrom) else None
+            bound += [((a.asname or a.name).split(".")[0], source) for a in node.names]
+        elif isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+            bound.append((node.name, None))
+        elif isinstance(node, ast.Assign | ast.AnnAssign):
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            bound += [(t.id, None) for t in targets if isinstance(t, ast.Name)]
+    return bound
+
+
+def public_definitions(runtime_module: str) -> set[str]:
+    tree = ast.parse((REPO / "generator" / "runtime" / runtime_module).read_text(encoding="utf-8"))
+    kinds = ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef
+    return {n.name for n in tree.body if isinstance(n, kinds) and not n.name.startswith("_")}
+
+
+def test_the_helpers_routes_import_are_the_runtimes() -> None:
+    assert set(ROUTING_HELPERS) <= public_definitions("routing.py")
+    assert set(TOPIC_HELPERS) <= public_definitions("topics.py")
+    assert set(ROUTES_GLOBALS) <= MODULE_NAMES
+
+
+def assert_routes_names_come_from_the_table(routes: Path) -> None:
+    """`routes.py` binds each name once, and each is in the table, a channel's handler module (and
+    its route function), or a model."""
+    package = routes.parent.name
+    bound = top_level_names(routes)
+    names = [name for name, _ in bound]
+    assert sorted(names) == sorted(set(names)), f"{routes}: a name is bound twice"
+    handlers = {name for name, source in bound if source == f"{package}.handlers"}
+    assert handlers and not handlers & MODULE_NAMES
+    decided = ROUTES_GLOBALS | handlers | {f"_{h}" for h in handlers} | {"annotations"}
+    for name, source in bound:
+        assert name in decided or source == f"{package}.models", (routes, name)
+
+
+@pytest.mark.parametrize(
+    "routes",
+    [
+        REPO / "tests/golden/kitchen-sink/project/kitchen_sink/routes.py",
+        REPO / "examples/mqtt/iot_device_management_service/routes.py",
+    ],
+    ids=["kitchen-sink", "example"],
+)
+def test_every_name_routes_binds_comes_from_the_table(routes: Path) -> None:
+    assert_routes_names_come_from_the_table(routes)
+
+
+def test_channels_named_like_the_routing_helpers(tmp_path: Path) -> None:
+    """A channel named like a helper `routes.py` imports gets its own module name, and the
+    project still imports (it once replaced `subscriptions_of` and `one_of`)."""
+    spec = tmp_path / "asyncapi.yaml"
+    channels = ["one_of", "subscriptions_of", "no_handler", "raw_bytes"]
+    spec.write_text(
+        "asyncapi: 3.0.0\ninfo: {title: Helpers, version: '1'}\nchannels:\n"
+        + "".join(
+            f"  {c}: {{address: '{c}/{{room}}', parameters: {{room: {{enum: [x, y]}}}},"
+            " messages: {m: {payload: {type: string}}}}\n"
+            for c in channels
+        )
+        + "operations:\n"
+        + "".join(
+            f"  on_{c}: {{action: receive, channel: {{$ref: '#/channels/{c}'}}}}\n"
+            for c in channels
+        )
+    )
+    out = tmp_path / "out"
+    result = run_cli("generate", str(spec), "--output", str(out))
+    assert result.returncode == 0, result.stderr
+    for channel in channels:
+        assert (out / "helpers" / "handlers" / f"{channel}_.py").is_file(), channel
+    assert_routes_names_come_from_the_table(out / "helpers" / "routes.py")
+    imported = subprocess.run(
+        [sys.executable, "-c", "import helpers.service; print(len(helpers.service.SUBSCRIPTIONS))"],
+        cwd=out,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert imported.returncode == 0, imported.stderr
