@@ -218,3 +218,84 @@ def package_from_title(title: str) -> tuple[str, str | None]:
 def type_alias(text: str, taken: set[str]) -> str:
     """A named type for `text` (`room` -> `Room`), not in `taken`, which is updated."""
     return unique(pascal(text, fallback="Param"), taken)
+
+
+# Composed names: each kind of name the output holds is made by one function here, so the rules
+# (and the namespace each name must not clash in) are read in one place.
+
+
+def channel_module(key: str, taken: set[str]) -> tuple[str, str]:
+    """A channel's module (its handler file, route and topic constant are named after it),
+    unique in `taken` (updated), and the name it wanted."""
+    wanted = snake(key, fallback="channel", reserved=MODULE_NAMES)
+    return unique(wanted, taken), wanted
+
+
+def channel_class(module: str) -> str:
+    """The channel's class-name stem, for the classes of its messages."""
+    return pascal(module, fallback="Channel")
+
+
+def topic_constant(module: str) -> str:
+    """`topics.DEVICE_TELEMETRY`; param_types keeps enum type names clear of these."""
+    return module.upper()
+
+
+def route_function(module: str) -> str:
+    """`routes.py`'s adapter to the channel's `handle` (private: the handler module owns
+    `module`)."""
+    return f"_{module}"
+
+
+def parameter(name: str) -> str:
+    """A channel parameter as a keyword argument of the handler and the send methods."""
+    return snake(name, fallback="param", reserved=PARAMETER_NAMES)
+
+
+def operation(key: str, send: bool, taken: set[str]) -> str:
+    """A send operation's publisher method (unique in `taken`, updated) or a receive
+    operation's name."""
+    name = snake(key, fallback="operation")
+    return unique(name, taken) if send else name
+
+
+def unnamed_operation(module: str, send: bool, taken: set[str]) -> str:
+    """A 2.x operation without an operationId: `send_<channel>` or `on_<channel>`."""
+    name = f"{'send' if send else 'on'}_{module}"
+    return unique(name, taken) if send else name
+
+
+def sender(send: str, message: str, taken: set[str]) -> str:
+    """`send_x_<message>`: one method for each of an operation's several messages."""
+    return unique(f"{send}_{snake(message, fallback='message')}", taken)
+
+
+def request(send: str, taken: set[str]) -> str:
+    """`<send>_and_wait`: the method that sends and awaits the reply."""
+    return unique(f"{send}_and_wait", taken)
+
+
+def payload_class(message: str) -> str:
+    return pascal(f"{message} payload", fallback="Message")
+
+
+def headers_class(message: str) -> str:
+    return pascal(f"{message} headers", fallback="Message")
+
+
+def message_class(channel_class: str, field: str) -> str:
+    """A 2.x channel's unnamed message: `<Channel>PublishMessage`, `<Channel>SubscribeMessage`."""
+    return f"{channel_class}{field.title()}Message"
+
+
+def nested_class(parent: str, part: str, *, fixed: bool = False) -> str:
+    """The class of a schema inside `parent`'s: `TelemetrySensors` for property `sensors`;
+    a `fixed` part (`Item`, `OneOf2`) is used as given. A class the models module imports
+    (`Email` + `Str`) gets a `Model` suffix."""
+    name = parent + (part if fixed else pascal(part, fallback="Field"))
+    return name + "Model" if name in _CLASS_RESERVED else name
+
+
+def distribution(package: str) -> str:
+    """The project's distribution name in `pyproject.toml`."""
+    return package.replace("_", "-")

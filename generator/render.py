@@ -17,6 +17,7 @@ from typing import Any
 
 import jinja2
 
+from generator import names
 from generator.cache import directory
 from generator.manifest import HandlerShape
 from generator.model import Api, Channel, Locator, Message, Parameter, Route, payload_type
@@ -346,7 +347,7 @@ def _context(api: Api, source: str, header: str) -> dict[str, Any]:
         "channel_rows": _rows(api),
         "send_hints": _send_hints(api),
         "other_servers": api.other_servers,
-        "dist_name": api.package.replace("_", "-"),
+        "dist_name": names.distribution(api.package),
         "dist_version": _dist_version(api.version),
         **_imports(api, routes),
     }

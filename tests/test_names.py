@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from generator import names
 from generator.model import Address
 from generator.names import (
     MODULE_NAMES,
@@ -250,3 +251,37 @@ def test_channels_named_like_the_routing_helpers(tmp_path: Path) -> None:
         timeout=60,
     )
     assert imported.returncode == 0, imported.stderr
+
+
+@pytest.mark.parametrize(
+    ("parent", "part", "fixed", "expected"),
+    [
+        ("Telemetry", "sensors", False, "TelemetrySensors"),
+        ("Telemetry", "field", False, "TelemetryFieldModel"),
+        ("Telemetry", "Item", True, "TelemetryItem"),
+        ("Email", "str", False, "EmailStrModel"),  # `EmailStr` is what models.py imports
+        ("Aware", "Datetime", True, "AwareDatetimeModel"),
+    ],
+)
+def test_a_nested_class_is_never_named_like_an_import(
+    parent: str, part: str, fixed: bool, expected: str
+) -> None:
+    assert names.nested_class(parent, part, fixed=fixed) == expected
+
+
+def test_composed_python_names() -> None:
+    taken = {"publish", "request"}
+    assert names.channel_module("devices/{id}/telemetry", set()) == ("devices_id_telemetry",) * 2
+    assert names.channel_module("one_of", set()) == ("one_of_", "one_of_")
+    assert names.operation("publish", True, taken) == "publish2"
+    assert names.operation("sendTelemetry", True, taken) == "send_telemetry"
+    assert names.sender("send_telemetry", "reading", taken) == "send_telemetry_reading"
+    assert names.request("send_telemetry", taken) == "send_telemetry_and_wait"
+    assert names.unnamed_operation("telemetry", True, taken) == "send_telemetry2"
+    assert names.unnamed_operation("telemetry", False, taken) == "on_telemetry"
+    assert names.topic_constant("devices_id_telemetry") == "DEVICES_ID_TELEMETRY"
+    assert names.route_function("telemetry") == "_telemetry"
+    assert names.parameter("timeout") == "timeout_"
+    assert names.payload_class("telemetry") == "TelemetryPayload"
+    assert names.headers_class("reading") == "ReadingHeaders"
+    assert names.distribution("iot_service") == "iot-service"
