@@ -245,7 +245,12 @@ def test_sigterm_during_a_hanging_connection_attempt_stops_at_once(tmp_path) -> 
         silent.bind(("127.0.0.1", 0))
         silent.listen()
         port = silent.getsockname()[1]
-        settings = {"MQTT_HOST": "127.0.0.1", "MQTT_PORT": str(port), "CONNECT_TIMEOUT": "60"}
+        settings = {
+            "MQTT_HOST": "127.0.0.1",
+            "MQTT_PORT": str(port),
+            "CONNECT_TIMEOUT": "60",
+            "DATABASE_URL": f"sqlite:///{tmp_path / 'telemetry.db'}",  # not in the repository
+        }
         proc = Process([sys.executable, "-m", EXAMPLE_PACKAGE], EXAMPLE, settings)
         try:
             proc.wait_for(rf"connecting to mqtt://127\.0\.0\.1:{port}")
