@@ -1,8 +1,10 @@
 """Python names derived from spec names: computed once, deterministic, never invalid.
 
-Every identifier the generator emits comes from here, so the rules live in one place: split words
-on case changes and punctuation, transliterate nothing (non-ASCII letters that Python accepts are
-kept), never start with a digit, never a keyword, never shadow a builtin.
+Every name the generator composes from the document comes from here, so the rules live in one
+place: split words on case changes and punctuation, never start with a digit, never a keyword,
+never shadow a builtin or what the target module binds itself. Not yet from here: the field and
+enum member names inside `models.py`, which datamodel-code-generator chooses (it renames keywords,
+BaseModel attributes and duplicates itself, keeping the spec name as the field's alias).
 """
 
 from __future__ import annotations

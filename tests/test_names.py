@@ -285,3 +285,20 @@ def test_composed_python_names() -> None:
     assert names.payload_class("telemetry") == "TelemetryPayload"
     assert names.headers_class("reading") == "ReadingHeaders"
     assert names.distribution("iot_service") == "iot-service"
+
+
+@pytest.mark.parametrize(
+    "package",
+    [
+        REPO / "tests/golden/kitchen-sink/project/kitchen_sink",
+        REPO / "examples/mqtt/iot_device_management_service",
+    ],
+    ids=["kitchen-sink", "example"],
+)
+def test_no_generated_module_binds_a_name_twice(package: Path) -> None:
+    modules = sorted(p for p in package.rglob("*.py") if "_runtime" not in p.parts)
+    assert len(modules) > 10
+    for module in modules:
+        names_bound = [name for name, _ in top_level_names(module)]
+        twice = {name for name in names_bound if names_bound.count(name) > 1}
+        assert not twice, (module.relative_to(package), twice)
