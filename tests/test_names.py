@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import json
 import keyword
 import subprocess
 import sys
@@ -302,3 +303,34 @@ def test_no_generated_module_binds_a_name_twice(package: Path) -> None:
         names_bound = [name for name, _ in top_level_names(module)]
         twice = {name for name in names_bound if names_bound.count(name) > 1}
         assert not twice, (module.relative_to(package), twice)
+
+
+def test_payload_fields_named_like_pydantic_methods(tmp_path: Path) -> None:
+    """The model generator renames a field that would shadow a BaseModel attribute (alias kept);
+    importing the models warns about nothing and the wire names still round-trip."""
+    spec = tmp_path / "asyncapi.yaml"
+    fields = ["model_dump", "model_validate_json", "schema", "json", "copy"]
+    spec.write_text(
+        "asyncapi: 3.0.0\ninfo: {title: Odd, version: '1'}\n"
+        "channels:\n  odd: {address: odd, messages: {m: {payload: {type: object, properties: {"
+        + ", ".join(f"{f}: {{type: string}}" for f in fields)
+        + "}}}}}\noperations:\n  onOdd: {action: receive, channel: {$ref: '#/channels/odd'}}\n"
+    )
+    out = tmp_path / "out"
+    result = run_cli("generate", str(spec), "--output", str(out))
+    assert result.returncode == 0, result.stderr
+    script = (
+        "import json, sys, odd.models as m; wire = {f: f.upper() for f in sys.argv[1:]};"
+        " model = m.MPayload.model_validate(wire);"
+        " assert json.loads(model.model_dump_json()) == wire, model.model_dump_json();"
+        " print(json.dumps(sorted(m.MPayload.model_fields)))"
+    )
+    run = subprocess.run(
+        [sys.executable, "-W", "error", "-c", script, *fields],
+        cwd=out,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert run.returncode == 0, run.stderr
+    assert json.loads(run.stdout) == [f"{f}_" for f in sorted(fields)]

@@ -15,7 +15,11 @@ from pydantic import (
 
 
 class WireModel(BaseModel):
-    model_config = ConfigDict(populate_by_name=True, serialize_by_alias=True)
+    # A payload field named `model_dump` is `model_dump_` in Python (the spec name is its alias):
+    # nothing is shadowed, so pydantic's warning about the `model_dump` prefix would only be noise.
+    model_config = ConfigDict(
+        populate_by_name=True, serialize_by_alias=True, protected_namespaces=()
+    )
 
     @model_serializer(mode="wrap")
     def _leave_out_unset_nulls(
