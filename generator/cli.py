@@ -196,7 +196,7 @@ def generate(
     inputs = replay.Inputs(spec, package, str(spec), output, formatter.value)
     try:
         previous = manifest.load(output)
-        fresh = force or check or diff or access.remote
+        fresh = force or check or diff or access != DEFAULT_ACCESS  # the limits are checked
         again = None if fresh else replay.recall(inputs, previous)
         if again is not None and previous is not None:
             _replay(inputs, replay.plan(output, previous, again), again, started, strict)

@@ -195,7 +195,7 @@ def test_a_handler_returning_none_is_acknowledged_at_once_as_before() -> None:
     asyncio.run(scenario())
 
 
-def test_ack_after_twice_waits_for_both_even_when_the_first_fails() -> None:
+def test_ack_after_twice_waits_for_both_then_fails_with_the_first_failure() -> None:
     async def scenario() -> None:
         loop = asyncio.get_running_loop()
         ctx: Context[None, None, None, None] = Context(None, None, None, None, Incoming("t", b""))
@@ -209,7 +209,8 @@ def test_ack_after_twice_waits_for_both_even_when_the_first_fails() -> None:
             await asyncio.sleep(0)
         assert not both.done()  # the second commit is still to come: no acknowledgement yet
         second.set_result(None)
-        await asyncio.wait_for(both, 1)
+        with pytest.raises(ValueError, match="refused"):  # then fails, to be logged as one
+            await asyncio.wait_for(both, 1)
 
     asyncio.run(scenario())
 

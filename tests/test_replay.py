@@ -249,3 +249,13 @@ def test_no_sequence_of_runs_leaves_stale_output(steps: list[Step]) -> None:
             assert ran.returncode == 0, ran.stderr
             checked = generate(spec, out, "--check")
             assert checked.returncode == 0, f"stale after {steps}: {checked.stderr}"
+
+
+def test_limits_tighter_than_the_defaults_are_checked_not_replayed(project, builds) -> None:
+    """A run remembered with the default limits says nothing about tighter ones (a CI job that
+    sets --max-nodes): those are always a full run, which enforces them."""
+    spec, out = project
+    assert generate(spec, out).returncode == 0 and builds == []  # replayed
+    tight = generate(spec, out, "--max-nodes", "5")
+    assert tight.returncode == 1 and "more than 5 nodes" in tight.stderr
+    assert len(builds) == 1

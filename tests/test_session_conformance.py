@@ -435,3 +435,48 @@ def test_qos_2_round_trip_through_mosquitto(broker: Broker, tmp_path: Path) -> N
         assert (message.content_type, message.response_topic) == ("text/plain", "r/1")
 
     asyncio.run(scenario())
+
+
+def test_stop_counts_a_handled_message_waiting_behind_an_unfinished_one_as_left() -> None:
+    """Acks go out in arrival order: a message handled after one the service could not finish
+    is not acknowledged either, and the broker sends both again; stop() counts every one."""
+    handled: list[str] = []
+    pubacks: list[int] = []
+    blocked = asyncio.Event()
+
+    async def script(peer: Peer) -> None:
+        await peer.accept()
+        subscribe = await peer.expect(mqtt5.SubscribePacket)
+        peer.send(mqtt5.SubAckPacket(subscribe.packet_id, [mqtt5.SubAckReasonCode(1)]))
+        peer.send(
+            *(
+                mqtt5.PublishPacket(topic, b"x", qos=mqtt5.QoS.AT_LEAST_ONCE, packet_id=n)
+                for n, topic in ((1, "in/slow"), (2, "in/slow"), (3, "in/fast"))
+            )
+        )
+        while True:
+            packet = await peer.read(timeout=10)
+            if isinstance(packet, mqtt5.PubAckPacket):
+                pubacks.append(packet.packet_id)
+
+    async def scenario() -> int:
+        async with scripted(script) as (port, _finished):
+
+            async def handle(message: Incoming) -> None:
+                if message.topic == "in/slow":
+                    blocked.set()
+                    await asyncio.Event().wait()  # never finishes: cancelled at the deadline
+                handled.append(message.topic)
+
+            client = MqttClient(config(port), [("in/+", 1)], handle, max_concurrent=2)
+            serving = asyncio.create_task(client.serve())
+            async with asyncio.timeout(10):
+                await blocked.wait()
+                while handled != ["in/fast"]:
+                    await asyncio.sleep(0.01)
+            left = await client.stop(0.2)
+            await serving
+            return left
+
+    assert asyncio.run(scenario()) == 3  # 1 unfinished, 2 queued, 3 handled but not acked
+    assert pubacks == []

@@ -62,6 +62,11 @@ class Connection(abc.ABC):
     @abc.abstractmethod
     def resume_reading(self) -> None: ...
 
+    @property
+    @abc.abstractmethod
+    def unacknowledged(self) -> int:
+        """Received QoS 1/2 messages not acknowledged yet: the broker sends them again."""
+
     @abc.abstractmethod
     async def disconnect(self) -> None:
         """Say goodbye (DISCONNECT) and close; unacknowledged messages stay with the broker."""

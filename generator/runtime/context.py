@@ -61,7 +61,7 @@ class Context(Generic[P, S, C, A]):
         if before is None:
             self.acknowledge_after = done
         else:
-            self.acknowledge_after = asyncio.gather(before, done, return_exceptions=True)
+            self.acknowledge_after = _both(before, done)
 
     @property
     def topic(self) -> str:
@@ -80,3 +80,11 @@ class Context(Generic[P, S, C, A]):
     def logger(self) -> logging.LoggerAdapter[logging.Logger]:
         """The handlers' logger; each record carries the message's topic and channel."""
         return logging.LoggerAdapter(_HANDLERS, {"topic": self.topic, "channel": self.channel})
+
+
+async def _both(first: Awaitable[object], second: Awaitable[object]) -> None:
+    """Wait for both, then fail with the first failure, so that it is logged like one."""
+    results = await asyncio.gather(first, second, return_exceptions=True)
+    for result in results:
+        if isinstance(result, BaseException):
+            raise result

@@ -200,6 +200,10 @@ class Mqtt5Connection(asyncio.Protocol, Connection):
                 self._transport.resume_reading()
             self._parse()
 
+    @property
+    def unacknowledged(self) -> int:
+        return len(self._acks)
+
     async def disconnect(self) -> None:
         if not self.closed.done() and self._transport is not None:
             self._write(mqtt5.DisconnectPacket().write())

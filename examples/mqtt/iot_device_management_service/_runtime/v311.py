@@ -153,6 +153,10 @@ class Mqtt311Connection(Connection):
             self._socket_paused = False
             self._start_reading()
 
+    @property
+    def unacknowledged(self) -> int:
+        return len(self._acks)
+
     async def disconnect(self) -> None:
         if not self.closed.done():
             self._client.disconnect()
