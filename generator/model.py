@@ -12,6 +12,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any, Literal
 
+from generator import names
 from generator.errors import Location
 
 Action = Literal["receive", "send"]
@@ -158,12 +159,12 @@ class Channel:
     @property
     def const_name(self) -> str:
         """Its `TopicTemplate` in `topics.py` (module names are unique, so these are too)."""
-        return self.py_name.upper()
+        return names.topic_constant(self.py_name)
 
     @property
     def route_name(self) -> str:
         """Its dispatch function in `routes.py`; handler modules never start with `_`."""
-        return f"_{self.py_name}"
+        return names.route_function(self.py_name)
 
     @property
     def rules(self) -> tuple[Parameter, ...]:

@@ -1,8 +1,10 @@
 """Python names derived from spec names: computed once, deterministic, never invalid.
 
-Every identifier the generator emits comes from here, so the rules live in one place: split words
-on case changes and punctuation, transliterate nothing (non-ASCII letters that Python accepts are
-kept), never start with a digit, never a keyword, never shadow a builtin.
+Every name the generator composes from the document comes from here, so the rules live in one
+place: split words on case changes and punctuation, never start with a digit, never a keyword,
+never shadow a builtin or what the target module binds itself. Not yet from here: the field and
+enum member names inside `models.py`, which datamodel-code-generator chooses (it renames keywords,
+BaseModel attributes and duplicates itself, keeping the spec name as the field's alias).
 """
 
 from __future__ import annotations
@@ -19,13 +21,35 @@ _WORD = re.compile(r"[A-Z]+(?=[A-Z][a-z0-9])|[A-Z]?[a-z0-9]+|[A-Z]+|[^\W_]+", re
 _RESERVED = frozenset(keyword.kwlist) | frozenset(keyword.softkwlist) | frozenset(dir(builtins))
 # Names generated code uses for itself; a spec name equal to one gets a trailing underscore.
 _GENERATED = frozenset({"self", "cls", "context", "ctx", "message", "payload", "topic", "logger"})
-# Per namespace, what the generated code defines there itself. Channel names become handler
-# modules imported into `routes.py` (beside its own helpers and imports); parameter names become
-# keyword arguments of handlers and send methods (beside their own arguments and locals).
-MODULE_NAMES = frozenset(
-    {"topics", "json", "logging", "raw_bytes", "utf8_text", "by_tag", "answer", "read"}
-    | {"subscriptions", "routes", "models", "service", "settings", "context", "publisher"}
+# What `routes.py` binds at its top level beside the handler module of each channel: the helpers it
+# imports from `_runtime.routing` and `_runtime.topics` (render imports exactly these, no others),
+# the rest of its imports, and its own tables. A test checks every top-level name of a generated
+# `routes.py` is one of these or a channel's module.
+ROUTING_HELPERS = (
+    "Answer",
+    "Handler",
+    "Route",
+    "by_tag",
+    "no_handler",
+    "raw_bytes",
+    "subscriptions_of",
+    "utf8_text",
 )
+TOPIC_HELPERS = ("one_of",)
+ROUTES_GLOBALS = frozenset(ROUTING_HELPERS + TOPIC_HELPERS) | frozenset(
+    {"topics", "Mapping", "Any", "Annotated", "Field", "TypeAdapter", "Context", "Route"}
+    | {"ROUTES", "SUBSCRIPTIONS"}
+)
+# Reserved by earlier releases (helpers and modules since moved or renamed): kept, so a channel's
+# module (and the user's handler file) keeps its name across versions.
+_KEPT_MODULE_NAMES = frozenset(
+    {"json", "logging", "answer", "read", "subscriptions", "routes", "models", "service"}
+    | {"settings", "context", "publisher"}
+)
+# Channel names become handler modules imported into `routes.py`: none may be named like what it
+# binds itself. Parameter names become keyword arguments of handlers and send methods (beside
+# their own arguments and locals).
+MODULE_NAMES = ROUTES_GLOBALS | _KEPT_MODULE_NAMES
 # Methods of the runtime's PublisherBase: a send operation named like one gets a suffix.
 PUBLISHER_METHODS = frozenset({"publish", "request"})
 PARAMETER_NAMES = frozenset(
@@ -196,3 +220,84 @@ def package_from_title(title: str) -> tuple[str, str | None]:
 def type_alias(text: str, taken: set[str]) -> str:
     """A named type for `text` (`room` -> `Room`), not in `taken`, which is updated."""
     return unique(pascal(text, fallback="Param"), taken)
+
+
+# Composed names: each kind of name the output holds is made by one function here, so the rules
+# (and the namespace each name must not clash in) are read in one place.
+
+
+def channel_module(key: str, taken: set[str]) -> tuple[str, str]:
+    """A channel's module (its handler file, route and topic constant are named after it),
+    unique in `taken` (updated), and the name it wanted."""
+    wanted = snake(key, fallback="channel", reserved=MODULE_NAMES)
+    return unique(wanted, taken), wanted
+
+
+def channel_class(module: str) -> str:
+    """The channel's class-name stem, for the classes of its messages."""
+    return pascal(module, fallback="Channel")
+
+
+def topic_constant(module: str) -> str:
+    """`topics.DEVICE_TELEMETRY`; param_types keeps enum type names clear of these."""
+    return module.upper()
+
+
+def route_function(module: str) -> str:
+    """`routes.py`'s adapter to the channel's `handle` (private: the handler module owns
+    `module`)."""
+    return f"_{module}"
+
+
+def parameter(name: str) -> str:
+    """A channel parameter as a keyword argument of the handler and the send methods."""
+    return snake(name, fallback="param", reserved=PARAMETER_NAMES)
+
+
+def operation(key: str, send: bool, taken: set[str]) -> str:
+    """A send operation's publisher method (unique in `taken`, updated) or a receive
+    operation's name."""
+    name = snake(key, fallback="operation")
+    return unique(name, taken) if send else name
+
+
+def unnamed_operation(module: str, send: bool, taken: set[str]) -> str:
+    """A 2.x operation without an operationId: `send_<channel>` or `on_<channel>`."""
+    name = f"{'send' if send else 'on'}_{module}"
+    return unique(name, taken) if send else name
+
+
+def sender(send: str, message: str, taken: set[str]) -> str:
+    """`send_x_<message>`: one method for each of an operation's several messages."""
+    return unique(f"{send}_{snake(message, fallback='message')}", taken)
+
+
+def request(send: str, taken: set[str]) -> str:
+    """`<send>_and_wait`: the method that sends and awaits the reply."""
+    return unique(f"{send}_and_wait", taken)
+
+
+def payload_class(message: str) -> str:
+    return pascal(f"{message} payload", fallback="Message")
+
+
+def headers_class(message: str) -> str:
+    return pascal(f"{message} headers", fallback="Message")
+
+
+def message_class(channel_class: str, field: str) -> str:
+    """A 2.x channel's unnamed message: `<Channel>PublishMessage`, `<Channel>SubscribeMessage`."""
+    return f"{channel_class}{field.title()}Message"
+
+
+def nested_class(parent: str, part: str, *, fixed: bool = False) -> str:
+    """The class of a schema inside `parent`'s: `TelemetrySensors` for property `sensors`;
+    a `fixed` part (`Item`, `OneOf2`) is used as given. A class the models module imports
+    (`Email` + `Str`) gets a `Model` suffix."""
+    name = parent + (part if fixed else pascal(part, fallback="Field"))
+    return name + "Model" if name in _CLASS_RESERVED else name
+
+
+def distribution(package: str) -> str:
+    """The project's distribution name in `pyproject.toml`."""
+    return package.replace("_", "-")

@@ -17,9 +17,11 @@ from typing import Any
 
 import jinja2
 
+from generator import names
 from generator.cache import directory
 from generator.manifest import HandlerShape
 from generator.model import Api, Channel, Locator, Message, Parameter, Route, payload_type
+from generator.names import ROUTING_HELPERS
 from generator.normalize.security import SERVED
 from generator.user_settings import UserSetting
 
@@ -281,7 +283,7 @@ def _imports(api: Api, routes: tuple[Route, ...]) -> dict[str, Any]:
         "union_routes": any(r.decoder.union for r in routes),
         "has_requests": any(op.request_py_name for op in api.send_operations),
         "handled_routes": any(not r.resolves for r in routes),
-        "routing_imports": [name for name, used in routing.items() if used],
+        "routing_imports": [name for name in ROUTING_HELPERS if routing[name]],
         "routed_enums": any(p.enum for r in routes if not r.resolves for p in r.channel.parameters),
         "sent_param_types": _param_types(
             p for op in api.send_operations for p in op.channel.parameters
@@ -345,7 +347,7 @@ def _context(api: Api, source: str, header: str) -> dict[str, Any]:
         "channel_rows": _rows(api),
         "send_hints": _send_hints(api),
         "other_servers": api.other_servers,
-        "dist_name": api.package.replace("_", "-"),
+        "dist_name": names.distribution(api.package),
         "dist_version": _dist_version(api.version),
         **_imports(api, routes),
     }

@@ -12,6 +12,7 @@ import json
 from pathlib import PurePosixPath
 from typing import Any
 
+from generator import names
 from generator.loader import join_pointer, split_pointer
 from generator.names import pascal, unique
 from generator.refs import REF, Node, Target, is_ref
@@ -147,7 +148,7 @@ class SchemaBundle:
                 out[key] = {
                     prop: self._sub(
                         Node(node.ws, node.doc, join_pointer(here.pointer, prop), sub),
-                        name + pascal(prop, fallback="Field"),
+                        names.nested_class(name, prop),
                     )
                     for prop, sub in raw.items()
                 }
@@ -155,12 +156,13 @@ class SchemaBundle:
                 out[key] = [
                     self._sub(
                         Node(node.ws, node.doc, join_pointer(here.pointer, i), sub),
-                        f"{name}{_LIST_HINTS[key]}{i + 1}",
+                        names.nested_class(name, f"{_LIST_HINTS[key]}{i + 1}", fixed=True),
                     )
                     for i, sub in enumerate(raw)
                 ]
             elif key in _SCHEMA_SINGLE and isinstance(raw, dict):
-                out[key] = self._sub(here, name + ("Item" if key == "items" else pascal(key)))
+                part = "Item" if key == "items" else pascal(key)
+                out[key] = self._sub(here, names.nested_class(name, part, fixed=True))
             elif key == "default":
                 self._default(here, value.get("type"), out)
             else:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import ast
+import json
 import keyword
 import subprocess
 import sys
@@ -9,9 +11,20 @@ from pathlib import Path
 
 import pytest
 
+from generator import names
 from generator.model import Address
-from generator.names import package_from_title, package_problem, pascal, snake, unique
-from tests.support import run_cli
+from generator.names import (
+    MODULE_NAMES,
+    ROUTES_GLOBALS,
+    ROUTING_HELPERS,
+    TOPIC_HELPERS,
+    package_from_title,
+    package_problem,
+    pascal,
+    snake,
+    unique,
+)
+from tests.support import REPO, run_cli
 
 
 @pytest.mark.parametrize(
@@ -152,3 +165,172 @@ def test_an_unusable_package_option_is_an_error(tmp_path: Path, name: str) -> No
     assert result.returncode == 1
     assert result.stderr.startswith(f"--package {name!r} cannot be used: ")
     assert "Traceback" not in result.stderr and not out.exists()
+
+
+def top_level_names(module: Path) -> list[tuple[str, str | None]]:
+    """Every name a module binds at its top level, with the module it imports it from."""
+    bound: list[tuple[str, str | None]] = []
+    for node in ast.parse(module.read_text(encoding="utf-8")).body:
+        if isinstance(node, ast.Import | ast.ImportFrom):
+            source = node.module if isinstance(node, ast.ImportFrom) else None
+            bound += [((a.asname or a.name).split(".")[0], source) for a in node.names]
+        elif isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+            bound.append((node.name, None))
+        elif isinstance(node, ast.Assign | ast.AnnAssign):
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            bound += [(t.id, None) for t in targets if isinstance(t, ast.Name)]
+    return bound
+
+
+def public_definitions(runtime_module: str) -> set[str]:
+    tree = ast.parse((REPO / "generator" / "runtime" / runtime_module).read_text(encoding="utf-8"))
+    kinds = ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef
+    return {n.name for n in tree.body if isinstance(n, kinds) and not n.name.startswith("_")}
+
+
+def test_the_helpers_routes_import_are_the_runtimes() -> None:
+    assert set(ROUTING_HELPERS) <= public_definitions("routing.py")
+    assert set(TOPIC_HELPERS) <= public_definitions("topics.py")
+    assert set(ROUTES_GLOBALS) <= MODULE_NAMES
+
+
+def assert_routes_names_come_from_the_table(routes: Path) -> None:
+    """`routes.py` binds each name once, and each is in the table, a channel's handler module (and
+    its route function), or a model."""
+    package = routes.parent.name
+    bound = top_level_names(routes)
+    names = [name for name, _ in bound]
+    assert sorted(names) == sorted(set(names)), f"{routes}: a name is bound twice"
+    handlers = {name for name, source in bound if source == f"{package}.handlers"}
+    assert handlers and not handlers & MODULE_NAMES
+    decided = ROUTES_GLOBALS | handlers | {f"_{h}" for h in handlers} | {"annotations"}
+    for name, source in bound:
+        assert name in decided or source == f"{package}.models", (routes, name)
+
+
+@pytest.mark.parametrize(
+    "routes",
+    [
+        REPO / "tests/golden/kitchen-sink/project/kitchen_sink/routes.py",
+        REPO / "examples/mqtt/iot_device_management_service/routes.py",
+    ],
+    ids=["kitchen-sink", "example"],
+)
+def test_every_name_routes_binds_comes_from_the_table(routes: Path) -> None:
+    assert_routes_names_come_from_the_table(routes)
+
+
+def test_channels_named_like_the_routing_helpers(tmp_path: Path) -> None:
+    """A channel named like a helper `routes.py` imports gets its own module name, and the
+    project still imports (it once replaced `subscriptions_of` and `one_of`)."""
+    spec = tmp_path / "asyncapi.yaml"
+    channels = ["one_of", "subscriptions_of", "no_handler", "raw_bytes"]
+    spec.write_text(
+        "asyncapi: 3.0.0\ninfo: {title: Helpers, version: '1'}\nchannels:\n"
+        + "".join(
+            f"  {c}: {{address: '{c}/{{room}}', parameters: {{room: {{enum: [x, y]}}}},"
+            " messages: {m: {payload: {type: string}}}}\n"
+            for c in channels
+        )
+        + "operations:\n"
+        + "".join(
+            f"  on_{c}: {{action: receive, channel: {{$ref: '#/channels/{c}'}}}}\n"
+            for c in channels
+        )
+    )
+    out = tmp_path / "out"
+    result = run_cli("generate", str(spec), "--output", str(out))
+    assert result.returncode == 0, result.stderr
+    for channel in channels:
+        assert (out / "helpers" / "handlers" / f"{channel}_.py").is_file(), channel
+    assert_routes_names_come_from_the_table(out / "helpers" / "routes.py")
+    imported = subprocess.run(
+        [sys.executable, "-c", "import helpers.service; print(len(helpers.service.SUBSCRIPTIONS))"],
+        cwd=out,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert imported.returncode == 0, imported.stderr
+
+
+@pytest.mark.parametrize(
+    ("parent", "part", "fixed", "expected"),
+    [
+        ("Telemetry", "sensors", False, "TelemetrySensors"),
+        ("Telemetry", "field", False, "TelemetryFieldModel"),
+        ("Telemetry", "Item", True, "TelemetryItem"),
+        ("Email", "str", False, "EmailStrModel"),  # `EmailStr` is what models.py imports
+        ("Aware", "Datetime", True, "AwareDatetimeModel"),
+    ],
+)
+def test_a_nested_class_is_never_named_like_an_import(
+    parent: str, part: str, fixed: bool, expected: str
+) -> None:
+    assert names.nested_class(parent, part, fixed=fixed) == expected
+
+
+def test_composed_python_names() -> None:
+    taken = {"publish", "request"}
+    assert names.channel_module("devices/{id}/telemetry", set()) == ("devices_id_telemetry",) * 2
+    assert names.channel_module("one_of", set()) == ("one_of_", "one_of_")
+    assert names.operation("publish", True, taken) == "publish2"
+    assert names.operation("sendTelemetry", True, taken) == "send_telemetry"
+    assert names.sender("send_telemetry", "reading", taken) == "send_telemetry_reading"
+    assert names.request("send_telemetry", taken) == "send_telemetry_and_wait"
+    assert names.unnamed_operation("telemetry", True, taken) == "send_telemetry2"
+    assert names.unnamed_operation("telemetry", False, taken) == "on_telemetry"
+    assert names.topic_constant("devices_id_telemetry") == "DEVICES_ID_TELEMETRY"
+    assert names.route_function("telemetry") == "_telemetry"
+    assert names.parameter("timeout") == "timeout_"
+    assert names.payload_class("telemetry") == "TelemetryPayload"
+    assert names.headers_class("reading") == "ReadingHeaders"
+    assert names.distribution("iot_service") == "iot-service"
+
+
+@pytest.mark.parametrize(
+    "package",
+    [
+        REPO / "tests/golden/kitchen-sink/project/kitchen_sink",
+        REPO / "examples/mqtt/iot_device_management_service",
+    ],
+    ids=["kitchen-sink", "example"],
+)
+def test_no_generated_module_binds_a_name_twice(package: Path) -> None:
+    modules = sorted(p for p in package.rglob("*.py") if "_runtime" not in p.parts)
+    assert len(modules) > 10
+    for module in modules:
+        names_bound = [name for name, _ in top_level_names(module)]
+        twice = {name for name in names_bound if names_bound.count(name) > 1}
+        assert not twice, (module.relative_to(package), twice)
+
+
+def test_payload_fields_named_like_pydantic_methods(tmp_path: Path) -> None:
+    """The model generator renames a field that would shadow a BaseModel attribute (alias kept);
+    importing the models warns about nothing and the wire names still round-trip."""
+    spec = tmp_path / "asyncapi.yaml"
+    fields = ["model_dump", "model_validate_json", "schema", "json", "copy"]
+    spec.write_text(
+        "asyncapi: 3.0.0\ninfo: {title: Odd, version: '1'}\n"
+        "channels:\n  odd: {address: odd, messages: {m: {payload: {type: object, properties: {"
+        + ", ".join(f"{f}: {{type: string}}" for f in fields)
+        + "}}}}}\noperations:\n  onOdd: {action: receive, channel: {$ref: '#/channels/odd'}}\n"
+    )
+    out = tmp_path / "out"
+    result = run_cli("generate", str(spec), "--output", str(out))
+    assert result.returncode == 0, result.stderr
+    script = (
+        "import json, sys, odd.models as m; wire = {f: f.upper() for f in sys.argv[1:]};"
+        " model = m.MPayload.model_validate(wire);"
+        " assert json.loads(model.model_dump_json()) == wire, model.model_dump_json();"
+        " print(json.dumps(sorted(m.MPayload.model_fields)))"
+    )
+    run = subprocess.run(
+        [sys.executable, "-W", "error", "-c", script, *fields],
+        cwd=out,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert run.returncode == 0, run.stderr
+    assert json.loads(run.stdout) == [f"{f}_" for f in sorted(fields)]

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 from urllib.parse import urlsplit
 
+from generator import names
 from generator.errors import Diagnostic, Level, Location
 from generator.loader import split_pointer
 from generator.model import (
@@ -24,14 +25,7 @@ from generator.model import (
     Will,
     payload_type,
 )
-from generator.names import (
-    MODULE_NAMES,
-    PARAMETER_NAMES,
-    package_from_title,
-    pascal,
-    snake,
-    unique,
-)
+from generator.names import package_from_title, snake
 from generator.normalize.param_types import name_types
 from generator.normalize.routes import build_routes
 from generator.refs import Node, Workspace
@@ -186,7 +180,7 @@ def senders(name: str, messages: tuple[Message, ...], taken: set[str]) -> tuple[
         return (Sender(name, payload_type(messages), headers, content_type),)
     return tuple(
         Sender(
-            unique(f"{name}_{snake(m.name, fallback='message')}", taken),
+            names.sender(name, m.name, taken),
             m.py_type,
             m.headers_class,
             m.content_type,
@@ -330,7 +324,7 @@ def parameter(name: str, node: Node, schema: Node | None) -> Parameter:
     pattern = value.get("pattern")
     return Parameter(
         name=name,
-        py_name=snake(name, fallback="param", reserved=PARAMETER_NAMES),
+        py_name=names.parameter(name),
         description=text(node.get("description")),
         enum=enum,
         pattern=pattern if isinstance(pattern, str) else None,
@@ -339,8 +333,7 @@ def parameter(name: str, node: Node, schema: Node | None) -> Parameter:
 
 
 def channel_name(ctx: Context, key: str, node: Node) -> tuple[str, str]:
-    wanted = snake(key, fallback="channel", reserved=MODULE_NAMES)
-    py_name = unique(wanted, ctx.channel_names)
+    py_name, wanted = names.channel_module(key, ctx.channel_names)
     if py_name != wanted:
         message = f"channel {key!r} is named {py_name} in Python ({wanted} is taken)"
         ctx.diagnostics.append(
@@ -348,7 +341,7 @@ def channel_name(ctx: Context, key: str, node: Node) -> tuple[str, str]:
                 message, node.doc.location(node.pointer, key=True), node.pointer, Level.WARNING
             )
         )
-    return py_name, pascal(py_name, fallback="Channel")
+    return py_name, names.channel_class(py_name)
 
 
 @dataclass(frozen=True)
@@ -407,7 +400,7 @@ def _headers_class(ctx: Context, layers: Layers, name: str) -> str | None:
         return None
     base = owner.deref()
     source = Node(base.ws, base.doc, base.pointer + "/headers", base.raw_child("headers"))
-    return ctx.bundle.add_payload(source, pascal(f"{name} headers", fallback="Message"))
+    return ctx.bundle.add_payload(source, names.headers_class(name))
 
 
 def locator(ctx: Context, node: Node | None, what: str) -> Locator | None:
@@ -463,7 +456,7 @@ def _payload_class(ctx: Context, message_node: Node, layers: Layers, name: str) 
         )
         ctx.warn(message, payload)
         return None
-    return ctx.bundle.add_payload(source, pascal(f"{name} payload", fallback="Message"))
+    return ctx.bundle.add_payload(source, names.payload_class(name))
 
 
 def _examples(examples: Node | None) -> list[Any]:

@@ -5,9 +5,10 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+from generator import names
 from generator.errors import Diagnostic
 from generator.model import Action, Address, Api, Channel, Message, Operation, Server
-from generator.names import PUBLISHER_METHODS, snake, unique
+from generator.names import PUBLISHER_METHODS
 from generator.normalize import common
 from generator.normalize.bindings import mqtt_operation_settings
 from generator.normalize.security import server_security
@@ -82,7 +83,7 @@ def _channel(ctx: common.Context, key: str, node: Node) -> Channel:
     for field, _ in _ACTIONS:
         op = node.get(field)
         for message in (
-            _operation_messages(ctx, op, f"{class_name}{field.title()}Message") if op else []
+            _operation_messages(ctx, op, names.message_class(class_name, field)) if op else []
         ):
             if message not in messages:
                 messages.append(message)
@@ -123,15 +124,15 @@ def _operation(
             )
         op_ids[op_id] = node.child("operationId")
     field = "publish" if action == "receive" else "subscribe"
-    base = (
-        snake(op_id, fallback="operation")
+    send = action == "send"
+    py_name = (
+        names.operation(op_id, send, send_names)
         if op_id
-        else f"{'on' if action == 'receive' else 'send'}_{channel.py_name}"
+        else names.unnamed_operation(channel.py_name, send, send_names)
     )
-    py_name = unique(base, send_names) if action == "send" else base
     layers = common.with_traits(node, ctx.version)
     qos, retain = mqtt_operation_settings(*layers.nodes)
-    messages = tuple(_operation_messages(ctx, node, f"{channel.class_name}{field.title()}Message"))
+    messages = tuple(_operation_messages(ctx, node, names.message_class(channel.class_name, field)))
     return Operation(
         key=op_id or f"{channel.key}:{field}",
         py_name=py_name,

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+from generator import names
 from generator.errors import Diagnostic
 from generator.loader import split_pointer
 from generator.model import Action, Address, Api, Channel, Message, Operation, Reply, Server
-from generator.names import PUBLISHER_METHODS, snake, unique
+from generator.names import PUBLISHER_METHODS
 from generator.normalize import common
 from generator.normalize.bindings import mqtt_operation_settings
 from generator.normalize.security import server_security
@@ -137,9 +138,7 @@ def _operation(
     action: Action = "send" if common.text(node.get("action")) == "send" else "receive"
     layers = common.with_traits(node, ctx.version)
     qos, retain = mqtt_operation_settings(*layers.nodes)
-    py_name = (
-        unique(snake(key, fallback="operation"), send_names) if action == "send" else snake(key)
-    )
+    py_name = names.operation(key, action == "send", send_names)
     if channel.address is None and action == "receive":
         ctx.warn(
             f"channel {channel.key!r} has no address (address: null): receive operation {key!r} is "
@@ -216,7 +215,7 @@ def _request_name(reply: Reply | None, request: Channel, send: str, taken: set[s
     needed = {p.name for p in reply.channel.parameters}
     if not needed <= {p.name for p in request.parameters}:
         return None
-    return unique(f"{send}_and_wait", taken)
+    return names.request(send, taken)
 
 
 def _operation_messages(
