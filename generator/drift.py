@@ -57,22 +57,41 @@ def _literal_values(annotation: ast.expr) -> tuple[str, ...] | None:
     return tuple(str(i.value) if isinstance(i, ast.Constant) else ast.unparse(i) for i in items)
 
 
+def _from_topics(tree: ast.Module) -> dict[str, str]:
+    """Names the handler imports from its package's topics module: as written -> original."""
+    return {
+        alias.asname or alias.name: alias.name
+        for node in tree.body
+        if isinstance(node, ast.ImportFrom) and (node.module or "").split(".")[-1] == "topics"
+        for alias in node.names
+    }
+
+
 def _annotation_problems(
-    path: Path, function: ast.AsyncFunctionDef | ast.FunctionDef, expected: HandlerShape
+    path: Path,
+    function: ast.AsyncFunctionDef | ast.FunctionDef,
+    expected: HandlerShape,
+    imported: dict[str, str],
 ) -> list[Diagnostic]:
     """Parameters annotated with a `Literal` the routes no longer fit (the enum gained a value,
-    or is gone): mypy fails in the generated routes, so each is named with the type it needs."""
+    or is gone), or with a named type from topics.py that is no longer this parameter's (its
+    name moved to another enum, or is gone): mypy or the import fails, so each is named with
+    the type it needs."""
     enums = {arg: (name, values) for arg, name, values in expected.enums}
     package = path.parts[-3] if len(path.parts) > 2 else "<package>"  # <package>/handlers/x.py
     found = []
     for arg in function.args.kwonlyargs:
         annotation = arg.annotation
-        written = _literal_values(annotation) if annotation is not None else None
-        if annotation is None or written is None or arg.arg not in expected.params:
+        if annotation is None or arg.arg not in expected.params:
             continue
         name, values = enums.get(arg.arg, ("str", ()))
-        if values and set(values) <= set(written):
-            continue
+        if isinstance(annotation, ast.Name) and annotation.id in imported:
+            if imported[annotation.id] == name:
+                continue
+        else:
+            written = _literal_values(annotation)
+            if written is None or (values and set(values) <= set(written)):
+                continue
         where = f" (`from {package}.topics import {name}`)" if values else ""
         passes = f"{name} = Literal{list(values)}" if values else "any str"
         found.append(
@@ -135,7 +154,9 @@ def _check_handler(path: Path, expected: HandlerShape) -> list[Diagnostic]:
             )
         )
     return (
-        found + _annotation_problems(path, function, expected) + _context_problems(path, function)
+        found
+        + _annotation_problems(path, function, expected, _from_topics(tree))
+        + _context_problems(path, function)
     )
 
 

@@ -175,3 +175,22 @@ def test_a_named_type_never_takes_a_name_already_in_use(
     assert f"from home_rooms.topics import {expected}\n" in handler
     assert f"{parameter}_: {expected}" in handler or f"{parameter}: {expected}" in handler
     compile(handler, HANDLER, "exec")
+
+
+def test_a_named_type_that_moved_to_another_enum_is_reported(tmp_path: Path) -> None:
+    """Two channels share `Room`; one of them gains a value and gets a type of its own: its
+    handler, still annotated `room: Room`, is named with the type it needs now."""
+    both = copy.deepcopy(ROOMS)
+    both["operations"]["heat"]["action"] = "receive"
+    spec, out = tmp_path / "rooms.yaml", tmp_path / "project"
+    assert generate(spec, both, out).returncode == 0
+    heat = out / "home_rooms" / "handlers" / "heat.py"
+    assert "*, room: Room) -> None:" in heat.read_text(encoding="utf-8")
+    grown = copy.deepcopy(both)
+    grown["channels"]["heat"]["parameters"]["room"]["enum"].append("garage")
+    again = generate(spec, grown, out, "--strict")
+    assert again.returncode == 1
+    [warning] = [line for line in again.stderr.splitlines() if line.startswith(str(heat))]
+    topics = (out / "home_rooms" / "topics.py").read_text(encoding="utf-8")
+    [new_type] = re.findall(r"^(\w+) = Literal\[.*\"garage\"\]$", topics, re.MULTILINE)
+    assert f"annotate it `room: {new_type}`" in warning and new_type != "Room"
