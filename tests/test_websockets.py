@@ -17,6 +17,7 @@ import pytest
 
 from generator.runtime.errors import ConnectError
 from generator.runtime.websocket import (
+    FrameTooLarge,
     WebSocketProtocol,
     check_handshake,
     frame,
@@ -253,3 +254,46 @@ def test_frames_split_anywhere_reach_the_engine_in_order_and_pings_are_answered(
     assert bytes(recorder.data) == b"abcde"
     pong = socket.written.split(b"\r\n\r\n", 1)[1]
     assert parse_frame(pong) == (0xA, b"p", len(pong))
+
+
+def test_a_frame_larger_than_the_limit_ends_the_connection_before_it_is_read() -> None:
+    """A header announcing 1 GiB: the connection ends at once, with the reason, instead of
+    the frame being buffered as it arrives (MAX_PAYLOAD_BYTES would not bound it)."""
+
+    class Ending(Recorder):
+        lost: Exception | None = None
+
+        def connection_lost(self, exc: Exception | None) -> None:
+            self.lost = exc
+
+    async def scenario() -> tuple[Ending, WebSocketProtocol, FakeSocket]:
+        engine = Ending()
+        protocol = WebSocketProtocol(lambda: engine, "127.0.0.1", 1, "/mqtt", max_frame=1 << 20)
+        socket = FakeSocket()
+        socket.abort = socket.close  # type: ignore[method-assign]
+        protocol.connection_made(socket)
+        key = socket.written.split(b"Sec-WebSocket-Key: ")[1].split(b"\r\n")[0].decode()
+        protocol.data_received(
+            answer(key) + b"\r\n\r\n" + bytes([0x82, 127]) + (1 << 30).to_bytes(8)
+        )
+        protocol.data_received(b"x" * (1 << 20))
+        return engine, protocol, socket
+
+    engine, protocol, socket = asyncio.run(scenario())
+    assert isinstance(engine.lost, FrameTooLarge) and "1,073,741,824 bytes" in str(engine.lost)
+    assert socket.closed and len(protocol._buffer) < 1 << 20 and engine.data == b""
+
+
+def test_nothing_after_a_close_frame_reaches_the_engine() -> None:
+    async def scenario() -> Recorder:
+        recorder = Recorder()
+        protocol = WebSocketProtocol(lambda: recorder, "127.0.0.1", 1, "/mqtt")
+        socket = FakeSocket()
+        protocol.connection_made(socket)
+        key = socket.written.split(b"Sec-WebSocket-Key: ")[1].split(b"\r\n")[0].decode()
+        frames = bytes([0x82, 2]) + b"ab" + bytes([0x88, 2]) + b"\x03\xe8"
+        protocol.data_received(answer(key) + b"\r\n\r\n" + frames + bytes([0x82, 3]) + b"xyz")
+        protocol.data_received(bytes([0x82, 1]) + b"z")
+        return recorder
+
+    assert bytes(asyncio.run(scenario()).data) == b"ab"

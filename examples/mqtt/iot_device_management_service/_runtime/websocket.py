@@ -5,7 +5,9 @@ The engine talks to an `asyncio.Transport`; `WebSocketTransport` is one that sen
 one masked binary frame (a client must mask) and hands the engine the payload of every data frame
 it reads: MQTT is a byte stream, so frame boundaries carry no meaning. The opening handshake
 (HTTP/1.1 Upgrade, subprotocol `mqtt`) is over before the engine sees the transport. Pings are
-answered; the broker's close frame is answered, then the connection ends.
+answered; the broker's close frame is answered, then the connection ends. A frame is kept whole
+until it is complete, so one announced larger than the engine's limit (twice its Maximum Packet
+Size, at least 16 MiB) ends the connection before any of it is kept.
 """
 
 from __future__ import annotations
@@ -18,11 +20,12 @@ import struct
 from collections.abc import Callable
 from typing import Any
 
-from .errors import ConnectError
+from .errors import ConnectError, ConnectionLost
 
 _GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 _CONTINUATION, _TEXT, _BINARY, _CLOSE, _PING, _PONG = 0x0, 0x1, 0x2, 0x8, 0x9, 0xA
 _MAX_HEADER = 16 * 1024  # the broker's answer to the handshake
+_MAX_FRAME = (256 << 20) + 16  # MQTT's largest packet, 256 MiB, in one frame
 
 
 def frame(opcode: int, payload: bytes, mask: bytes | None = None) -> bytes:
@@ -47,9 +50,16 @@ def _xor(data: bytes, mask: bytes) -> bytes:
     return (int.from_bytes(data, "big") ^ int.from_bytes(key, "big")).to_bytes(size, "big")
 
 
-def parse_frame(buffer: bytes | bytearray, start: int = 0) -> tuple[int, bytes, int] | None:
+class FrameTooLarge(ConnectionLost):
+    """The broker announced a frame larger than any packet the engine takes."""
+
+
+def parse_frame(
+    buffer: bytes | bytearray, start: int = 0, limit: int = _MAX_FRAME
+) -> tuple[int, bytes, int] | None:
     """(opcode, unmasked payload, where the frame ends) of the whole frame at `start`, or None
-    while it is incomplete."""
+    while it is incomplete; a frame announced larger than `limit` raises `FrameTooLarge` before
+    any of it is kept."""
     if len(buffer) < start + 2:
         return None
     opcode, second = buffer[start] & 0x0F, buffer[start + 1]
@@ -62,6 +72,10 @@ def parse_frame(buffer: bytes | bytearray, start: int = 0) -> tuple[int, bytes, 
         if len(buffer) < offset + 8:
             return None
         size, offset = struct.unpack_from("!Q", buffer, offset)[0], offset + 8
+    if size > limit:
+        raise FrameTooLarge(
+            f"the broker sent a WebSocket frame of {size:,} bytes (at most {limit:,})"
+        )
     mask = None
     if second & 0x80:
         if len(buffer) < offset + 4:
@@ -152,9 +166,15 @@ class WebSocketProtocol(asyncio.Protocol):
     `upgraded` is done once the broker accepted the upgrade (or failed with the reason)."""
 
     def __init__(
-        self, inner: Callable[[], asyncio.Protocol], host: str, port: int, path: str
+        self,
+        inner: Callable[[], asyncio.Protocol],
+        host: str,
+        port: int,
+        path: str,
+        max_frame: int = _MAX_FRAME,
     ) -> None:
         self._make_inner = inner
+        self._max_frame = max_frame  # the engine's Maximum Packet Size: memory stays bounded
         self._request = (host, port, path)
         self._key = base64.b64encode(os.urandom(16)).decode()
         self._buffer = bytearray()
@@ -171,6 +191,8 @@ class WebSocketProtocol(asyncio.Protocol):
             self._refuse(exc)
 
     def data_received(self, data: bytes) -> None:
+        if self._raw is not None and self._raw.is_closing():
+            return  # after a close frame, or refused: nothing more is data
         self._buffer += data
         if self.inner is None:
             self._read_handshake()
@@ -221,7 +243,13 @@ class WebSocketProtocol(asyncio.Protocol):
         offset = 0
         data: list[bytes] = []  # handed over at once: one parse for many small frames
         while True:
-            found = parse_frame(self._buffer, offset)
+            try:
+                found = parse_frame(self._buffer, offset, self._max_frame)
+            except FrameTooLarge as exc:
+                self._buffer.clear()
+                self.inner.connection_lost(exc)
+                self._raw.abort()
+                return
             if found is None:
                 break
             opcode, payload, offset = found
@@ -229,10 +257,11 @@ class WebSocketProtocol(asyncio.Protocol):
                 data.append(payload)
             elif opcode == _PING:
                 self._raw.write(frame(_PONG, payload))
-            elif opcode == _CLOSE:
+            elif opcode == _CLOSE:  # answered; nothing after it is data
                 if not self._raw.is_closing():
                     self._raw.write(frame(_CLOSE, payload[:2]))
                     self._raw.close()
+                offset = len(self._buffer)
                 break
         del self._buffer[:offset]
         if data:

@@ -511,7 +511,9 @@ async def _open(config: ClientConfig, make: Callable[[], Mqtt5Connection]) -> Mq
         )
         return connection
     transport, framing = await loop.create_connection(
-        lambda: WebSocketProtocol(make, config.host, config.port, config.ws_path),
+        lambda: WebSocketProtocol(
+            make, config.host, config.port, config.ws_path, _frame_limit(config)
+        ),
         config.host,
         config.port,
         ssl=context,
@@ -524,3 +526,11 @@ async def _open(config: ClientConfig, make: Callable[[], Mqtt5Connection]) -> Mq
         raise
     assert isinstance(inner, Mqtt5Connection)
     return inner
+
+
+def _frame_limit(config: ClientConfig) -> int:
+    """The largest WebSocket frame to read: room for two packets of the announced Maximum
+    Packet Size (a broker may put several packets in one frame) and at least 16 MiB; without a
+    payload limit, MQTT's own packet limit."""
+    size = config.max_packet_size
+    return max(2 * size + 16, 16 << 20) if size is not None else (256 << 20) + 16
