@@ -85,6 +85,11 @@ async def _lifespan() -> AsyncIterator[State]:
 async def _call(message: str, ctx: Any, params: Mapping[str, str]) -> None:
     if message == "boom":
         raise RuntimeError("boom")
+    if message == "commit fails":
+        refused = asyncio.get_running_loop().create_future()
+        refused.set_exception(OSError("disk full"))
+        ctx.ack_after(refused)
+        return
     ctx.state.seen.append((params["room"], message))
     ctx.logger.info("handled %s", message)
 
@@ -119,3 +124,19 @@ def test_there_is_no_state_before_the_lifespan_yields_it() -> None:
         _ = service.state
     with pytest.raises(RuntimeError, match="no state yet"):  # Service.run serves only after it
         asyncio.run(service.process(Incoming("rooms/a/temp", b"1")))
+
+
+def test_the_harness_reports_a_failed_ack_after_as_the_runtime_does(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The runtime logs what a handler handed to `ctx.ack_after` when it fails, then
+    acknowledges; the harness logs it the same way and says so, instead of raising."""
+
+    async def scenario() -> None:
+        async with run(Demo, ServiceSettings, BaseSettings, {}) as h:
+            with caplog.at_level(logging.ERROR):
+                outcome = await h.publish("rooms/a/temp", "commit fails")
+            assert outcome.handler_error and not outcome.handled
+            assert "handed back failed: OSError('disk full')" in caplog.text
+
+    asyncio.run(scenario())
