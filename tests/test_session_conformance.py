@@ -527,3 +527,28 @@ def test_qos0_sends_to_a_broker_that_stops_reading_wait_and_leave_the_loop_free(
             connection._close()
 
     asyncio.run(scenario())
+
+
+def test_a_broker_that_never_answers_subscribe_fails_the_connection_in_time() -> None:
+    """CONNACK, then silence (PINGREQ would still be answered): check() and start-up give up
+    after the connect timeout with the reason, instead of waiting for a SUBACK forever."""
+    done = asyncio.Event()
+
+    async def script(peer: Peer) -> None:
+        await peer.accept()
+        await peer.expect(mqtt5.SubscribePacket)
+        await done.wait()
+
+    async def scenario() -> str | None:
+        async with scripted(script) as (port, _finished):
+            client = MqttClient(config(port, connect_timeout=0.5), [("in/+", 1)], _nothing)
+            async with asyncio.timeout(10):
+                why = await client.check()
+            done.set()
+            return why
+
+    assert asyncio.run(scenario()) == "the broker did not answer SUBSCRIBE within 0.5 s"
+
+
+async def _nothing(message: Incoming) -> None:
+    return None
