@@ -232,10 +232,20 @@ class Service(Generic[C, A, S, P]):
 
     async def process(self, incoming: Incoming) -> Outcome:
         """What became of a message, once it was handled or rejected and what the handler
-        passed to `ctx.ack_after` is done (the harness's delivery)."""
+        passed to `ctx.ack_after` is done (the harness's delivery). If that failed, it is
+        logged, as the runtime does before acknowledging the message, and the outcome is a
+        handler error."""
         outcome, acknowledge_after = await self._process(incoming)
         if acknowledge_after is not None:
-            await acknowledge_after
+            try:
+                await acknowledge_after
+            except Exception as exc:
+                logger.error(
+                    "what the handler of a message on %r handed back failed: %r",
+                    incoming.topic,
+                    exc,
+                )
+                return FAILED
         return outcome
 
     async def _process(self, incoming: Incoming) -> tuple[Outcome, Acknowledge]:

@@ -219,7 +219,7 @@ class MqttClient:
             connection = await open_v311(self.config, self._session, self._deliver)
         try:
             if self.subscriptions:
-                granted = await connection.subscribe(self.subscriptions)
+                granted = await self._subscribe(connection)
                 for (topic_filter, wanted), got in zip(self.subscriptions, granted, strict=False):
                     if got < wanted:
                         logger.warning(
@@ -229,6 +229,18 @@ class MqttClient:
             await _abandon(connection)
             raise
         return connection
+
+    async def _subscribe(self, connection: Connection) -> list[int]:
+        """Subscribe within the connect timeout: a broker that never answers SUBSCRIBE is a
+        failed connection (retried), not a service waiting forever."""
+        timeout = self.config.connect_timeout
+        try:
+            async with asyncio.timeout(timeout):
+                return await connection.subscribe(self.subscriptions)
+        except TimeoutError:
+            raise ConnectError(
+                f"the broker did not answer SUBSCRIBE within {timeout:g} s"
+            ) from None
 
     async def _hold(self, connection: Connection) -> BaseException | None:
         """Serve on one connection until it drops (returns why) or the client stops (None)."""
