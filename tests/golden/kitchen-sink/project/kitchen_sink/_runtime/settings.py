@@ -52,7 +52,7 @@ class ServiceSettings(BaseSettings):
     server_host: str = "0.0.0.0"  # the HTTP side: /healthz, /readyz, /metrics
     server_port: int | None = Field(default=None, ge=0, le=65535)  # unset: no HTTP side
     max_concurrent_handlers: int = Field(default=16, ge=1)
-    max_pending_messages: int = Field(default=1000, ge=1, le=65535)
+    max_pending_messages: int = Field(default=4000, ge=1, le=65535)
     max_pending_bytes: int = Field(default=16 * 1024 * 1024, ge=1)
     max_waiting_sends: int = Field(default=1000, ge=0)
     max_payload_bytes: int = Field(default=1_048_576, ge=0)
