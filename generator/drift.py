@@ -9,6 +9,7 @@ run time (or under mypy).
 from __future__ import annotations
 
 import ast
+import functools
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -160,8 +161,10 @@ def _check_handler(path: Path, expected: HandlerShape) -> list[Diagnostic]:
     )
 
 
+@functools.cache
 def _context_attributes() -> frozenset[str]:
-    """What a handler's `ctx` carries, read from the runtime's Context (never imported)."""
+    """What a handler's `ctx` carries, read from the runtime's Context (never imported), once
+    per process rather than once per handler."""
     source = Path(__file__).with_name("runtime") / "context.py"
     tree = ast.parse(source.read_text(encoding="utf-8"))
     names: set[str] = set()
