@@ -62,6 +62,12 @@ class Aedes(_Publishing):
         {
             "shared": "aedes refuses $share subscriptions (shared groups are not supported)",
             "restart": "aedes keeps sessions in memory: a restart forgets them",
+            # its memory persistence stores each PUBREL object and, on the next PUBREC, rewrites
+            # the stored one's packet id before it is written: PUBREL for m2 goes out twice and
+            # m1 is never released (seen in about 1 run in 4 of test_qos_2_in_and_out)
+            "qos2-3.1.1": "aedes 2.0.0-beta.1 sends a wrong PUBREL packet id when an MQTT 3.1.1 "
+            "subscriber (paho) sends PUBRECs back to back on a persistent session: one QoS 2 "
+            "message is never released",
         }
     )
 

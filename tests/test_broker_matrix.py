@@ -128,6 +128,7 @@ def test_broker_restart_mid_stream_loses_nothing(jobs: MatrixJobs) -> None:
 
 def test_qos_2_in_and_out(jobs: MatrixJobs) -> None:
     jobs.broker.lacks.skip_unless("qos2")
+    jobs.broker.lacks.skip_unless(f"qos2-{jobs.protocol}")
     proc = jobs.start()
     replies = Subscriber(jobs.broker, "done/echo", count=3, extra=("-q", "2"))
     try:
