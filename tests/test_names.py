@@ -334,3 +334,53 @@ def test_payload_fields_named_like_pydantic_methods(tmp_path: Path) -> None:
     )
     assert run.returncode == 0, run.stderr
     assert json.loads(run.stdout) == [f"{f}_" for f in sorted(fields)]
+
+
+def test_basemodel_attributes_are_those_of_a_model_class() -> None:
+    """Every public attribute a payload model class has (BaseModel's and its metaclass's): a
+    field named like one would shadow it. Fails when pydantic adds one."""
+    from pydantic import BaseModel
+
+    public = {n for n in [*dir(BaseModel), *dir(type(BaseModel))] if not n.startswith("_")}
+    assert public == names.BASEMODEL_ATTRIBUTES
+
+
+@pytest.mark.parametrize(
+    ("properties", "expected"),
+    [
+        (["deviceId", "firmwareVersion"], ["device_id", "firmware_version"]),
+        (["class", "from", "None", "true"], ["class_", "from_", "none", "true"]),
+        (
+            ["model_config", "json", "schema", "mro", "model"],
+            ["model_config_", "json_", "schema_", "mro_", "model"],
+        ),
+        (["int", "list", "id", "type", "format"], ["int_", "list_", "id", "type", "format"]),
+        (["1st", "ünïcode", "", "_x", "日本"], ["field_1st", "unicode", "field", "x", "field_2"]),
+        (["aB", "a-b", "a_b", "a_b_2"], ["a_b_3", "a_b_4", "a_b", "a_b_2"]),
+    ],
+)
+def test_field_names(properties: list[str], expected: list[str]) -> None:
+    decided = names.field_names(properties)
+    assert list(decided) == properties
+    assert list(decided.values()) == expected
+    assert all(name.isidentifier() and not keyword.iskeyword(name) for name in expected)
+
+
+@pytest.mark.parametrize(
+    ("values", "expected"),
+    [
+        (
+            ["reboot", "update_firmware", "changeInterval"],
+            ["REBOOT", "UPDATE_FIRMWARE", "CHANGE_INTERVAL"],
+        ),
+        (
+            ["1", "a-b", "A b", "", "None", "true"],
+            ["VALUE_1", "A_B", "A_B_2", "EMPTY", "NONE", "TRUE"],
+        ),
+        ([None, "null", "ünïcode", "日本"], ["NULL_2", "NULL", "UNICODE", "VALUE"]),
+        ([1, -3, 1.5, True], ["VALUE_1", "VALUE_MINUS_3", "VALUE_1_5", "TRUE"]),
+        (["x" * 200], ["X" * 51 + "_AA20C23E"]),
+    ],
+)
+def test_enum_members(values: list[object], expected: list[str]) -> None:
+    assert names.enum_members(values) == expected
