@@ -9,6 +9,7 @@ used them (model_names.py).
 
 from __future__ import annotations
 
+import ast
 import builtins
 import functools
 import hashlib
@@ -17,6 +18,7 @@ import keyword
 import re
 import sys
 import unicodedata
+from pathlib import Path
 from typing import Any, TypeVar
 
 _WORD = re.compile(r"[A-Z]+(?=[A-Z][a-z0-9])|[A-Z]?[a-z0-9]+|[A-Z]+|[^\W_]+", re.UNICODE)
@@ -52,8 +54,39 @@ _KEPT_MODULE_NAMES = frozenset(
 # binds itself. Parameter names become keyword arguments of handlers and send methods (beside
 # their own arguments and locals).
 MODULE_NAMES = ROUTES_GLOBALS | _KEPT_MODULE_NAMES
-# Methods of the runtime's PublisherBase: a send operation named like one gets a suffix.
-PUBLISHER_METHODS = frozenset({"publish", "request"})
+
+
+@functools.cache
+def runtime_attributes(module: str, cls: str) -> frozenset[str]:
+    """What class `cls` of the runtime's `module` defines (methods, class attributes, slots),
+    read from its source: the generator never imports the runtime (asyncio, the MQTT library)."""
+    source = Path(__file__).with_name("runtime") / f"{module}.py"
+    found: set[str] = set()
+    for node in ast.parse(source.read_text(encoding="utf-8")).body:
+        if isinstance(node, ast.ClassDef) and node.name == cls:
+            for item in node.body:
+                found |= _defines(item)
+    return frozenset(found)
+
+
+def _defines(item: ast.stmt) -> set[str]:
+    if isinstance(item, ast.FunctionDef | ast.AsyncFunctionDef):
+        return {item.name}
+    if isinstance(item, ast.AnnAssign):
+        return {item.target.id} if isinstance(item.target, ast.Name) else set()
+    if not isinstance(item, ast.Assign):
+        return set()
+    found = {target.id for target in item.targets if isinstance(target, ast.Name)}
+    if "__slots__" in found and isinstance(item.value, ast.Tuple | ast.List):
+        found |= {str(e.value) for e in item.value.elts if isinstance(e, ast.Constant)}
+    return found
+
+
+# The public methods of the runtime's PublisherBase (`publish`, `request`), which the generated
+# Publisher subclasses: a send operation named like one gets a suffix.
+PUBLISHER_METHODS = frozenset(
+    name for name in runtime_attributes("publishing", "PublisherBase") if not name.startswith("_")
+)
 PARAMETER_NAMES = frozenset(
     {"headers", "timeout", "params", "properties", "correlation", "reply", "reply_topic", "send"}
 )

@@ -384,3 +384,14 @@ def test_field_names(properties: list[str], expected: list[str]) -> None:
 )
 def test_enum_members(values: list[object], expected: list[str]) -> None:
     assert names.enum_members(values) == expected
+
+
+def test_publisher_methods_are_those_of_the_runtime() -> None:
+    """Read from the runtime's source, equal to what the imported class has."""
+    from generator.runtime.context import Context
+    from generator.runtime.publishing import PublisherBase
+
+    public = {name for name in dir(PublisherBase) if not name.startswith("_")}
+    assert public == names.PUBLISHER_METHODS == {"publish", "request"}
+    carried = {name for name in vars(Context) if not name.startswith("__")} | {"__init__"}
+    assert names.runtime_attributes("context", "Context") - {"__slots__"} == carried
