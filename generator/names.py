@@ -97,37 +97,19 @@ TOPIC_TYPE_NAMES = frozenset(
     | {"PublisherBase", "RequestTimeout", "Settings", "State", "AppSettings", "Mapping"}
     | {"AbstractAsyncContextManager", "Route", "Handler", "Answer"}
 )
-# Names the models module imports or the model generator treats specially; a class named like one
-# of these (or like a builtin) gets a `Model` suffix instead.
-_CLASS_RESERVED = _RESERVED | frozenset(
-    {
-        "Annotated",
-        "Any",
-        "AnyUrl",
-        "AwareDatetime",
-        "BaseModel",
-        "ConfigDict",
-        "Decimal",
-        "Dict",
-        "EmailStr",
-        "Enum",
-        "Field",
-        "IPv4Address",
-        "IPv6Address",
-        "List",
-        "Literal",
-        "Model",
-        "Optional",
-        "RootModel",
-        "UUID",
-        "Union",
-        "WireModel",
-        "date",
-        "datetime",
-        "time",
-        "timedelta",
-    }
+# What a models module may import (datamodel-code-generator's imports under the models stage's
+# options: the types of the string formats, enums, constraints) and `Model`, which the library
+# treats specially: a class named like one of these (or like a builtin) gets a `Model` suffix
+# instead. A test models every format and checks each import is here.
+MODELS_IMPORTS = frozenset(
+    {"Annotated", "Any", "ClassVar", "Literal", "Optional", "Union", "Dict", "List", "TypeAlias"}
+    | {"BaseModel", "RootModel", "ConfigDict", "Field", "WireModel", "Model"}
+    | {"Enum", "IntEnum", "StrEnum", "Decimal", "Path", "ULID"}
+    | {"UUID", "UUID1", "UUID3", "UUID4", "UUID5", "AnyUrl", "EmailStr", "SecretStr", "Base64Str"}
+    | {"IPv4Address", "IPv6Address", "IPv4Network", "IPv6Network", "AwareDatetime"}
+    | {"NaiveDatetime", "date", "datetime", "time", "timedelta"}
 )
+_CLASS_RESERVED = _RESERVED | MODELS_IMPORTS
 
 
 @functools.lru_cache(maxsize=65536)  # a big document names `deviceId` a thousand times

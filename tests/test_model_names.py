@@ -132,3 +132,62 @@ def test_check_reports_enum_members_named_otherwise() -> None:
     source = "class Kind(StrEnum):\n    ONE = '1'\n"
     [problem] = model_names.check(source, {"Kind": {"type": "string", "enum": ["1"]}})
     assert "enum Kind members ['ONE']: names.py decided ['VALUE_1']" in problem
+
+
+FORMATS = ["date", "date-time", "time", "duration", "uuid", "uuid1", "uuid3", "uuid4", "uuid5"]
+FORMATS += ["email", "idn-email", "uri", "uri-reference", "iri", "hostname", "ipv4", "ipv6"]
+FORMATS += ["ipv4-network", "ipv6-network", "decimal", "binary", "byte", "base64", "password"]
+FORMATS += ["path", "ulid", "json-pointer", "regex", "date-time-local", "time-local"]
+
+
+def test_every_class_name_the_models_module_imports_is_reserved(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A schema named like an import of the models module is renamed by the library, so the
+    class the project imports would be missing: names.py gives it a `Model` suffix first. The
+    library's imports for every format, enum and constraint kind are all reserved."""
+    monkeypatch.setenv("ASYNCAPI_PYGEN_CACHE", "off")
+    props: dict[str, Any] = {
+        f"s{i}": {"type": "string", "format": f} for i, f in enumerate(FORMATS)
+    }
+    props |= {"n": {"type": "number", "format": "decimal"}, "k": {"const": "x"}}
+    props |= {"u": {"type": "array", "items": {"type": "string"}, "uniqueItems": True}}
+    props |= {"b": {"type": "string", "contentEncoding": "base64"}, "free": {"type": "object"}}
+    ref = {"$ref": "#/components/schemas/Str"}
+    schemas = {
+        "Thing": {"type": "object", "properties": props, "additionalProperties": False},
+        "Str": {"type": "string", "enum": ["a"]},
+        "Int": {"type": "integer", "enum": [1]},
+        "Mixed": {"enum": [1, "a", None]},
+        "Texts": {"type": "array", "items": {"type": "string"}},
+        "Either": {"oneOf": [ref, {"$ref": "#/components/schemas/Int"}]},
+    }
+    parts = payload_models.generate_models(schemas, set(schemas), "a.yaml")
+    imported = {name for part in parts for _, name, _ in part.imports}
+    assert {"StrEnum", "IntEnum", "UUID4", "IPv4Network", "NaiveDatetime"} <= imported
+    assert {name for name in imported if name[:1].isupper()} <= names.MODELS_IMPORTS
+    assert {names.pascal(name) for name in imported} & imported == set()
+
+
+def test_schemas_named_like_imports_are_modelled(tmp_path: Path) -> None:
+    """`StrEnum` was the library's `StrEnumModel`, and the payload fell back to `Any`."""
+    spec = tmp_path / "a.yaml"
+    document = {
+        "asyncapi": "3.0.0",
+        "info": {"title": "Clash", "version": "1.0.0"},
+        "channels": {"c": {"address": "c", "messages": {"m": {"payload": {"$ref": "#/x"}}}}},
+        "operations": {"onC": {"action": "receive", "channel": {"$ref": "#/channels/c"}}},
+        "components": {
+            "schemas": {
+                "StrEnum": {"type": "object", "properties": {"m": {"$ref": "#/s/IntEnum"}}},
+                "IntEnum": {"type": "integer", "enum": [1, 2]},
+            }
+        },
+    }
+    text = json.dumps(document).replace("#/x", "#/components/schemas/StrEnum")
+    spec.write_text(text.replace("#/s/", "#/components/schemas/"), encoding="utf-8")
+    result = run_cli("generate", str(spec), "--output", str(tmp_path / "out"))
+    assert result.returncode == 0, result.stderr
+    assert "could not be modelled" not in result.stderr
+    (models,) = import_modules(tmp_path / "out", "clash.models")
+    assert models.StrEnumModel.model_validate({"m": 2}).m is models.IntEnumModel.VALUE_2
