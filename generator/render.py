@@ -41,12 +41,13 @@ GENERATED_TEMPLATES = {
     "README.md": "README.md.jinja",
     ".env.example": "env.example.jinja",
 }
-USER_TEMPLATES = {
-    "{pkg}/lifecycle.py": "package/lifecycle.py.jinja",
-    "{pkg}/app_settings.py": "package/app_settings.py.jinja",
-    ".gitignore": "gitignore.jinja",
-    "Dockerfile": "Dockerfile.jinja",
-    ".dockerignore": "dockerignore.jinja",
+USER_TEMPLATES = {"Dockerfile": "Dockerfile.jinja"}
+# The user's from the start and the same for every document: copied from `templates/static/`.
+STATIC_USER_FILES = {
+    "{pkg}/lifecycle.py": "lifecycle.py",
+    "{pkg}/app_settings.py": "app_settings.py",
+    ".gitignore": "gitignore",
+    ".dockerignore": "dockerignore",
 }
 # What the generated code imports; the user's pyproject.toml is checked against it on every run.
 REQUIREMENTS = (
@@ -405,6 +406,15 @@ def _runtime_files(pkg: str, header: str) -> dict[str, str]:
     }
 
 
+def _static_files(pkg: str) -> dict[str, str]:
+    """The user's files that do not depend on the document, as they are."""
+    static = resources.files("generator.templates").joinpath("static")
+    return {
+        path.format(pkg=pkg): static.joinpath(name).read_text(encoding="utf-8")
+        for path, name in STATIC_USER_FILES.items()
+    }
+
+
 class Renderer:
     """The project's files from the model: all but two before the payload models exist (so
     their formatting can start meanwhile), those two after. A view of the model: nothing is
@@ -428,9 +438,10 @@ class Renderer:
             for path, t in GENERATED_TEMPLATES.items()
         }
         files[f"{pkg}/py.typed"] = ""
-        user = {path.format(pkg=pkg) for path in USER_TEMPLATES} | {PYPROJECT}
         for path, template in USER_TEMPLATES.items():
             files[path.format(pkg=pkg)] = env.get_template(template).render(context)
+        files.update(_static_files(pkg))
+        user = {path.format(pkg=pkg) for path in USER_TEMPLATES | STATIC_USER_FILES} | {PYPROJECT}
         handlers: dict[str, HandlerShape] = {}
         for channel in api.receive_channels:
             path = f"{pkg}/handlers/{channel.py_name}.py"
