@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import textwrap
 from collections.abc import Iterable
 from dataclasses import dataclass
 from importlib import resources
@@ -23,7 +24,7 @@ from generator.manifest import HandlerShape
 from generator.model import Api, Channel, Locator, Message, Parameter, Route, payload_type
 from generator.names import ROUTING_HELPERS
 from generator.normalize.security import SERVED
-from generator.user_settings import UserSetting
+from generator.settings_table import Setting
 
 GENERATED_TEMPLATES = {
     "{pkg}/__init__.py": "package/__init__.py.jinja",
@@ -124,6 +125,11 @@ def _env_line(value: Any, name: str) -> str:
     return f"# {name}: the document's value cannot be written here; it is the default"
 
 
+def _comment(text: str) -> str:
+    """Text as `#` comment lines of at most 100 characters (none for no text)."""
+    return textwrap.fill(printable(text), 100, initial_indent="# ", subsequent_indent="# ")
+
+
 def printable(text: str) -> str:
     """Text for a one-line comment: control characters as escapes, so none ends the line."""
     return "".join(ch if ch.isprintable() else repr(ch)[1:-1] for ch in text)
@@ -131,6 +137,11 @@ def printable(text: str) -> str:
 
 def _markdown(value: Any) -> str:
     return re.sub(r"\s+", " ", str(value)).replace("|", "\\|").replace("`", "'").strip()
+
+
+def _markdown_cell(value: Any) -> str:
+    """Our own text (or the user's) in a table cell: its markup kept, on one line."""
+    return re.sub(r"\s+", " ", str(value)).replace("|", "\\|").strip()
 
 
 def _markdown_block(value: Any) -> str:
@@ -173,7 +184,9 @@ def _environment() -> jinja2.Environment:
         toml=lambda v: json.dumps(str(v), ensure_ascii=False),
         md=_markdown,
         md_block=_markdown_block,
+        md_cell=_markdown_cell,
         envline=_env_line,
+        comment=_comment,
     )
     return env
 
@@ -399,11 +412,13 @@ def _handler_test(
 def _runtime_files(pkg: str, header: str) -> dict[str, str]:
     """The static runtime, copied verbatim (headed as generated) into `<pkg>/_runtime/`."""
     runtime = resources.files("generator").joinpath("runtime")  # not imported: no asyncio
-    return {
+    files = {
         f"{pkg}/_runtime/{item.name}": f"{header}\n{item.read_text(encoding='utf-8')}"
         for item in sorted(runtime.iterdir(), key=lambda item: item.name)
         if item.name.endswith(".py")
     }
+    guide = runtime.joinpath("README.md").read_text(encoding="utf-8")  # says what it is itself
+    return files | {f"{pkg}/_runtime/README.md": guide}
 
 
 def _static_files(pkg: str) -> dict[str, str]:
@@ -421,11 +436,11 @@ class Renderer:
     decided here."""
 
     def __init__(
-        self, api: Api, source: str, header: str, app_settings: tuple[UserSetting, ...] = ()
+        self, api: Api, source: str, header: str, settings: tuple[Setting, ...] = ()
     ) -> None:
         self.api = api
         self.env = _environment()
-        self.context = {**_context(api, source, header), "app_settings": app_settings}
+        self.context = {**_context(api, source, header), "settings_table": settings}
 
     def project(self) -> tuple[dict[str, str], frozenset[str], dict[str, HandlerShape]]:
         """Every file but the models and pyproject.toml (path -> unformatted content), which
