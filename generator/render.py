@@ -28,19 +28,23 @@ from generator.settings_table import Setting
 
 GENERATED_TEMPLATES = {
     "{pkg}/__init__.py": "package/__init__.py.jinja",
-    "{pkg}/__main__.py": "package/__main__.py.jinja",
     "{pkg}/settings.py": "package/settings.py.jinja",
     "{pkg}/topics.py": "package/topics.py.jinja",
     "{pkg}/publisher.py": "package/publisher.py.jinja",
-    "{pkg}/context.py": "package/context.py.jinja",
     "{pkg}/routes.py": "package/routes.py.jinja",
-    "{pkg}/service.py": "package/service.py.jinja",
     "{pkg}/cli.py": "package/cli.py.jinja",
-    "{pkg}/testing.py": "package/testing.py.jinja",
     "{pkg}/simulate.py": "package/simulate.py.jinja",
-    "{pkg}/handlers/__init__.py": "package/handlers/__init__.py.jinja",
     "README.md": "README.md.jinja",
     ".env.example": "env.example.jinja",
+}
+# Generated modules that bind the document's parts to the runtime without naming anything of the
+# document (relative imports): copied from `templates/static/` under the generated header.
+STATIC_GENERATED_FILES = {
+    "{pkg}/__main__.py": "package/__main__.py",
+    "{pkg}/context.py": "package/context.py",
+    "{pkg}/service.py": "package/service.py",
+    "{pkg}/testing.py": "package/testing.py",
+    "{pkg}/handlers/__init__.py": "package/handlers/__init__.py",
 }
 USER_TEMPLATES = {"Dockerfile": "Dockerfile.jinja"}
 # The user's from the start and the same for every document: copied from `templates/static/`.
@@ -421,12 +425,17 @@ def _runtime_files(pkg: str, header: str) -> dict[str, str]:
     return files | {f"{pkg}/_runtime/README.md": guide}
 
 
-def _static_files(pkg: str) -> dict[str, str]:
-    """The user's files that do not depend on the document, as they are."""
+def _static_files(pkg: str, header: str) -> dict[str, str]:
+    """The files that do not depend on the document: the user's as they are, generated ones
+    under the header."""
     static = resources.files("generator.templates").joinpath("static")
-    return {
+    user = {
         path.format(pkg=pkg): static.joinpath(name).read_text(encoding="utf-8")
         for path, name in STATIC_USER_FILES.items()
+    }
+    return user | {
+        path.format(pkg=pkg): f"{header}\n{static.joinpath(name).read_text(encoding='utf-8')}"
+        for path, name in STATIC_GENERATED_FILES.items()
     }
 
 
@@ -455,7 +464,7 @@ class Renderer:
         files[f"{pkg}/py.typed"] = ""
         for path, template in USER_TEMPLATES.items():
             files[path.format(pkg=pkg)] = env.get_template(template).render(context)
-        files.update(_static_files(pkg))
+        files.update(_static_files(pkg, context["header"]))
         user = {path.format(pkg=pkg) for path in USER_TEMPLATES | STATIC_USER_FILES} | {PYPROJECT}
         handlers: dict[str, HandlerShape] = {}
         for channel in api.receive_channels:

@@ -7,11 +7,11 @@ from __future__ import annotations
 from contextlib import AbstractAsyncContextManager
 from typing import Any
 
-from iot_device_management_service._runtime import harness as _harness
-from iot_device_management_service._runtime.harness import Outcome, Sent
-from iot_device_management_service.app_settings import AppSettings
-from iot_device_management_service.service import Service
-from iot_device_management_service.settings import Settings
+from ._runtime import harness as _harness
+from ._runtime.harness import Outcome, Sent
+from .app_settings import AppSettings
+from .service import Service
+from .settings import Settings
 
 __all__ = ["Harness", "Outcome", "Sent", "harness"]
 

@@ -7,11 +7,11 @@ from __future__ import annotations
 from contextlib import AbstractAsyncContextManager
 from typing import Any
 
-from kitchen_sink._runtime import harness as _harness
-from kitchen_sink._runtime.harness import Outcome, Sent
-from kitchen_sink.app_settings import AppSettings
-from kitchen_sink.service import Service
-from kitchen_sink.settings import Settings
+from ._runtime import harness as _harness
+from ._runtime.harness import Outcome, Sent
+from .app_settings import AppSettings
+from .service import Service
+from .settings import Settings
 
 __all__ = ["Harness", "Outcome", "Sent", "harness"]
 

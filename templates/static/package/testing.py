@@ -1,4 +1,3 @@
-{{ header }}
 """Test handlers without a broker: `async with harness() as h: outcome = await
 h.publish(topic, payload)`, then `outcome.handled` and `h.sent(filter)` (`_runtime.harness`)."""
 
@@ -7,11 +6,11 @@ from __future__ import annotations
 from contextlib import AbstractAsyncContextManager
 from typing import Any
 
-from {{ pkg }}._runtime import harness as _harness
-from {{ pkg }}._runtime.harness import Outcome, Sent
-from {{ pkg }}.app_settings import AppSettings
-from {{ pkg }}.service import Service
-from {{ pkg }}.settings import Settings
+from ._runtime import harness as _harness
+from ._runtime.harness import Outcome, Sent
+from .app_settings import AppSettings
+from .service import Service
+from .settings import Settings
 
 __all__ = ["Harness", "Outcome", "Sent", "harness"]
 
