@@ -20,6 +20,7 @@ import jinja2
 
 from generator import names
 from generator.cache import directory
+from generator.format import LINE_LENGTH, PYTHON, TARGET
 from generator.manifest import HandlerShape
 from generator.model import Api, Channel, Locator, Message, Parameter, Route, payload_type
 from generator.names import ROUTING_HELPERS
@@ -367,6 +368,10 @@ def _context(api: Api, source: str, header: str) -> dict[str, Any]:
         "other_servers": api.other_servers,
         "dist_name": names.distribution(api.package),
         "dist_version": _dist_version(api.version),
+        # what the format stage formats to, for the project's own tools
+        "line_length": LINE_LENGTH,
+        "target": TARGET,
+        "python": PYTHON,
         **_imports(api, routes),
     }
 
