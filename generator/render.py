@@ -33,7 +33,6 @@ GENERATED_TEMPLATES = {
     "{pkg}/topics.py": "package/topics.py.jinja",
     "{pkg}/publisher.py": "package/publisher.py.jinja",
     "{pkg}/routes.py": "package/routes.py.jinja",
-    "{pkg}/cli.py": "package/cli.py.jinja",
     "{pkg}/simulate.py": "package/simulate.py.jinja",
     "README.md": "README.md.jinja",
     ".env.example": "env.example.jinja",
@@ -42,6 +41,7 @@ GENERATED_TEMPLATES = {
 # document (relative imports): copied from `templates/static/` under the generated header.
 STATIC_GENERATED_FILES = {
     "{pkg}/__main__.py": "package/__main__.py",
+    "{pkg}/cli.py": "package/cli.py",
     "{pkg}/context.py": "package/context.py",
     "{pkg}/service.py": "package/service.py",
     "{pkg}/testing.py": "package/testing.py",
