@@ -18,6 +18,7 @@ from generator.errors import Diagnostic, Failed, Location
 
 LINE_LENGTH = 100
 TARGET = "py311"  # what generated projects require
+PYTHON = f"{TARGET[2]}.{TARGET[3:]}"  # the same, as `requires-python` and mypy spell it
 TIMEOUT = 300  # seconds for one ruff process; a whole 1,000-channel project takes under one
 
 

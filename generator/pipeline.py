@@ -91,7 +91,7 @@ def build(
     user's own settings there (`app_settings.py`) are listed in README.md and .env.example.
     `kept` are user files the writer will keep as they are on disk (writer.kept_user_files):
     their rendered text is never used, so it is not formatted."""
-    from generator import payload_models, user_settings
+    from generator import payload_models, settings_table
     from generator.format import format_files
     from generator.render import Renderer, printable, requirements
 
@@ -102,8 +102,8 @@ def build(
     parts, notes = payload_models.complete(api, made, source)
     models = payload_models.module(parts, header, api.package, formatter)  # formatted
     needs = requirements({name for part in parts for _, name, _ in part.imports})
-    own = user_settings.read(output / api.package / "app_settings.py") if output else ()
-    renderer = Renderer(api, source, header, own)
+    own = settings_table.read(output / api.package / "app_settings.py") if output else ()
+    renderer = Renderer(api, source, header, settings_table.table(api.defaults, own))
     files, user_files, handlers = renderer.project()
     kept &= user_files  # a path the user had that is generated now is written: formatted
     done = format_files({p: t for p, t in files.items() if p not in kept}, formatter)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import textwrap
 from collections.abc import Iterable
 from dataclasses import dataclass
 from importlib import resources
@@ -19,34 +20,40 @@ import jinja2
 
 from generator import names
 from generator.cache import directory
+from generator.format import LINE_LENGTH, PYTHON, TARGET
 from generator.manifest import HandlerShape
 from generator.model import Api, Channel, Locator, Message, Parameter, Route, payload_type
 from generator.names import ROUTING_HELPERS
 from generator.normalize.security import SERVED
-from generator.user_settings import UserSetting
+from generator.settings_table import Setting
 
 GENERATED_TEMPLATES = {
     "{pkg}/__init__.py": "package/__init__.py.jinja",
-    "{pkg}/__main__.py": "package/__main__.py.jinja",
     "{pkg}/settings.py": "package/settings.py.jinja",
     "{pkg}/topics.py": "package/topics.py.jinja",
     "{pkg}/publisher.py": "package/publisher.py.jinja",
-    "{pkg}/context.py": "package/context.py.jinja",
     "{pkg}/routes.py": "package/routes.py.jinja",
-    "{pkg}/service.py": "package/service.py.jinja",
-    "{pkg}/cli.py": "package/cli.py.jinja",
-    "{pkg}/testing.py": "package/testing.py.jinja",
     "{pkg}/simulate.py": "package/simulate.py.jinja",
-    "{pkg}/handlers/__init__.py": "package/handlers/__init__.py.jinja",
     "README.md": "README.md.jinja",
     ".env.example": "env.example.jinja",
 }
-USER_TEMPLATES = {
-    "{pkg}/lifecycle.py": "package/lifecycle.py.jinja",
-    "{pkg}/app_settings.py": "package/app_settings.py.jinja",
-    ".gitignore": "gitignore.jinja",
-    "Dockerfile": "Dockerfile.jinja",
-    ".dockerignore": "dockerignore.jinja",
+# Generated modules that bind the document's parts to the runtime without naming anything of the
+# document (relative imports): copied from `templates/static/` under the generated header.
+STATIC_GENERATED_FILES = {
+    "{pkg}/__main__.py": "package/__main__.py",
+    "{pkg}/cli.py": "package/cli.py",
+    "{pkg}/context.py": "package/context.py",
+    "{pkg}/service.py": "package/service.py",
+    "{pkg}/testing.py": "package/testing.py",
+    "{pkg}/handlers/__init__.py": "package/handlers/__init__.py",
+}
+USER_TEMPLATES = {"Dockerfile": "Dockerfile.jinja"}
+# The user's from the start and the same for every document: copied from `templates/static/`.
+STATIC_USER_FILES = {
+    "{pkg}/lifecycle.py": "lifecycle.py",
+    "{pkg}/app_settings.py": "app_settings.py",
+    ".gitignore": "gitignore",
+    ".dockerignore": "dockerignore",
 }
 # What the generated code imports; the user's pyproject.toml is checked against it on every run.
 REQUIREMENTS = (
@@ -123,6 +130,11 @@ def _env_line(value: Any, name: str) -> str:
     return f"# {name}: the document's value cannot be written here; it is the default"
 
 
+def _comment(text: str) -> str:
+    """Text as `#` comment lines of at most 100 characters (none for no text)."""
+    return textwrap.fill(printable(text), 100, initial_indent="# ", subsequent_indent="# ")
+
+
 def printable(text: str) -> str:
     """Text for a one-line comment: control characters as escapes, so none ends the line."""
     return "".join(ch if ch.isprintable() else repr(ch)[1:-1] for ch in text)
@@ -130,6 +142,11 @@ def printable(text: str) -> str:
 
 def _markdown(value: Any) -> str:
     return re.sub(r"\s+", " ", str(value)).replace("|", "\\|").replace("`", "'").strip()
+
+
+def _markdown_cell(value: Any) -> str:
+    """Our own text (or the user's) in a table cell: its markup kept, on one line."""
+    return re.sub(r"\s+", " ", str(value)).replace("|", "\\|").strip()
 
 
 def _markdown_block(value: Any) -> str:
@@ -172,7 +189,9 @@ def _environment() -> jinja2.Environment:
         toml=lambda v: json.dumps(str(v), ensure_ascii=False),
         md=_markdown,
         md_block=_markdown_block,
+        md_cell=_markdown_cell,
         envline=_env_line,
+        comment=_comment,
     )
     return env
 
@@ -349,6 +368,10 @@ def _context(api: Api, source: str, header: str) -> dict[str, Any]:
         "other_servers": api.other_servers,
         "dist_name": names.distribution(api.package),
         "dist_version": _dist_version(api.version),
+        # what the format stage formats to, for the project's own tools
+        "line_length": LINE_LENGTH,
+        "target": TARGET,
+        "python": PYTHON,
         **_imports(api, routes),
     }
 
@@ -398,10 +421,26 @@ def _handler_test(
 def _runtime_files(pkg: str, header: str) -> dict[str, str]:
     """The static runtime, copied verbatim (headed as generated) into `<pkg>/_runtime/`."""
     runtime = resources.files("generator").joinpath("runtime")  # not imported: no asyncio
-    return {
+    files = {
         f"{pkg}/_runtime/{item.name}": f"{header}\n{item.read_text(encoding='utf-8')}"
         for item in sorted(runtime.iterdir(), key=lambda item: item.name)
         if item.name.endswith(".py")
+    }
+    guide = runtime.joinpath("README.md").read_text(encoding="utf-8")  # says what it is itself
+    return files | {f"{pkg}/_runtime/README.md": guide}
+
+
+def _static_files(pkg: str, header: str) -> dict[str, str]:
+    """The files that do not depend on the document: the user's as they are, generated ones
+    under the header."""
+    static = resources.files("generator.templates").joinpath("static")
+    user = {
+        path.format(pkg=pkg): static.joinpath(name).read_text(encoding="utf-8")
+        for path, name in STATIC_USER_FILES.items()
+    }
+    return user | {
+        path.format(pkg=pkg): f"{header}\n{static.joinpath(name).read_text(encoding='utf-8')}"
+        for path, name in STATIC_GENERATED_FILES.items()
     }
 
 
@@ -411,11 +450,11 @@ class Renderer:
     decided here."""
 
     def __init__(
-        self, api: Api, source: str, header: str, app_settings: tuple[UserSetting, ...] = ()
+        self, api: Api, source: str, header: str, settings: tuple[Setting, ...] = ()
     ) -> None:
         self.api = api
         self.env = _environment()
-        self.context = {**_context(api, source, header), "app_settings": app_settings}
+        self.context = {**_context(api, source, header), "settings_table": settings}
 
     def project(self) -> tuple[dict[str, str], frozenset[str], dict[str, HandlerShape]]:
         """Every file but the models and pyproject.toml (path -> unformatted content), which
@@ -428,9 +467,10 @@ class Renderer:
             for path, t in GENERATED_TEMPLATES.items()
         }
         files[f"{pkg}/py.typed"] = ""
-        user = {path.format(pkg=pkg) for path in USER_TEMPLATES} | {PYPROJECT}
         for path, template in USER_TEMPLATES.items():
             files[path.format(pkg=pkg)] = env.get_template(template).render(context)
+        files.update(_static_files(pkg, context["header"]))
+        user = {path.format(pkg=pkg) for path in USER_TEMPLATES | STATIC_USER_FILES} | {PYPROJECT}
         handlers: dict[str, HandlerShape] = {}
         for channel in api.receive_channels:
             path = f"{pkg}/handlers/{channel.py_name}.py"

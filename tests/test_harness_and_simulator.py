@@ -56,6 +56,13 @@ def test_a_freshly_generated_project_passes_its_own_tests(constrained: Path) -> 
     assert_type_checks(constrained, "constrained_fleet")
 
 
+def test_publish_takes_one_message_through_from_synchronous_code(constrained: Path) -> None:
+    (testing,) = import_modules(constrained, "constrained_fleet.testing")
+    assert testing.publish("no/such/channel", b"{}").rejected == "unknown_topic"
+    with pytest.raises(TypeError, match="unknown settings: no_such_setting"):
+        testing.publish("no/such/channel", b"{}", no_such_setting=1)
+
+
 def test_simulate_300_messages_all_handled_none_rejected(constrained: Path, broker: Broker) -> None:
     proc = service(constrained, "constrained_fleet", broker)
     try:

@@ -121,7 +121,9 @@ def settings_rows(readme: str) -> dict[str, list[str]]:
 def test_the_settings_table_shows_an_empty_default_as_none() -> None:
     rows = settings_rows(build(EXAMPLE_SPEC).files["README.md"])
     assert rows["`MQTT_WILL_TOPIC`"] == ["(none)"]
-    assert rows["`MQTT_WILL_PAYLOAD` / `_QOS` / `_RETAIN`"] == ["(none)", "`0`", "`false`"]
+    assert rows["`MQTT_WILL_PAYLOAD`"] == ["(none)"]
+    assert rows["`MQTT_WILL_QOS`"] == ["`0`"]
+    assert rows["`MQTT_WILL_RETAIN`"] == ["`false`"]
     assert rows["`MQTT_HOST`"] == ["`localhost`"]
     for variable, parts in rows.items():
         for part in parts:

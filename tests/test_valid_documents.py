@@ -150,6 +150,8 @@ def test_env_example_reads_back_as_the_documents_values(
     assert from_file.mqtt_will_payload == payload
     assert from_file.mqtt_will_topic == "bye #1"
     assert from_file.mqtt_host == "broker.example"
+    # every line of .env.example is the default it documents: copying it to .env changes nothing
+    assert from_file.model_dump() == settings.Settings(_env_file=None).model_dump()
 
 
 def test_a_spec_file_name_cannot_inject_code(tmp_path: Path) -> None:

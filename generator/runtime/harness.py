@@ -4,6 +4,7 @@ then the defaults; neither `.env` nor the environment is read."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 from collections.abc import AsyncIterator, Callable, Mapping
@@ -21,11 +22,12 @@ from .service import Outcome, Service
 from .settings import ServiceSettings
 from .topics import matches
 
-__all__ = ["Harness", "Outcome", "Sent", "run"]
+__all__ = ["Harness", "Outcome", "Payload", "Sent", "publish_once", "run"]
 
 SV = TypeVar("SV", bound=Service[Any, Any, Any, Any])
 C = TypeVar("C", bound=ServiceSettings)
 A = TypeVar("A", bound=BaseSettings)
+Payload = BaseModel | dict[str, Any] | list[Any] | bytes | str
 
 
 @dataclass(frozen=True)
@@ -83,7 +85,7 @@ class Harness(Generic[SV]):
     async def publish(
         self,
         topic: str,
-        payload: BaseModel | dict[str, Any] | list[Any] | bytes | str,
+        payload: Payload,
         *,
         qos: int = 1,
         retain: bool = False,
@@ -131,3 +133,22 @@ async def run(
             yield Harness(service, client)
     finally:
         await service.stop_background()
+
+
+def publish_once(
+    make: Callable[[C, A], SV],
+    ours: type[C],
+    yours: type[A],
+    settings: Mapping[str, Any],
+    topic: str,
+    payload: Payload,
+    headers: BaseModel | dict[str, str] | None = None,
+) -> Outcome:
+    """`run` for one message, from synchronous code (a plain test function): the service with
+    its lifespan, the message delivered, the outcome returned. Not from a running event loop."""
+
+    async def once() -> Outcome:
+        async with run(make, ours, yours, settings) as harness:
+            return await harness.publish(topic, payload, headers=headers)
+
+    return asyncio.run(once())

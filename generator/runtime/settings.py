@@ -21,45 +21,96 @@ TLS_FILES = ("mqtt_ca_file", "mqtt_cert_file", "mqtt_key_file")
 
 
 class ServiceSettings(BaseSettings):
+    """Every setting is an environment variable (its name in upper case) or a line of `.env`;
+    the docstring under each is its meaning, which README.md and .env.example show."""
+
     model_config = SettingsConfigDict(
-        env_file=".env", env_file_encoding="utf-8", env_ignore_empty=True, extra="ignore"
+        env_file=".env",
+        env_file_encoding="utf-8",
+        env_ignore_empty=True,
+        extra="ignore",
+        use_attribute_docstrings=True,
     )
 
     mqtt_host: str = "localhost"
+    """Broker host."""
     mqtt_port: int = Field(default=1883, ge=1, le=65535)
-    mqtt_client_id: str = "asyncapi-service"  # {hostname}, {pid} are filled in
+    """Broker port."""
+    mqtt_client_id: str = "asyncapi-service"
+    """MQTT client identifier; `{hostname}` and `{pid}` are filled in. Keep it stable across
+    restarts: the persistent session is found by it."""
     mqtt_shared_group: str = Field(default="", pattern=r"^[^/+#]*$")
+    """Empty: off. Else every subscription becomes `$share/<group>/<filter>`: instances with
+    the same group share the load (give each its own client id)."""
     mqtt_keep_alive: int = Field(default=60, ge=0)
+    """Keep-alive interval, seconds."""
     mqtt_clean_session: bool | None = None
+    """Empty: a persistent session when the service subscribes at QoS 1 or 2 (messages wait in
+    the broker while the service is down), a clean one otherwise."""
     mqtt_session_expiry: int = Field(default=3600, ge=0)
+    """Seconds the broker keeps the session after a disconnect (MQTT 5)."""
     mqtt_protocol: Literal["3.1.1", "5"] = "5"
+    """`5`, or `3.1.1` for brokers without MQTT 5 (no headers or message properties)."""
     mqtt_transport: Literal["tcp", "websockets"] = "tcp"
+    """`tcp`, or `websockets` for MQTT over WebSockets (the default for `ws`/`wss` servers;
+    `MQTT_TLS` makes it `wss`)."""
     mqtt_ws_path: str = Field(default="/mqtt", pattern=r"^/")
+    """The WebSocket endpoint's path (from the server's URL)."""
     mqtt_username: str | None = None
+    """Broker user name."""
     mqtt_password: SecretStr | None = None
+    """Broker password (never logged; a warning when sent without TLS)."""
     mqtt_tls: bool = False
+    """Connect with TLS (the default for `mqtts`/`secure-mqtt`/`wss` servers); on whenever a
+    CA, certificate or key file is set, and `false` beside one is refused at start."""
     mqtt_ca_file: str | None = None
+    """CA certificate(s) to trust; empty: the system's."""
     mqtt_cert_file: str | None = None
+    """Client certificate (with `MQTT_KEY_FILE`)."""
     mqtt_key_file: str | None = None
+    """Client certificate's key."""
     mqtt_tls_insecure: bool = False
+    """Never in production: accept any certificate from the broker (logged as a warning)."""
     mqtt_will_topic: str | None = None
+    """Last will topic (empty: none): what the broker publishes if the service disappears
+    without disconnecting."""
     mqtt_will_payload: str = ""
+    """The last will's message."""
     mqtt_will_qos: int = Field(default=0, ge=0, le=2)
+    """The last will's QoS."""
     mqtt_will_retain: bool = False
+    """The last will's retain flag."""
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
+    """`DEBUG`, `INFO`, `WARNING`, `ERROR` or `CRITICAL`."""
     log_format: Literal["text", "json"] = "text"
-    server_host: str = "0.0.0.0"  # the HTTP side: /healthz, /readyz, /metrics
-    server_port: int | None = Field(default=None, ge=0, le=65535)  # unset: no HTTP side
+    """`text`, or `json` (one object per line)."""
+    server_host: str = "0.0.0.0"
+    """Where the HTTP side listens."""
+    server_port: int | None = Field(default=None, ge=0, le=65535)
+    """Port of `/healthz`, `/readyz` and `/metrics`; empty: no HTTP side."""
     max_concurrent_handlers: int = Field(default=16, ge=1)
+    """Topics handled at once; one topic's messages are always handled in order."""
     max_pending_messages: int = Field(default=4000, ge=1, le=65535)
-    max_pending_bytes: int = Field(default=16 * 1024 * 1024, ge=1)
+    """Received messages held at most; at this mark the service stops taking more and the
+    backlog stays in the broker."""
+    max_pending_bytes: int = Field(default=16_777_216, ge=1)
+    """The same mark in payload bytes: whichever comes first."""
     max_waiting_sends: int = Field(default=1000, ge=0)
+    """Sends that may wait for a connection at once; more fail at once."""
     max_payload_bytes: int = Field(default=1_048_576, ge=0)
+    """Larger payloads are rejected (logged, counted, acknowledged) before decoding; 0: no limit.
+    Under MQTT 5 it also sets the Maximum Packet Size (plus 64 KiB): the broker keeps larger
+    messages, and one sent anyway is dropped while read."""
     connect_timeout: float = Field(default=10.0, gt=0)
+    """Seconds to wait for the broker to accept a connection."""
     reconnect_min_delay: float = Field(default=0.5, gt=0)
+    """Reconnection backoff, seconds: doubles from this..."""
     reconnect_max_delay: float = Field(default=30.0, gt=0)
+    """...up to this."""
     publish_timeout: float = Field(default=10.0, gt=0)
+    """Seconds a send waits for a connection and the broker's acknowledgement, in all."""
     shutdown_timeout: float = Field(default=30.0, gt=0)
+    """Seconds shutdown waits for running handlers."""
 
     @field_validator("log_level", mode="before")
     @classmethod

@@ -5,10 +5,10 @@ send methods), `ctx.state` (what `lifecycle.lifespan` yielded), `ctx.settings`,
 
 from __future__ import annotations
 
-from iot_device_management_service._runtime.context import Context as _Context
-from iot_device_management_service.app_settings import AppSettings
-from iot_device_management_service.lifecycle import State
-from iot_device_management_service.publisher import Publisher
-from iot_device_management_service.settings import Settings
+from ._runtime.context import Context as _Context
+from .app_settings import AppSettings
+from .lifecycle import State
+from .publisher import Publisher
+from .settings import Settings
 
 Context = _Context[Publisher, State, Settings, AppSettings]

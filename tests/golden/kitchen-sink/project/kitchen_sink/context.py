@@ -5,10 +5,10 @@ send methods), `ctx.state` (what `lifecycle.lifespan` yielded), `ctx.settings`,
 
 from __future__ import annotations
 
-from kitchen_sink._runtime.context import Context as _Context
-from kitchen_sink.app_settings import AppSettings
-from kitchen_sink.lifecycle import State
-from kitchen_sink.publisher import Publisher
-from kitchen_sink.settings import Settings
+from ._runtime.context import Context as _Context
+from .app_settings import AppSettings
+from .lifecycle import State
+from .publisher import Publisher
+from .settings import Settings
 
 Context = _Context[Publisher, State, Settings, AppSettings]

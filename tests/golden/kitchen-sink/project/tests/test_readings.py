@@ -5,10 +5,8 @@ Yours to edit: asyncapi-pygen created this file once and never overwrites it. Ru
 
 from __future__ import annotations
 
-import asyncio
-
 from kitchen_sink.simulate import plan
-from kitchen_sink.testing import harness
+from kitchen_sink.testing import publish
 
 # A valid topic and payload, made as `python -m kitchen_sink simulate` makes them.
 _, SIMULATED = next(plan(1, seed=0, devices=1, channel="readings"))
@@ -16,19 +14,10 @@ TOPIC = "readings/example"
 
 
 def test_a_simulated_message_is_handled() -> None:
-    async def scenario() -> None:
-        async with harness() as h:
-            headers = dict(SIMULATED.user_properties)
-            outcome = await h.publish(SIMULATED.topic, SIMULATED.payload, headers=headers)
-            assert outcome.handled, outcome
-
-    asyncio.run(scenario())
+    outcome = publish(SIMULATED.topic, SIMULATED.payload, headers=dict(SIMULATED.user_properties))
+    assert outcome.handled, outcome
 
 
 def test_a_message_that_is_not_json_is_rejected() -> None:
-    async def scenario() -> None:
-        async with harness() as h:
-            outcome = await h.publish(TOPIC, b"this is not JSON")
-            assert outcome.rejected == "invalid_json", outcome
-
-    asyncio.run(scenario())
+    outcome = publish(TOPIC, b"this is not JSON")
+    assert outcome.rejected == "invalid_json", outcome

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from {{ pkg }}.service import Service
+    from .service import Service
 
 
 @dataclass

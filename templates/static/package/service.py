@@ -1,20 +1,17 @@
-{{ header }}
-"""The service of {{ api.title | docstring }}.
-
-The document's routes, settings and send methods on the runtime's engine (`_runtime.service`),
-with your lifespan (`lifecycle.py`).
+"""The service: the document's routes, settings and send methods (`routes.py`, `settings.py`,
+`publisher.py`) on the runtime's engine (`_runtime.service`), with your lifespan (`lifecycle.py`).
 """
 
 from __future__ import annotations
 
 from contextlib import AbstractAsyncContextManager
 
-from {{ pkg }}._runtime.service import Service as _Service
-from {{ pkg }}.app_settings import AppSettings
-from {{ pkg }}.lifecycle import State, lifespan
-from {{ pkg }}.publisher import Publisher
-from {{ pkg }}.routes import ROUTES, SUBSCRIPTIONS
-from {{ pkg }}.settings import Settings
+from ._runtime.service import Service as _Service
+from .app_settings import AppSettings
+from .lifecycle import State, lifespan
+from .publisher import Publisher
+from .routes import ROUTES, SUBSCRIPTIONS
+from .settings import Settings
 
 
 class Service(_Service[Settings, AppSettings, State, Publisher]):
