@@ -92,6 +92,7 @@ PARAMETER_NAMES = frozenset(
 )
 # Names beside an enum parameter's named type (`Room = Literal[...]`): `topics.py` defines it and
 # handler stubs and the publisher import it next to these; a type named like one gets a number.
+# A test checks every class-like name those modules bind in the golden records is here.
 TOPIC_TYPE_NAMES = frozenset(
     {"Context", "ParamRule", "TopicError", "TopicTemplate", "Publisher", "PublishError"}
     | {"PublisherBase", "RequestTimeout", "Settings", "State", "AppSettings", "Mapping"}

@@ -395,3 +395,45 @@ def test_publisher_methods_are_those_of_the_runtime() -> None:
     assert public == names.PUBLISHER_METHODS == {"publish", "request"}
     carried = {name for name in vars(Context) if not name.startswith("__")} | {"__init__"}
     assert names.runtime_attributes("context", "Context") - {"__slots__"} == carried
+
+
+def _bound(path: Path) -> set[str]:
+    """The names a module binds at its top level: imports, definitions, assignments."""
+    found: set[str] = set()
+    for node in ast.parse(path.read_text(encoding="utf-8")).body:
+        if isinstance(node, ast.Import | ast.ImportFrom):
+            found |= {(a.asname or a.name).partition(".")[0] for a in node.names}
+        elif isinstance(node, ast.ClassDef | ast.FunctionDef | ast.AsyncFunctionDef):
+            found.add(node.name)
+        elif isinstance(node, ast.Assign | ast.AnnAssign):
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            found |= {t.id for t in targets if isinstance(t, ast.Name)}
+    return found
+
+
+def _enum_types(path: Path) -> set[str]:
+    """The enum parameters' types topics.py defines: `Region = Literal["eu", "us"]`."""
+    return {
+        target.id
+        for node in ast.parse(path.read_text(encoding="utf-8")).body
+        if isinstance(node, ast.Assign) and isinstance(node.value, ast.Subscript)
+        for target in node.targets
+        if isinstance(target, ast.Name) and ast.unparse(node.value.value) == "Literal"
+    }
+
+
+def test_topic_type_names_cover_what_their_modules_bind() -> None:
+    """An enum parameter's type (`Region`) is defined in topics.py and imported into the
+    publisher and the handler stubs: whatever else those modules bind (as the golden records
+    show), a parameter named like it gets another type name."""
+    sink = REPO / "tests/golden/kitchen-sink/project/kitchen_sink"
+    example = REPO / "examples/mqtt/iot_device_management_service"
+    modules = [sink / "topics.py", sink / "publisher.py", *sorted((sink / "handlers").glob("*.py"))]
+    modules += [example / "topics.py", example / "publisher.py"]  # its handlers are user code
+    assert "Region" in _enum_types(sink / "topics.py")
+    for module in modules:
+        package = module.parent if module.parent.name != "handlers" else module.parent.parent
+        own = _bound(package / "models.py") | _enum_types(package / "topics.py")
+        for name in _bound(module) - own:
+            if name[:1].isupper() and not name.isupper():
+                assert names.type_alias(name, set(names.TOPIC_TYPE_NAMES)) != name, (module, name)
