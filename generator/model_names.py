@@ -127,7 +127,7 @@ def _check_enum(node: ast.ClassDef, schema: Any, enums: list[list[Any]]) -> list
     """The members equal those names.py gives the enum of the same name, or (for an enum the
     library named itself) those of an enum with these values."""
     emitted = [
-        (statement.targets[0].id, json.dumps(ast.literal_eval(statement.value)))
+        (statement.targets[0].id, _value(statement.value))
         for statement in node.body
         if isinstance(statement, ast.Assign) and isinstance(statement.targets[0], ast.Name)
     ]
@@ -138,3 +138,11 @@ def _check_enum(node: ast.ClassDef, schema: Any, enums: list[list[Any]]) -> list
             return []
     decided = names.enum_members(own) if isinstance(own, list) else "others"
     return [f"enum {node.name} members {[name for name, _ in emitted]}: names.py decided {decided}"]
+
+
+def _value(node: ast.expr) -> str:
+    """A member's value as JSON (as the schema gives it), or its code when not a literal."""
+    try:
+        return json.dumps(ast.literal_eval(node))
+    except ValueError:
+        return ast.unparse(node)
