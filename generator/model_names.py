@@ -92,7 +92,7 @@ def _check_fields(node: ast.ClassDef, decided: dict[str, str] | None) -> list[st
     such as a bundle class it renumbered in a chunk that is then modelled again) as names.py
     names the fields of a model with these properties."""
     emitted = {
-        _alias(statement) or statement.target.id: statement.target.id
+        _wire(statement, statement.target.id): statement.target.id
         for statement in node.body
         if isinstance(statement, ast.AnnAssign) and isinstance(statement.target, ast.Name)
     }
@@ -104,13 +104,14 @@ def _check_fields(node: ast.ClassDef, decided: dict[str, str] | None) -> list[st
     ]
 
 
-def _alias(statement: ast.AnnAssign) -> str | None:
+def _wire(statement: ast.AnnAssign, name: str) -> str:
+    """The field's property: its alias (`Field(alias=...)`, `""` included), else its name."""
     for call in ast.walk(statement):
         if isinstance(call, ast.Call) and getattr(call.func, "id", None) == "Field":
             for keyword in call.keywords:
                 if keyword.arg == "alias" and isinstance(keyword.value, ast.Constant):
                     return str(keyword.value.value)
-    return None
+    return name
 
 
 def _enums(node: Any) -> list[list[Any]]:

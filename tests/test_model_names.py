@@ -89,6 +89,7 @@ def test_the_decided_names(project: Path) -> None:
         "type": "type",
         "kind": "kind",
         "level": "level",
+        "": "field",
         "maybe": "maybe",
     }
     # the property that is its own name keeps it; the others are numbered in document order

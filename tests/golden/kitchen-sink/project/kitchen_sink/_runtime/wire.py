@@ -32,5 +32,6 @@ class WireModel(BaseModel):
             return data
         for name, field in type(self).model_fields.items():
             if name not in self.model_fields_set and getattr(self, name, None) is None:
-                data.pop(field.alias or name if info.by_alias else name, None)
+                key = field.alias if info.by_alias and field.alias is not None else name
+                data.pop(key, None)
         return data
