@@ -437,3 +437,28 @@ def test_topic_type_names_cover_what_their_modules_bind() -> None:
         for name in _bound(module) - own:
             if name[:1].isupper() and not name.isupper():
                 assert names.type_alias(name, set(names.TOPIC_TYPE_NAMES)) != name, (module, name)
+
+
+def test_parameter_names_cover_the_arguments_and_locals_beside_them() -> None:
+    """A channel parameter is a keyword argument of its handler, its route adapter and its send
+    methods: whatever else those functions name (arguments, locals; the kitchen-sink golden
+    record has them all), a parameter named like it gets another name."""
+    from generator.pipeline import analyse
+
+    golden = REPO / "tests/golden/kitchen-sink"
+    api, _ = analyse(golden / "asyncapi.yaml", "kitchen_sink", None)
+    params = {p.py_name for channel in api.channels for p in channel.parameters}
+    package = golden / "project/kitchen_sink"
+    publisher = ast.parse((package / "publisher.py").read_text(encoding="utf-8"))
+    functions = [f for c in publisher.body if isinstance(c, ast.ClassDef) for f in c.body]
+    for module in [package / "routes.py", *(package / "handlers").glob("*.py")]:
+        functions += ast.parse(module.read_text(encoding="utf-8")).body
+    seen: set[str] = set()
+    for function in functions:
+        if isinstance(function, ast.AsyncFunctionDef | ast.FunctionDef):
+            seen |= {a.arg for a in ast.walk(function.args) if isinstance(a, ast.arg)}
+            body = [n for statement in function.body for n in ast.walk(statement)]
+            seen |= {n.id for n in body if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store)}
+    assert {"headers", "timeout", "reply_topic"} <= seen and "region" in params
+    for name in sorted(seen - params):
+        assert names.parameter(name) != name, name
