@@ -111,8 +111,12 @@ def test_the_names_work(project: Path) -> None:
     assert (thing.class_, thing.from_, thing.device_id, thing.field_1st) == ("c", "f", "d", 1)
     assert (thing.int_, thing.count, thing.unicode) == ("i", 2, "u")
     assert thing.kind is models.Kind.A_B and thing.level is models.Level.VALUE_MINUS_3
-    dumped = thing.model_dump(mode="json", by_alias=True)  # as the runtime sends it
-    assert dumped == {**wire, "kind": "a-b", "level": -3, "ünïcode": "u"}
+    sent = {**wire, "kind": "a-b", "level": -3, "ünïcode": "u"}
+    assert thing.model_dump(mode="json", by_alias=True) == sent  # as the runtime sends it
+    assert thing.model_dump(mode="json") == sent  # wire names by default, unset fields left out
+    assert json.loads(thing.model_dump_json()) == sent
+    python = thing.model_dump(by_alias=False)
+    assert python["class_"] == "c" and "model_config_" not in python and "field" not in python
     assert_type_checks(project, "names")
 
 

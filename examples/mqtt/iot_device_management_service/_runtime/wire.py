@@ -30,8 +30,10 @@ class WireModel(BaseModel):
         data = handler(self)
         if not isinstance(data, dict):
             return data
+        by_alias = info.by_alias  # None: as the config says, which is by alias
+        by_alias = self.model_config.get("serialize_by_alias") if by_alias is None else by_alias
         for name, field in type(self).model_fields.items():
             if name not in self.model_fields_set and getattr(self, name, None) is None:
-                key = field.alias if info.by_alias and field.alias is not None else name
+                key = field.alias if by_alias and field.alias is not None else name
                 data.pop(key, None)
         return data
