@@ -39,9 +39,10 @@ async def connect(
     """A publisher connected to the broker in the settings. Its client id is its own (the
     service's plus `-send-` and 8 random hex digits unless given: two scripts started at once,
     in one process or as pid 1 of two containers, must not push each other off), with a clean
-    session that ends with it and no will, so a running service keeps its connection. A send waits for the connection and, at
-    QoS 1 and 2, for the broker's acknowledgement (up to PUBLISH_TIMEOUT, then `PublishError`).
-    It receives nothing: the `*_and_wait` requests need the service."""
+    session that ends with it and no will, so a running service keeps its connection. A send
+    waits for the connection and, at QoS 1 and 2, for the broker's acknowledgement (up to
+    PUBLISH_TIMEOUT, then `PublishError`). It receives nothing: the `*_and_wait` requests need
+    the service."""
     config = client_config(settings, ())
     own = client_id or f"{config.client_id}-send-{secrets.token_hex(4)}"
     config = replace(config, client_id=own, clean_start=True, session_expiry=0, will=None)
