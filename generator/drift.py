@@ -9,10 +9,10 @@ run time (or under mypy).
 from __future__ import annotations
 
 import ast
-import functools
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from generator import names
 from generator.errors import Diagnostic, Level, Location
 from generator.manifest import HandlerShape, Manifest
 
@@ -161,27 +161,6 @@ def _check_handler(path: Path, expected: HandlerShape) -> list[Diagnostic]:
     )
 
 
-@functools.cache
-def _context_attributes() -> frozenset[str]:
-    """What a handler's `ctx` carries, read from the runtime's Context (never imported), once
-    per process rather than once per handler."""
-    source = Path(__file__).with_name("runtime") / "context.py"
-    tree = ast.parse(source.read_text(encoding="utf-8"))
-    names: set[str] = set()
-    for node in ast.walk(tree):
-        if isinstance(node, ast.ClassDef) and node.name == "Context":
-            for item in node.body:
-                if isinstance(item, ast.FunctionDef | ast.AsyncFunctionDef):
-                    names.add(item.name)
-                elif isinstance(item, ast.Assign) and isinstance(item.value, ast.Tuple):
-                    names |= {
-                        e.value
-                        for e in item.value.elts
-                        if isinstance(e, ast.Constant) and isinstance(e.value, str)
-                    }
-    return frozenset(names)
-
-
 def _context_problems(
     path: Path, function: ast.AsyncFunctionDef | ast.FunctionDef
 ) -> list[Diagnostic]:
@@ -190,7 +169,7 @@ def _context_problems(
     positional = function.args.posonlyargs + function.args.args
     if len(positional) != 2:
         return []
-    ctx, carried = positional[1].arg, _context_attributes()
+    ctx, carried = positional[1].arg, names.runtime_attributes("context", "Context")
     found = []
     for node in ast.walk(function):
         if (

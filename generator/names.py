@@ -2,20 +2,24 @@
 
 Every name the generator composes from the document comes from here, so the rules live in one
 place: split words on case changes and punctuation, never start with a digit, never a keyword,
-never shadow a builtin or what the target module binds itself. Not yet from here: the field and
-enum member names inside `models.py`, which datamodel-code-generator chooses (it renames keywords,
-BaseModel attributes and duplicates itself, keeping the spec name as the field's alias).
+never shadow a builtin or what the target module binds itself. The field and enum member names
+inside `models.py` too: the models stage hands them to datamodel-code-generator and checks it
+used them (model_names.py).
 """
 
 from __future__ import annotations
 
+import ast
 import builtins
 import functools
 import hashlib
+import json
 import keyword
 import re
 import sys
 import unicodedata
+from pathlib import Path
+from typing import Any, TypeVar
 
 _WORD = re.compile(r"[A-Z]+(?=[A-Z][a-z0-9])|[A-Z]?[a-z0-9]+|[A-Z]+|[^\W_]+", re.UNICODE)
 _RESERVED = frozenset(keyword.kwlist) | frozenset(keyword.softkwlist) | frozenset(dir(builtins))
@@ -50,49 +54,63 @@ _KEPT_MODULE_NAMES = frozenset(
 # binds itself. Parameter names become keyword arguments of handlers and send methods (beside
 # their own arguments and locals).
 MODULE_NAMES = ROUTES_GLOBALS | _KEPT_MODULE_NAMES
-# Methods of the runtime's PublisherBase: a send operation named like one gets a suffix.
-PUBLISHER_METHODS = frozenset({"publish", "request"})
+
+
+@functools.cache
+def runtime_attributes(module: str, cls: str) -> frozenset[str]:
+    """What class `cls` of the runtime's `module` defines (methods, class attributes, slots),
+    read from its source: the generator never imports the runtime (asyncio, the MQTT library)."""
+    source = Path(__file__).with_name("runtime") / f"{module}.py"
+    found: set[str] = set()
+    for node in ast.parse(source.read_text(encoding="utf-8")).body:
+        if isinstance(node, ast.ClassDef) and node.name == cls:
+            for item in node.body:
+                found |= _defines(item)
+    return frozenset(found)
+
+
+def _defines(item: ast.stmt) -> set[str]:
+    if isinstance(item, ast.FunctionDef | ast.AsyncFunctionDef):
+        return {item.name}
+    if isinstance(item, ast.AnnAssign):
+        return {item.target.id} if isinstance(item.target, ast.Name) else set()
+    if not isinstance(item, ast.Assign):
+        return set()
+    found = {target.id for target in item.targets if isinstance(target, ast.Name)}
+    if "__slots__" in found and isinstance(item.value, ast.Tuple | ast.List):
+        found |= {str(e.value) for e in item.value.elts if isinstance(e, ast.Constant)}
+    return found
+
+
+# The public methods of the runtime's PublisherBase (`publish`, `request`), which the generated
+# Publisher subclasses: a send operation named like one gets a suffix.
+PUBLISHER_METHODS = frozenset(
+    name for name in runtime_attributes("publishing", "PublisherBase") if not name.startswith("_")
+)
 PARAMETER_NAMES = frozenset(
     {"headers", "timeout", "params", "properties", "correlation", "reply", "reply_topic", "send"}
 )
 # Names beside an enum parameter's named type (`Room = Literal[...]`): `topics.py` defines it and
 # handler stubs and the publisher import it next to these; a type named like one gets a number.
+# A test checks every class-like name those modules bind in the golden records is here.
 TOPIC_TYPE_NAMES = frozenset(
     {"Context", "ParamRule", "TopicError", "TopicTemplate", "Publisher", "PublishError"}
     | {"PublisherBase", "RequestTimeout", "Settings", "State", "AppSettings", "Mapping"}
     | {"AbstractAsyncContextManager", "Route", "Handler", "Answer"}
 )
-# Names the models module imports or the model generator treats specially; a class named like one
-# of these (or like a builtin) gets a `Model` suffix instead.
-_CLASS_RESERVED = _RESERVED | frozenset(
-    {
-        "Annotated",
-        "Any",
-        "AnyUrl",
-        "AwareDatetime",
-        "BaseModel",
-        "ConfigDict",
-        "Decimal",
-        "Dict",
-        "EmailStr",
-        "Enum",
-        "Field",
-        "IPv4Address",
-        "IPv6Address",
-        "List",
-        "Literal",
-        "Model",
-        "Optional",
-        "RootModel",
-        "UUID",
-        "Union",
-        "WireModel",
-        "date",
-        "datetime",
-        "time",
-        "timedelta",
-    }
+# What a models module may import (datamodel-code-generator's imports under the models stage's
+# options: the types of the string formats, enums, constraints) and `Model`, which the library
+# treats specially: a class named like one of these (or like a builtin) gets a `Model` suffix
+# instead. A test models every format and checks each import is here.
+MODELS_IMPORTS = frozenset(
+    {"Annotated", "Any", "ClassVar", "Literal", "Optional", "Union", "Dict", "List", "TypeAlias"}
+    | {"BaseModel", "RootModel", "ConfigDict", "Field", "WireModel", "Model"}
+    | {"Enum", "IntEnum", "StrEnum", "Decimal", "Path", "ULID"}
+    | {"UUID", "UUID1", "UUID3", "UUID4", "UUID5", "AnyUrl", "EmailStr", "SecretStr", "Base64Str"}
+    | {"IPv4Address", "IPv6Address", "IPv4Network", "IPv6Network", "AwareDatetime"}
+    | {"NaiveDatetime", "date", "datetime", "time", "timedelta"}
 )
+_CLASS_RESERVED = _RESERVED | MODELS_IMPORTS
 
 
 @functools.lru_cache(maxsize=65536)  # a big document names `deviceId` a thousand times
@@ -136,13 +154,17 @@ def _safe_identifier(name: str, fallback: str) -> str:
     return name
 
 
-def snake(text: str, *, fallback: str = "value", reserved: frozenset[str] = frozenset()) -> str:
-    """`deviceTelemetry` -> `device_telemetry`; keywords, builtins and the `reserved` names of the
-    target namespace get a trailing `_`."""
+def _joined(text: str, fallback: str) -> str:
     name = "_".join(_words(text))
     if name[:1].isdigit():
         name = f"{fallback}_{name}"
-    name = _safe_identifier(_bounded(name, text), fallback)
+    return _safe_identifier(_bounded(name, text), fallback)
+
+
+def snake(text: str, *, fallback: str = "value", reserved: frozenset[str] = frozenset()) -> str:
+    """`deviceTelemetry` -> `device_telemetry`; keywords, builtins and the `reserved` names of the
+    target namespace get a trailing `_`."""
+    name = _joined(text, fallback)
     if name in _RESERVED or name in _GENERATED or name in reserved:
         name += "_"
     return name
@@ -301,3 +323,85 @@ def nested_class(parent: str, part: str, *, fixed: bool = False) -> str:
 def distribution(package: str) -> str:
     """The project's distribution name in `pyproject.toml`."""
     return package.replace("_", "-")
+
+
+# pydantic's BaseModel attributes (its v1 API, deprecated, is still there) and its metaclass's
+# (`mro`, `register`): a field named like one would shadow it. A test checks this is every
+# public attribute a model class has.
+BASEMODEL_ATTRIBUTES = frozenset(
+    {"mro", "register", "construct", "copy", "dict", "from_orm", "json", "parse_file"}
+    | {"parse_obj", "parse_raw", "schema", "schema_json", "update_forward_refs", "validate"}
+    | {"model_computed_fields", "model_config", "model_construct", "model_copy", "model_dump"}
+    | {"model_dump_json", "model_extra", "model_fields", "model_fields_set", "model_json_schema"}
+    | {"model_parametrized_name", "model_post_init", "model_rebuild", "model_validate"}
+    | {"model_validate_json", "model_validate_strings"}
+)
+# Builtins a field's annotation may name (`list[str]`): a field named like one would hide it from
+# the annotations of the fields after it.
+_ANNOTATION_BUILTINS = frozenset(
+    {"bool", "bytes", "dict", "float", "frozenset", "int", "list", "set", "str", "tuple"}
+)
+_FIELD_RESERVED = frozenset(keyword.kwlist) | BASEMODEL_ATTRIBUTES | _ANNOTATION_BUILTINS
+
+
+def _field(prop: str) -> str:
+    name = _joined(prop, "field")
+    return f"{name}_" if name in _FIELD_RESERVED else name
+
+
+def field_names(properties: list[str]) -> dict[str, str]:
+    """The fields of a model with these properties (wire names): snake_case, never a keyword,
+    a BaseModel attribute or a builtin an annotation names (other builtins, `id`, `type`, are
+    fine as attributes); a property that already is its name (`device_id`) keeps it before
+    one that snakes to it (`deviceId` is then `device_id_2`)."""
+    wanted = {prop: _field(prop) for prop in properties}
+    first = sorted(properties, key=lambda prop: wanted[prop] != prop)
+    return _distinct(wanted, first)
+
+
+_ENUM_FALLBACK = "VALUE"
+
+
+def _member(value: Any) -> str:
+    number = isinstance(value, int | float) and not isinstance(value, bool)
+    text = value if isinstance(value, str) else json.dumps(value)
+    name = "_".join(_words(text.replace("-", " minus ") if number else text))
+    if not name:
+        return _ENUM_FALLBACK if value != "" else "EMPTY"
+    if number or name[0].isdigit():
+        name = f"{_ENUM_FALLBACK}_{name}"
+    return _safe_identifier(_bounded(name, text), _ENUM_FALLBACK).upper()
+
+
+def enum_members(values: list[Any]) -> list[str]:
+    """The members of an enum with these values, in order: UPPER_SNAKE_CASE of the value's
+    words (`a-b` -> `A_B`, `1` -> `VALUE_1`, `-3` -> `VALUE_MINUS_3`, `null` -> `NULL`), a
+    clash numbered in order (null last)."""
+    keys = list(range(len(values)))
+    wanted = {i: _member(values[i]) for i in keys}
+    first = sorted(keys, key=lambda i: values[i] is None)
+    found = _distinct(wanted, first)
+    return [found[i] for i in keys]
+
+
+_Key = TypeVar("_Key")
+
+
+def _distinct(wanted: dict[_Key, str], order: list[_Key]) -> dict[_Key, str]:
+    """Each key's wanted name, or (when an earlier key in `order` has it) the name with `_2`,
+    `_3`, ... : every wanted name is given out before any numbered one, so a numbered name
+    never takes one that is wanted."""
+    found: dict[_Key, str] = {}
+    taken: set[str] = set()
+    for key in order:
+        if wanted[key] not in taken:
+            found[key] = wanted[key]
+            taken.add(wanted[key])
+    for key in order:
+        if key not in found:
+            counter = 2
+            while f"{wanted[key]}_{counter}" in taken:
+                counter += 1
+            found[key] = f"{wanted[key]}_{counter}"
+            taken.add(found[key])
+    return {key: found[key] for key in wanted}

@@ -14,7 +14,7 @@ import json
 import warnings
 from typing import Any
 
-from generator import model_groups
+from generator import model_groups, model_names
 from generator.cache import fingerprint, lookup, store
 from generator.errors import Diagnostic, Failed, Level, Location
 from generator.format import format_pieces
@@ -74,6 +74,8 @@ def _modelled(schemas: dict[str, Any], source: str) -> Part:
         fingerprint("datamodel_code_generator"),
         fingerprint(__name__),  # this module and the next shape what is stored
         fingerprint("generator.model_groups"),
+        fingerprint("generator.model_names"),
+        fingerprint("generator.names"),  # they decide the names of fields and enum members
         json.dumps(OPTIONS, sort_keys=True),
         json.dumps(schemas),
     )
@@ -97,29 +99,39 @@ def models_job(schemas: dict[str, Any]) -> str:
 
 
 def make(document: str, source: str) -> str:
-    """The library's module for these schemas; a refusal is an error located at the document."""
+    """The library's module for these schemas, with the field and enum member names
+    model_names.py hands it, checked: a refusal, or a name the library chose itself, is an
+    error located at the document."""
     import datamodel_code_generator as dcg
 
+    schemas = json.loads(document)["components"]["schemas"]
+    aliases = model_names.aliases(schemas)
+    base = f"{WIRE}.WireModel"
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            return str(dcg.generate(document, base_class=f"{WIRE}.WireModel", **OPTIONS))
+            made = str(dcg.generate(document, base_class=base, aliases=aliases, **OPTIONS))
     except Exception as exc:  # the library raises many kinds; all mean "cannot model this"
         text = f"cannot generate models for the payload schemas: {exc}"
         raise Failed([Diagnostic(text, Location(source))]) from None
+    problems = model_names.check(made, schemas)
+    if problems:
+        text = "datamodel-code-generator did not use the names asyncapi-pygen decided: "
+        raise Failed([Diagnostic(text + "; ".join(problems), Location(source))])
+    return made
 
 
 # Every option that shapes the models; part of the cache key, so changing one invalidates results.
+# No renaming options (snake_case_field, capitalise_enum_members): names.py names fields and
+# members, and the library would re-case those names too.
 OPTIONS: dict[str, Any] = {
     "input_file_type": "openapi",
     "output_model_type": "pydantic_v2.BaseModel",
     "target_python_version": "3.11",
-    "snake_case_field": True,
     "use_annotated": True,
     "field_constraints": True,
     "set_default_enum_member": True,
     "use_subclass_enum": True,
-    "capitalise_enum_members": True,
     "collapse_root_models": True,
     "use_schema_description": True,
     "use_field_description": True,
@@ -142,13 +154,14 @@ def _prepare(node: Any) -> Any:
       emit for `Optional[...]`) becomes `type: [<type>, 'null']`, so a constrained optional field
       is `Annotated[int | None, Field(ge=0)]`, not a RootModel wrapper a handler cannot compare;
     - an object without properties says `additionalProperties: true` (as JSON Schema means it),
-      so a free-form payload keeps its data instead of validating to an empty model.
+      so a free-form payload keeps its data instead of validating to an empty model;
+    - an enum names its members as names.py decides (`x-enum-varnames`).
     """
     if isinstance(node, list):
         return [_prepare(item) for item in node]
     if not isinstance(node, dict):
         return node
-    node = {key: _prepare(value) for key, value in node.items()}
+    node = model_names.with_members({key: _prepare(value) for key, value in node.items()})
     for key in ("anyOf", "oneOf"):
         folded = _fold_null(node, key)
         if folded is not None:

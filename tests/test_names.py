@@ -334,3 +334,106 @@ def test_payload_fields_named_like_pydantic_methods(tmp_path: Path) -> None:
     )
     assert run.returncode == 0, run.stderr
     assert json.loads(run.stdout) == [f"{f}_" for f in sorted(fields)]
+
+
+def test_basemodel_attributes_are_those_of_a_model_class() -> None:
+    """Every public attribute a payload model class has (BaseModel's and its metaclass's): a
+    field named like one would shadow it. Fails when pydantic adds one."""
+    from pydantic import BaseModel
+
+    public = {n for n in [*dir(BaseModel), *dir(type(BaseModel))] if not n.startswith("_")}
+    assert public == names.BASEMODEL_ATTRIBUTES
+
+
+@pytest.mark.parametrize(
+    ("properties", "expected"),
+    [
+        (["deviceId", "firmwareVersion"], ["device_id", "firmware_version"]),
+        (["class", "from", "None", "true"], ["class_", "from_", "none", "true"]),
+        (
+            ["model_config", "json", "schema", "mro", "model"],
+            ["model_config_", "json_", "schema_", "mro_", "model"],
+        ),
+        (["int", "list", "id", "type", "format"], ["int_", "list_", "id", "type", "format"]),
+        (["1st", "ünïcode", "", "_x", "日本"], ["field_1st", "unicode", "field", "x", "field_2"]),
+        (["aB", "a-b", "a_b", "a_b_2"], ["a_b_3", "a_b_4", "a_b", "a_b_2"]),
+    ],
+)
+def test_field_names(properties: list[str], expected: list[str]) -> None:
+    decided = names.field_names(properties)
+    assert list(decided) == properties
+    assert list(decided.values()) == expected
+    assert all(name.isidentifier() and not keyword.iskeyword(name) for name in expected)
+
+
+@pytest.mark.parametrize(
+    ("values", "expected"),
+    [
+        (
+            ["reboot", "update_firmware", "changeInterval"],
+            ["REBOOT", "UPDATE_FIRMWARE", "CHANGE_INTERVAL"],
+        ),
+        (
+            ["1", "a-b", "A b", "", "None", "true"],
+            ["VALUE_1", "A_B", "A_B_2", "EMPTY", "NONE", "TRUE"],
+        ),
+        ([None, "null", "ünïcode", "日本"], ["NULL_2", "NULL", "UNICODE", "VALUE"]),
+        ([1, -3, 1.5, True], ["VALUE_1", "VALUE_MINUS_3", "VALUE_1_5", "TRUE"]),
+        (["x" * 200], ["X" * 51 + "_AA20C23E"]),
+    ],
+)
+def test_enum_members(values: list[object], expected: list[str]) -> None:
+    assert names.enum_members(values) == expected
+
+
+def test_publisher_methods_are_those_of_the_runtime() -> None:
+    """Read from the runtime's source, equal to what the imported class has."""
+    from generator.runtime.context import Context
+    from generator.runtime.publishing import PublisherBase
+
+    public = {name for name in dir(PublisherBase) if not name.startswith("_")}
+    assert public == names.PUBLISHER_METHODS == {"publish", "request"}
+    carried = {name for name in vars(Context) if not name.startswith("__")} | {"__init__"}
+    assert names.runtime_attributes("context", "Context") - {"__slots__"} == carried
+
+
+def _bound(path: Path) -> set[str]:
+    """The names a module binds at its top level: imports, definitions, assignments."""
+    found: set[str] = set()
+    for node in ast.parse(path.read_text(encoding="utf-8")).body:
+        if isinstance(node, ast.Import | ast.ImportFrom):
+            found |= {(a.asname or a.name).partition(".")[0] for a in node.names}
+        elif isinstance(node, ast.ClassDef | ast.FunctionDef | ast.AsyncFunctionDef):
+            found.add(node.name)
+        elif isinstance(node, ast.Assign | ast.AnnAssign):
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            found |= {t.id for t in targets if isinstance(t, ast.Name)}
+    return found
+
+
+def _enum_types(path: Path) -> set[str]:
+    """The enum parameters' types topics.py defines: `Region = Literal["eu", "us"]`."""
+    return {
+        target.id
+        for node in ast.parse(path.read_text(encoding="utf-8")).body
+        if isinstance(node, ast.Assign) and isinstance(node.value, ast.Subscript)
+        for target in node.targets
+        if isinstance(target, ast.Name) and ast.unparse(node.value.value) == "Literal"
+    }
+
+
+def test_topic_type_names_cover_what_their_modules_bind() -> None:
+    """An enum parameter's type (`Region`) is defined in topics.py and imported into the
+    publisher and the handler stubs: whatever else those modules bind (as the golden records
+    show), a parameter named like it gets another type name."""
+    sink = REPO / "tests/golden/kitchen-sink/project/kitchen_sink"
+    example = REPO / "examples/mqtt/iot_device_management_service"
+    modules = [sink / "topics.py", sink / "publisher.py", *sorted((sink / "handlers").glob("*.py"))]
+    modules += [example / "topics.py", example / "publisher.py"]  # its handlers are user code
+    assert "Region" in _enum_types(sink / "topics.py")
+    for module in modules:
+        package = module.parent if module.parent.name != "handlers" else module.parent.parent
+        own = _bound(package / "models.py") | _enum_types(package / "topics.py")
+        for name in _bound(module) - own:
+            if name[:1].isupper() and not name.isupper():
+                assert names.type_alias(name, set(names.TOPIC_TYPE_NAMES)) != name, (module, name)

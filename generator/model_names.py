@@ -1,0 +1,148 @@
+"""The field and enum member names of the payload models: names.py decides them, the models stage
+hands them to datamodel-code-generator (scoped `aliases`, `x-enum-varnames`), and `check` proves
+it emitted exactly those, so no name in `models.py` is the library's own choice.
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+from typing import Any
+
+from generator import names
+from generator.schemas_bundle import REF_PREFIX
+
+ENUM_NAMES = "x-enum-varnames"
+
+
+def fields(schemas: dict[str, Any]) -> dict[str, dict[str, str]]:
+    """Each model's fields, wire name -> Python name: its own properties, then those it inherits
+    (`allOf` or `$ref` to a bundle schema), under the names the parent gives them, as the
+    library may declare an inherited field again (to make it required)."""
+    own = {name: names.field_names(_properties(schema)) for name, schema in schemas.items()}
+    return {name: _inherited(name, schemas, own, set()) for name in schemas}
+
+
+def _properties(schema: Any) -> list[str]:
+    found = schema.get("properties") if isinstance(schema, dict) else None
+    return [str(prop) for prop in found] if isinstance(found, dict) else []
+
+
+def _inherited(
+    name: str, schemas: dict[str, Any], own: dict[str, dict[str, str]], seen: set[str]
+) -> dict[str, str]:
+    seen.add(name)
+    result = dict(own[name])
+    for parent in _parents(schemas[name]):
+        if parent in schemas and parent not in seen:
+            for wire, py in _inherited(parent, schemas, own, seen).items():
+                result.setdefault(wire, py)
+    return result
+
+
+def _parents(schema: Any) -> list[str]:
+    if not isinstance(schema, dict):
+        return []
+    refs = [schema, *(schema.get("allOf") or [])]
+    found = [ref.get("$ref") for ref in refs if isinstance(ref, dict)]
+    return [ref.removeprefix(REF_PREFIX) for ref in found if isinstance(ref, str)]
+
+
+def aliases(schemas: dict[str, Any]) -> dict[str, str]:
+    """The library's `aliases` option: `Class.property` -> the field's Python name, where that
+    is not the property's own (the library writes `Field(alias=...)` for every entry; where it
+    keeps the name itself, `check` proves it did)."""
+    return {
+        f"{model}.{wire}": py
+        for model, decided in fields(schemas).items()
+        for wire, py in decided.items()
+        if py != wire
+    }
+
+
+def with_members(node: dict[str, Any]) -> dict[str, Any]:
+    """An enum schema with its member names (any the document gave are replaced)."""
+    values = node.get("enum")
+    return {**node, ENUM_NAMES: names.enum_members(values)} if isinstance(values, list) else node
+
+
+def check(source: str, schemas: dict[str, Any]) -> list[str]:
+    """What in the library's module for `schemas` is not named as names.py decided."""
+    decided = fields(schemas)
+    enums = _enums(schemas)
+    problems: list[str] = []
+    for node in ast.parse(source).body:
+        if not isinstance(node, ast.ClassDef):
+            continue
+        bases = {_base(base) for base in node.bases}
+        if any(base.endswith("Enum") for base in bases):
+            problems += _check_enum(node, schemas.get(node.name), enums)
+        elif "RootModel" not in bases:
+            problems += _check_fields(node, decided.get(node.name))
+    return problems
+
+
+def _base(node: ast.expr) -> str:
+    node = node.value if isinstance(node, ast.Subscript) else node
+    return node.attr if isinstance(node, ast.Attribute) else getattr(node, "id", "")
+
+
+def _check_fields(node: ast.ClassDef, decided: dict[str, str] | None) -> list[str]:
+    """The fields are named as decided for their class, or (a class the library named itself,
+    such as a bundle class it renumbered in a chunk that is then modelled again) as names.py
+    names the fields of a model with these properties."""
+    emitted = {
+        _alias(statement) or statement.target.id: statement.target.id
+        for statement in node.body
+        if isinstance(statement, ast.AnnAssign) and isinstance(statement.target, ast.Name)
+    }
+    wanted = names.field_names(list(emitted)) if decided is None else decided
+    return [
+        f"field {node.name}.{name} (property {wire!r}): names.py decided {wanted.get(wire)!r}"
+        for wire, name in emitted.items()
+        if wanted.get(wire) != name
+    ]
+
+
+def _alias(statement: ast.AnnAssign) -> str | None:
+    for call in ast.walk(statement):
+        if isinstance(call, ast.Call) and getattr(call.func, "id", None) == "Field":
+            for keyword in call.keywords:
+                if keyword.arg == "alias" and isinstance(keyword.value, ast.Constant):
+                    return str(keyword.value.value)
+    return None
+
+
+def _enums(node: Any) -> list[list[Any]]:
+    """Every enum's values anywhere in the schemas."""
+    if isinstance(node, list):
+        return [found for item in node for found in _enums(item)]
+    if not isinstance(node, dict):
+        return []
+    own = [node["enum"]] if isinstance(node.get("enum"), list) else []
+    return own + [found for value in node.values() for found in _enums(value)]
+
+
+def _check_enum(node: ast.ClassDef, schema: Any, enums: list[list[Any]]) -> list[str]:
+    """The members equal those names.py gives the enum of the same name, or (for an enum the
+    library named itself) those of an enum with these values."""
+    emitted = [
+        (statement.targets[0].id, _value(statement.value))
+        for statement in node.body
+        if isinstance(statement, ast.Assign) and isinstance(statement.targets[0], ast.Name)
+    ]
+    own = schema.get("enum") if isinstance(schema, dict) else None
+    for values in [own] if isinstance(own, list) else enums:
+        members = set(zip(names.enum_members(values), map(json.dumps, values), strict=True))
+        if emitted and set(emitted) <= members:
+            return []
+    decided = names.enum_members(own) if isinstance(own, list) else "others"
+    return [f"enum {node.name} members {[name for name, _ in emitted]}: names.py decided {decided}"]
+
+
+def _value(node: ast.expr) -> str:
+    """A member's value as JSON (as the schema gives it), or its code when not a literal."""
+    try:
+        return json.dumps(ast.literal_eval(node))
+    except ValueError:
+        return ast.unparse(node)
