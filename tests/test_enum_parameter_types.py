@@ -194,3 +194,29 @@ def test_a_named_type_that_moved_to_another_enum_is_reported(tmp_path: Path) -> 
     topics = (out / "home_rooms" / "topics.py").read_text(encoding="utf-8")
     [new_type] = re.findall(r"^(\w+) = Literal\[.*\"garage\"\]$", topics, re.MULTILINE)
     assert f"annotate it `room: {new_type}`" in warning and new_type != "Room"
+
+
+def test_a_non_string_enum_is_written_as_the_topic_carries_it(tmp_path: Path) -> None:
+    """AsyncAPI 2.x keeps a parameter's enum in a JSON Schema: `true` and `0.5` appear in a
+    topic as JSON writes them, not as Python's `True`."""
+    spec = tmp_path / "flags.yaml"
+    spec.write_text(
+        yaml.safe_dump(
+            {
+                "asyncapi": "2.6.0",
+                "info": {"title": "Flags", "version": "1.0.0"},
+                "channels": {
+                    "x/{flag}/{ratio}": {
+                        "parameters": {
+                            "flag": {"schema": {"type": "boolean", "enum": [True, False]}},
+                            "ratio": {"schema": {"type": "number", "enum": [0.5, 1], "default": 1}},
+                        },
+                        "subscribe": {"message": {"payload": {"type": "string"}}},
+                    }
+                },
+            }
+        )
+    )
+    topics = build(spec, "flags").files["flags/topics.py"]
+    assert 'Flag = Literal["true", "false"]' in topics
+    assert 'Ratio = Literal["0.5", "1"]' in topics

@@ -94,3 +94,55 @@ def test_a_script_sends_typed_messages_beside_the_running_service(
     finally:
         proc.terminate()
     assert not proc.find_all("reconnect|closed it|disconnected"), proc.lines
+
+
+TWO_AT_ONCE = """
+import asyncio
+
+from iot_device_management_service.models import HeartbeatPayload
+from iot_device_management_service.publisher import connect
+
+
+async def send(publisher, n: int) -> None:
+    for _ in range(n):
+        await publisher.send_heartbeat(HeartbeatPayload.model_validate(HEARTBEAT))
+        await asyncio.sleep(0)
+
+
+async def main() -> None:
+    async with connect() as first, connect() as second:
+        await asyncio.gather(send(first, 50), send(second, 50))
+    print("sent 100")
+
+
+asyncio.run(main())
+"""
+
+
+def test_two_publishers_of_one_process_keep_their_connections(
+    broker: Broker, tmp_path: Path
+) -> None:
+    """One process (one pid), two `connect()` at once: each has its own client id, so neither
+    pushes the other off the broker (the runtime logs a reconnect at WARNING if one does)."""
+    heartbeat = {
+        "serviceId": "script",
+        "timestamp": "2026-01-01T00:00:00Z",
+        "status": "healthy",
+        "metrics": {"activeDevices": 0, "messagesPerSecond": 0.0, "errorRate": 0.0},
+    }
+    script = tmp_path / "two.py"
+    script.write_text(f"HEARTBEAT = {heartbeat!r}\n" + textwrap.dedent(TWO_AT_ONCE))
+    beats = Subscriber(broker, "system/heartbeat", count=100)
+    done = subprocess.run(
+        [sys.executable, str(script)],
+        cwd=EXAMPLE,
+        env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(EXAMPLE), "MQTT_HOST": "127.0.0.1",
+             "MQTT_PORT": str(broker.port), "MQTT_CLIENT_ID": f"twins-{free_port()}"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )  # fmt: skip
+    assert done.returncode == 0 and done.stdout.strip() == "sent 100", done.stderr
+    assert "reconnect" not in done.stderr and "closed" not in done.stderr, done.stderr
+    for _ in range(100):
+        beats.message("system/heartbeat")

@@ -288,3 +288,50 @@ def test_pingreq_is_sent_when_idle() -> None:
 
     run(scenario)
     assert pings[0] >= 2
+
+
+def test_qos0_sends_to_a_broker_that_stops_reading_wait_instead_of_piling_up() -> None:
+    """paho queues a QoS 0 message and returns; with a broker that stops reading, a send loop
+    would queue without end. Past the mark, a send waits until paho has written (while the
+    event loop runs on), so what paho holds stays bounded in bytes."""
+    done = asyncio.Event()
+
+    async def script(peer: Peer311) -> None:
+        await peer.accept()
+        await done.wait()  # never reads again: the socket's buffers fill up
+
+    async def scenario() -> None:
+        async with scripted(script, peer=Peer311) as (port, _finished):
+            connection = await connect(port, lambda m, a: None)
+            ticks = sent = 0
+
+            async def ticker() -> None:
+                nonlocal ticks
+                while True:
+                    await asyncio.sleep(0.005)
+                    ticks += 1
+
+            async def send_all() -> None:
+                nonlocal sent
+                for _ in range(200_000):  # 200 MB if nothing held them back
+                    await connection.publish(Outgoing("t", b"x" * 1024, qos=0))
+                    sent += 1
+
+            ticking = asyncio.create_task(ticker())
+            sending = asyncio.create_task(send_all())
+            async with asyncio.timeout(20):
+                while True:  # until the sends stop while the loop runs on (20 ticks)
+                    before, seen = sent, ticks
+                    while ticks < seen + 20:
+                        await asyncio.sleep(0.005)
+                    if sent == before and not connection._writable.is_set():
+                        break
+            assert sent < 200_000 and not sending.done()
+            held = sum(len(packet["packet"]) for packet in connection._client._out_packet)
+            assert held < 5 << 20, f"paho holds {held} bytes"
+            sending.cancel()
+            ticking.cancel()
+            done.set()
+            await connection.disconnect()
+
+    run(scenario)

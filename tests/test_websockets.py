@@ -17,6 +17,7 @@ import pytest
 
 from generator.runtime.errors import ConnectError
 from generator.runtime.websocket import (
+    FrameError,
     FrameTooLarge,
     WebSocketProtocol,
     check_handshake,
@@ -180,8 +181,8 @@ def test_a_frame_reads_back_whole_and_not_before(size: int) -> None:
     payload = os.urandom(size)
     data = frame(0x2, payload)
     assert data[1] & 0x80, "a client's frames are masked"
-    assert parse_frame(data[:-1]) is None or size == 0
-    opcode, read, end = parse_frame(data + b"next")  # type: ignore[misc]
+    assert parse_frame(data[:-1], masked=True) is None or size == 0
+    opcode, read, end = parse_frame(data + b"next", masked=True)  # type: ignore[misc]
     assert (opcode, read, end) == (0x2, payload, len(data))
 
 
@@ -191,12 +192,17 @@ def test_masking_follows_rfc_6455() -> None:
     assert data == bytes.fromhex("818537fa213d7f9f4d5158")
 
 
-def answer(key: str, protocol: str = "mqtt", status: str = "101 Switching Protocols") -> bytes:
+def answer(
+    key: str,
+    protocol: str = "mqtt",
+    status: str = "101 Switching Protocols",
+    upgrade: str = "Upgrade: websocket\r\nConnection: Upgrade",
+) -> bytes:
     accept = base64.b64encode(
         hashlib.sha1(key.encode() + b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11").digest()
     ).decode()
     return (
-        f"HTTP/1.1 {status}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+        f"HTTP/1.1 {status}\r\n{upgrade}\r\n"
         f"Sec-WebSocket-Accept: {accept}\r\nSec-WebSocket-Protocol: {protocol}"
     ).encode()
 
@@ -210,6 +216,34 @@ def test_the_handshake_answer_is_checked() -> None:
         check_handshake(answer(key, protocol="chat"), key)
     with pytest.raises(ConnectError, match="Sec-WebSocket-Accept"):
         check_handshake(answer("another"), key)
+    check_handshake(
+        answer(key, upgrade="upgrade: WebSocket\r\nconnection: keep-alive, Upgrade"), key
+    )
+    for wrong in (
+        "Connection: Upgrade",
+        "Upgrade: h2c\r\nConnection: Upgrade",
+        "Upgrade: websocket",
+    ):
+        with pytest.raises(ConnectError, match="without Upgrade: websocket"):
+            check_handshake(answer(key, upgrade=wrong), key)
+
+
+@pytest.mark.parametrize(
+    ("header", "why"),
+    [
+        (bytes([0xC2, 1]), "reserved bits"),  # RSV1 on a binary frame
+        (bytes([0x81, 1]), "text frame"),
+        (bytes([0x83, 1]), "opcode 0x3"),
+        (bytes([0x8B, 1]), "opcode 0xb"),
+        (bytes([0x82, 0x81]) + b"mask", "masked"),
+        (bytes([0x89, 126, 0, 126]), "control frame"),  # a 126-byte ping
+        (bytes([0x09, 1]), "control frame"),  # a fragmented ping
+    ],
+    ids=["rsv", "text", "reserved-data", "reserved-control", "masked", "long-ping", "frag-ping"],
+)
+def test_a_frame_the_protocol_forbids_is_refused(header: bytes, why: str) -> None:
+    with pytest.raises(FrameError, match=why):
+        parse_frame(header + b"x" * 200)
 
 
 class Recorder(asyncio.Protocol):
@@ -253,7 +287,7 @@ def test_frames_split_anywhere_reach_the_engine_in_order_and_pings_are_answered(
     recorder, socket = asyncio.run(scenario())
     assert bytes(recorder.data) == b"abcde"
     pong = socket.written.split(b"\r\n\r\n", 1)[1]
-    assert parse_frame(pong) == (0xA, b"p", len(pong))
+    assert parse_frame(pong, masked=True) == (0xA, b"p", len(pong))
 
 
 def test_a_frame_larger_than_the_limit_ends_the_connection_before_it_is_read() -> None:
@@ -297,3 +331,28 @@ def test_nothing_after_a_close_frame_reaches_the_engine() -> None:
         return recorder
 
     assert bytes(asyncio.run(scenario()).data) == b"ab"
+
+
+def test_a_text_frame_ends_the_connection_and_reaches_nothing() -> None:
+    """MQTT-6.0.0-1: MQTT travels in binary frames; any other data frame closes the connection."""
+
+    class Ending(Recorder):
+        lost: Exception | None = None
+
+        def connection_lost(self, exc: Exception | None) -> None:
+            self.lost = exc
+
+    async def scenario() -> tuple[Ending, FakeSocket]:
+        engine = Ending()
+        protocol = WebSocketProtocol(lambda: engine, "127.0.0.1", 1, "/mqtt")
+        socket = FakeSocket()
+        socket.abort = socket.close  # type: ignore[method-assign]
+        protocol.connection_made(socket)
+        key = socket.written.split(b"Sec-WebSocket-Key: ")[1].split(b"\r\n")[0].decode()
+        frames = bytes([0x82, 2]) + b"ab" + bytes([0x81, 2]) + b"cd" + bytes([0x82, 2]) + b"ef"
+        protocol.data_received(answer(key) + b"\r\n\r\n" + frames)
+        return engine, socket
+
+    engine, socket = asyncio.run(scenario())
+    assert isinstance(engine.lost, FrameError) and "text frame" in str(engine.lost)
+    assert socket.closed and bytes(engine.data) == b""

@@ -211,9 +211,9 @@ def _substitute(template: str, variables: Node | None) -> str:
         var = variables.get(match.group(1)) if variables is not None else None
         if var is not None and isinstance(var.value, dict):
             if "default" in var.value:
-                return str(var.value["default"])
+                return level_text(var.value["default"])
             if var.value.get("enum"):
-                return str(var.value["enum"][0])
+                return level_text(var.value["enum"][0])
         return match.group(0)
 
     return re.sub(r"\{([^{}]+)\}", default, template)
@@ -303,7 +303,13 @@ def _declared_default(node: Node) -> str | None:
     source = schema if schema is not None else node
     value = source.value if isinstance(source.value, dict) else {}
     default = value.get("default")
-    return None if default is None else str(default)
+    return None if default is None else level_text(default)
+
+
+def level_text(value: object) -> str:
+    """A JSON value as it stands in a topic level: a string as it is, anything else as JSON
+    writes it (`true`, not Python's `True`)."""
+    return value if isinstance(value, str) else json.dumps(value)
 
 
 def usable_default(default: str) -> bool:
@@ -317,9 +323,10 @@ def parameter(name: str, node: Node, schema: Node | None) -> Parameter:
     source = schema if schema is not None else node
     value = source.value if isinstance(source.value, dict) else {}
     listed = value.get("enum")
-    enum = tuple(str(v) for v in listed if v is not None) if isinstance(listed, list) else ()
+    enum = tuple(level_text(v) for v in listed if v is not None) if isinstance(listed, list) else ()
     default = value.get("default")
-    if default is not None and not usable_default(str(default)):
+    default = None if default is None else level_text(default)
+    if default is not None and not usable_default(default):
         default = None
     pattern = value.get("pattern")
     return Parameter(
@@ -328,7 +335,7 @@ def parameter(name: str, node: Node, schema: Node | None) -> Parameter:
         description=text(node.get("description")),
         enum=enum,
         pattern=pattern if isinstance(pattern, str) else None,
-        default=None if default is None else str(default),
+        default=default,
     )
 
 

@@ -8,7 +8,7 @@ loses that one message: under MQTT 3.1.1, QoS 1 is the at-least-once level. MQTT
 message properties: content type, response topic and correlation data are left out; headers
 (user properties) are refused, since they are data. Nor has it a Maximum Packet Size: paho reads
 a whole packet before anyone can look at it, so only the broker's own limit bounds what one
-message costs.
+message costs. QoS 0 sends wait while paho holds more than UNWRITTEN_MARK bytes unwritten.
 
 One paho client serves every connection of a session (it is kept in `SessionState.engine`):
 paho keeps the packet ids and the unacknowledged QoS 1/2 messages it sent, and on the next
@@ -35,6 +35,9 @@ from .errors import ConnectError, ConnectionLost, MqttError, PublishError
 from .message import Incoming, Outgoing
 
 MISC_INTERVAL = 1.0  # seconds between paho's keep-alive checks
+# QoS 0 sends paho may hold unwritten, in payload bytes, before the next send waits for writes
+# (4 MiB, as the MQTT 5 engine's socket buffer mark; sends go on below half of it).
+UNWRITTEN_MARK = 4 << 20
 
 
 def _new_client(config: ClientConfig) -> paho.Client:
@@ -77,6 +80,10 @@ class Mqtt311Connection(Connection):
         self._held_bytes = 0
         self._pinged = 0.0  # loop time of the last PINGREQ sent while paused
         self._timer: asyncio.TimerHandle | None = None
+        self._unwritten: deque[tuple[paho.MQTTMessageInfo, int]] = deque()  # QoS 0, in order
+        self._unwritten_bytes = 0
+        self._writable = asyncio.Event()  # cleared while paho holds too much unwritten
+        self._writable.set()
         if not isinstance(session.engine, paho.Client):
             session.engine = _new_client(config)
         self._client = session.engine
@@ -137,6 +144,18 @@ class Mqtt311Connection(Connection):
         if message.qos:
             flight = self._session.outbox.track(info.mid, message)
             await asyncio.shield(flight.done)
+        else:
+            await self._paced(info, len(message.payload))
+
+    async def _paced(self, info: paho.MQTTMessageInfo, size: int) -> None:
+        """QoS 0 has no acknowledgement to wait for, so nothing else would stop a fast sender
+        from piling messages up in paho while the socket is full: past the mark, wait until
+        paho has written them (or the connection ended)."""
+        self._unwritten.append((info, size))
+        self._unwritten_bytes += size
+        if self._unwritten_bytes > UNWRITTEN_MARK:
+            self._writable.clear()
+            await self._writable.wait()
 
     def pause_reading(self) -> None:
         self._paused = True
@@ -223,10 +242,13 @@ class Mqtt311Connection(Connection):
         self._socket = None
 
     def _on_register_write(self, client: paho.Client, userdata: Any, sock: Any) -> None:
-        self._loop.call_soon_threadsafe(self._watch_write, sock)
+        if not self._loop.is_closed():
+            self._loop.call_soon_threadsafe(self._watch_write, sock)
 
     def _on_unregister_write(self, client: paho.Client, userdata: Any, sock: Any) -> None:
-        self._loop.call_soon_threadsafe(self._unwatch_write, sock)
+        """Also called when paho's client is collected, which may be after the loop closed."""
+        if not self._loop.is_closed():
+            self._loop.call_soon_threadsafe(self._unwatch_write, sock)
 
     # -- plumbing -----------------------------------------------------------------------------
 
@@ -239,11 +261,18 @@ class Mqtt311Connection(Connection):
 
     def _watch_write(self, sock: socket.socket) -> None:
         if not self.closed.done() and sock.fileno() >= 0:
-            self._loop.add_writer(sock, self._client.loop_write)
+            self._loop.add_writer(sock, self._write)
 
     def _unwatch_write(self, sock: socket.socket) -> None:
         if sock.fileno() >= 0:
             self._loop.remove_writer(sock)
+
+    def _write(self) -> None:
+        self._client.loop_write()
+        while self._unwritten and self._unwritten[0][0].is_published():
+            self._unwritten_bytes -= self._unwritten.popleft()[1]
+        if self._unwritten_bytes <= UNWRITTEN_MARK // 2:
+            self._writable.set()
 
     def _start_reading(self) -> None:
         if self._socket is not None and not self._reading and not self.closed.done():
@@ -295,6 +324,9 @@ class Mqtt311Connection(Connection):
         self.closed.set_result(cause)
         self._acks.close()
         self._held.clear()
+        self._unwritten.clear()  # QoS 0 is at most once: what paho still holds is dropped
+        self._unwritten_bytes = 0
+        self._writable.set()
         self._stop_reading()
         if self._timer is not None:
             self._timer.cancel()

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
+import secrets
 from collections.abc import AsyncIterator
 from dataclasses import replace
 from typing import TypeVar
@@ -38,12 +38,14 @@ async def connect(
     publisher: type[P], settings: ServiceSettings, client_id: str | None = None
 ) -> AsyncIterator[P]:
     """A publisher connected to the broker in the settings. Its client id is its own (the
-    service's plus `-send-<pid>` unless given), with a clean session that ends with it and no
-    will, so a running service keeps its connection. A send waits for the connection and, at
-    QoS 1 and 2, for the broker's acknowledgement (up to PUBLISH_TIMEOUT, then `PublishError`).
-    It receives nothing: the `*_and_wait` requests need the service."""
+    service's plus `-send-` and 8 random hex digits unless given: two scripts started at once,
+    in one process or as pid 1 of two containers, must not push each other off), with a clean
+    session that ends with it and no will, so a running service keeps its connection. A send
+    waits for the connection and, at QoS 1 and 2, for the broker's acknowledgement (up to
+    PUBLISH_TIMEOUT, then `PublishError`). It receives nothing: the `*_and_wait` requests need
+    the service."""
     config = client_config(settings, ())
-    own = client_id or f"{config.client_id}-send-{os.getpid()}"
+    own = client_id or f"{config.client_id}-send-{secrets.token_hex(4)}"
     config = replace(config, client_id=own, clean_start=True, session_expiry=0, will=None)
     client = MqttClient(config, [], _nothing)
     serving = asyncio.create_task(client.serve(), name="mqtt sender")

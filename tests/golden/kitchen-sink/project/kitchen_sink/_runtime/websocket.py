@@ -7,7 +7,9 @@ it reads: MQTT is a byte stream, so frame boundaries carry no meaning. The openi
 (HTTP/1.1 Upgrade, subprotocol `mqtt`) is over before the engine sees the transport. Pings are
 answered; the broker's close frame is answered, then the connection ends. A frame is kept whole
 until it is complete, so one announced larger than the engine's limit (twice its Maximum Packet
-Size, at least 16 MiB) ends the connection before any of it is kept.
+Size, at least 16 MiB) ends the connection before any of it is kept; so does a frame the
+protocol forbids (reserved bits, an unknown opcode, a masked frame, a long or fragmented control
+frame, and text: MQTT travels in binary frames only).
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from .errors import ConnectError, ConnectionLost
 
 _GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 _CONTINUATION, _TEXT, _BINARY, _CLOSE, _PING, _PONG = 0x0, 0x1, 0x2, 0x8, 0x9, 0xA
+_OPCODES = frozenset({_CONTINUATION, _BINARY, _CLOSE, _PING, _PONG})  # MQTT allows no TEXT
 _MAX_HEADER = 16 * 1024  # the broker's answer to the handshake
 _MAX_FRAME = (256 << 20) + 16  # MQTT's largest packet, 256 MiB, in one frame
 
@@ -50,20 +53,26 @@ def _xor(data: bytes, mask: bytes) -> bytes:
     return (int.from_bytes(data, "big") ^ int.from_bytes(key, "big")).to_bytes(size, "big")
 
 
-class FrameTooLarge(ConnectionLost):
+class FrameError(ConnectionLost):
+    """A frame the protocol forbids (RFC 6455 section 5, MQTT-6.0.0-1): the connection ends."""
+
+
+class FrameTooLarge(FrameError):
     """The broker announced a frame larger than any packet the engine takes."""
 
 
 def parse_frame(
-    buffer: bytes | bytearray, start: int = 0, limit: int = _MAX_FRAME
+    buffer: bytes | bytearray, start: int = 0, limit: int = _MAX_FRAME, masked: bool = False
 ) -> tuple[int, bytes, int] | None:
     """(opcode, unmasked payload, where the frame ends) of the whole frame at `start`, or None
     while it is incomplete; a frame announced larger than `limit` raises `FrameTooLarge` before
-    any of it is kept."""
+    any of it is kept, and one the protocol forbids raises `FrameError`. `masked`: the frames
+    come from a client, which must mask them (a server must not)."""
     if len(buffer) < start + 2:
         return None
-    opcode, second = buffer[start] & 0x0F, buffer[start + 1]
-    size, offset = second & 0x7F, start + 2
+    first, second = buffer[start], buffer[start + 1]
+    opcode, size, offset = first & 0x0F, second & 0x7F, start + 2
+    _check_header(first, opcode, size, bool(second & 0x80), masked)
     if size == 126:
         if len(buffer) < offset + 2:
             return None
@@ -77,7 +86,7 @@ def parse_frame(
             f"the broker sent a WebSocket frame of {size:,} bytes (at most {limit:,})"
         )
     mask = None
-    if second & 0x80:
+    if masked:
         if len(buffer) < offset + 4:
             return None
         mask, offset = bytes(buffer[offset : offset + 4]), offset + 4
@@ -86,6 +95,21 @@ def parse_frame(
         return None
     payload = bytes(buffer[offset:end])
     return opcode, (_xor(payload, mask) if mask else payload), end
+
+
+def _check_header(first: int, opcode: int, size: int, mask_bit: bool, masked: bool) -> None:
+    """What RFC 6455 makes the receiver fail the connection for, and MQTT's binary-only rule."""
+    if first & 0x70:
+        raise FrameError("the broker sent a WebSocket frame with reserved bits set")
+    if opcode not in _OPCODES:
+        kind = "a text frame (MQTT needs binary)" if opcode == _TEXT else f"opcode {opcode:#x}"
+        raise FrameError(f"the broker sent a WebSocket {kind}")
+    if mask_bit and not masked:
+        raise FrameError("the broker sent a masked WebSocket frame (a server must not mask)")
+    if masked and not mask_bit:
+        raise FrameError("a client sent an unmasked WebSocket frame")
+    if opcode >= _CLOSE and (size > 125 or not first & 0x80):
+        raise FrameError("the broker sent a WebSocket control frame that is long or fragmented")
 
 
 def handshake_request(host: str, port: int, path: str, key: str) -> bytes:
@@ -115,6 +139,9 @@ def check_handshake(answer: bytes, key: str) -> None:
     for line in header_lines:
         name, _, value = line.partition(":")
         headers[name.strip().lower()] = value.strip()
+    tokens = {t.strip().lower() for t in headers.get("connection", "").split(",")}
+    if headers.get("upgrade", "").lower() != "websocket" or "upgrade" not in tokens:
+        raise ConnectError("the WebSocket upgrade was answered without Upgrade: websocket")
     expected = base64.b64encode(hashlib.sha1(key.encode() + _GUID).digest()).decode()
     if headers.get("sec-websocket-accept") != expected:
         raise ConnectError("the WebSocket upgrade was answered with a wrong Sec-WebSocket-Accept")
@@ -245,7 +272,7 @@ class WebSocketProtocol(asyncio.Protocol):
         while True:
             try:
                 found = parse_frame(self._buffer, offset, self._max_frame)
-            except FrameTooLarge as exc:
+            except FrameError as exc:
                 self._buffer.clear()
                 self.inner.connection_lost(exc)
                 self._raw.abort()
