@@ -17,10 +17,13 @@ ENUM_NAMES = "x-enum-varnames"
 
 def fields(schemas: dict[str, Any]) -> dict[str, dict[str, str]]:
     """Each model's fields, wire name -> Python name: its own properties, then those it inherits
-    (`allOf` or `$ref` to a bundle schema), under the names the parent gives them, as the
-    library may declare an inherited field again (to make it required)."""
-    own = {name: names.field_names(_properties(schema)) for name, schema in schemas.items()}
-    return {name: _inherited(name, schemas, own, set()) for name in schemas}
+    (`allOf` or `$ref` to a bundle schema) under the names the parent gives them (the library
+    may declare an inherited field again, to make it required). An own property is named
+    clear of the inherited fields, so it never replaces one of them."""
+    decided: dict[str, dict[str, str]] = {}
+    for name in schemas:
+        _decide(name, schemas, decided, set())
+    return decided
 
 
 def _properties(schema: Any) -> list[str]:
@@ -28,16 +31,24 @@ def _properties(schema: Any) -> list[str]:
     return [str(prop) for prop in found] if isinstance(found, dict) else []
 
 
-def _inherited(
-    name: str, schemas: dict[str, Any], own: dict[str, dict[str, str]], seen: set[str]
+def _decide(
+    name: str, schemas: dict[str, Any], decided: dict[str, dict[str, str]], seen: set[str]
 ) -> dict[str, str]:
-    seen.add(name)
-    result = dict(own[name])
+    if name in decided:
+        return decided[name]
+    seen.add(name)  # a cycle of allOf references inherits nothing around the cycle
+    inherited: dict[str, str] = {}
     for parent in _parents(schemas[name]):
         if parent in schemas and parent not in seen:
-            for wire, py in _inherited(parent, schemas, own, seen).items():
-                result.setdefault(wire, py)
-    return result
+            for wire, py in _decide(parent, schemas, decided, seen).items():
+                inherited.setdefault(wire, py)
+    props = _properties(schemas[name])
+    mine = names.field_names(
+        [prop for prop in props if prop not in inherited], frozenset(inherited.values())
+    )
+    own = {prop: inherited.get(prop) or mine[prop] for prop in props}
+    decided[name] = own | {wire: py for wire, py in inherited.items() if wire not in own}
+    return decided[name]
 
 
 def _parents(schema: Any) -> list[str]:
@@ -67,19 +78,22 @@ def with_members(node: dict[str, Any]) -> dict[str, Any]:
 
 
 def check(source: str, schemas: dict[str, Any]) -> list[str]:
-    """What in the library's module for `schemas` is not named as names.py decided."""
+    """What in the library's module for `schemas` is not named as names.py decided, and any
+    two fields of one model (its own or inherited) with one name."""
     decided = fields(schemas)
     enums = _enums(schemas)
     problems: list[str] = []
+    models: dict[str, tuple[list[str], dict[str, str]]] = {}
     for node in ast.parse(source).body:
         if not isinstance(node, ast.ClassDef):
             continue
-        bases = {_base(base) for base in node.bases}
+        bases = [_base(base) for base in node.bases]
         if any(base.endswith("Enum") for base in bases):
             problems += _check_enum(node, schemas.get(node.name), enums)
         elif "RootModel" not in bases:
-            problems += _check_fields(node, decided.get(node.name))
-    return problems
+            models[node.name] = (bases, _fields_of(node))
+            problems += _check_fields(node.name, models[node.name][1], decided.get(node.name))
+    return problems + _clashes(models)
 
 
 def _base(node: ast.expr) -> str:
@@ -87,21 +101,52 @@ def _base(node: ast.expr) -> str:
     return node.attr if isinstance(node, ast.Attribute) else getattr(node, "id", "")
 
 
-def _check_fields(node: ast.ClassDef, decided: dict[str, str] | None) -> list[str]:
-    """The fields are named as decided for their class, or (a class the library named itself,
-    such as a bundle class it renumbered in a chunk that is then modelled again) as names.py
-    names the fields of a model with these properties."""
-    emitted = {
+def _fields_of(node: ast.ClassDef) -> dict[str, str]:
+    """A model class's fields: wire name -> Python name."""
+    return {
         _wire(statement, statement.target.id): statement.target.id
         for statement in node.body
         if isinstance(statement, ast.AnnAssign) and isinstance(statement.target, ast.Name)
     }
+
+
+def _check_fields(model: str, emitted: dict[str, str], decided: dict[str, str] | None) -> list[str]:
+    """The fields are named as decided for their class, or (a class the library named itself,
+    such as a bundle class it renumbered in a chunk that is then modelled again) as names.py
+    names the fields of a model with these properties."""
     wanted = names.field_names(list(emitted)) if decided is None else decided
     return [
-        f"field {node.name}.{name} (property {wire!r}): names.py decided {wanted.get(wire)!r}"
+        f"the library named field {model}.{name} (property {wire!r}) itself, not "
+        f"{wanted.get(wire)!r}"
         for wire, name in emitted.items()
         if wanted.get(wire) != name
     ]
+
+
+def _clashes(models: dict[str, tuple[list[str], dict[str, str]]]) -> list[str]:
+    """Fields of one model, own or inherited, that share a name: pydantic keeps one of them, so
+    a property would be lost (`allOf` of two schemas with `deviceId` and `device_id`)."""
+    problems = []
+    for model in models:
+        found: dict[str, set[str]] = {}
+        for ancestor in _lineage(model, models):
+            for wire, py in models[ancestor][1].items():
+                found.setdefault(py, set()).add(wire)
+        problems += [
+            f"model {model}: field {py} would be each of the properties {sorted(wires)}, "
+            "so one would be lost"
+            for py, wires in found.items()
+            if len(wires) > 1
+        ]
+    return problems
+
+
+def _lineage(model: str, models: dict[str, tuple[list[str], dict[str, str]]]) -> list[str]:
+    """The model and every model class it inherits from, each once."""
+    order = [model]
+    for current in order:
+        order += [base for base in models[current][0] if base in models and base not in order]
+    return order
 
 
 def _wire(statement: ast.AnnAssign, name: str) -> str:
@@ -138,7 +183,8 @@ def _check_enum(node: ast.ClassDef, schema: Any, enums: list[list[Any]]) -> list
         if emitted and set(emitted) <= members:
             return []
     decided = names.enum_members(own) if isinstance(own, list) else "others"
-    return [f"enum {node.name} members {[name for name, _ in emitted]}: names.py decided {decided}"]
+    emitted_names = [name for name, _ in emitted]
+    return [f"the library named enum {node.name}'s members {emitted_names}, not {decided}"]
 
 
 def _value(node: ast.expr) -> str:

@@ -349,14 +349,15 @@ def _field(prop: str) -> str:
     return f"{name}_" if name in _FIELD_RESERVED else name
 
 
-def field_names(properties: list[str]) -> dict[str, str]:
+def field_names(properties: list[str], taken: frozenset[str] = frozenset()) -> dict[str, str]:
     """The fields of a model with these properties (wire names): snake_case, never a keyword,
     a BaseModel attribute or a builtin an annotation names (other builtins, `id`, `type`, are
     fine as attributes); a property that already is its name (`device_id`) keeps it before
-    one that snakes to it (`deviceId` is then `device_id_2`)."""
+    one that snakes to it (`deviceId` is then `device_id_2`). `taken`: the names of the fields
+    the model inherits, which its own are numbered after."""
     wanted = {prop: _field(prop) for prop in properties}
     first = sorted(properties, key=lambda prop: wanted[prop] != prop)
-    return _distinct(wanted, first)
+    return _distinct(wanted, first, taken)
 
 
 _ENUM_FALLBACK = "VALUE"
@@ -387,12 +388,14 @@ def enum_members(values: list[Any]) -> list[str]:
 _Key = TypeVar("_Key")
 
 
-def _distinct(wanted: dict[_Key, str], order: list[_Key]) -> dict[_Key, str]:
-    """Each key's wanted name, or (when an earlier key in `order` has it) the name with `_2`,
-    `_3`, ... : every wanted name is given out before any numbered one, so a numbered name
-    never takes one that is wanted."""
+def _distinct(
+    wanted: dict[_Key, str], order: list[_Key], given: frozenset[str] = frozenset()
+) -> dict[_Key, str]:
+    """Each key's wanted name, or (when an earlier key in `order` has it, or it is `given`)
+    the name with `_2`, `_3`, ... : every wanted name is given out before any numbered one, so
+    a numbered name never takes one that is wanted."""
     found: dict[_Key, str] = {}
-    taken: set[str] = set()
+    taken: set[str] = set(given)
     for key in order:
         if wanted[key] not in taken:
             found[key] = wanted[key]

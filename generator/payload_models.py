@@ -116,7 +116,7 @@ def make(document: str, source: str) -> str:
         raise Failed([Diagnostic(text, Location(source))]) from None
     problems = model_names.check(made, schemas)
     if problems:
-        text = "datamodel-code-generator did not use the names asyncapi-pygen decided: "
+        text = "cannot name the payload models as generator/names.py decides: "
         raise Failed([Diagnostic(text + "; ".join(problems), Location(source))])
     return made
 

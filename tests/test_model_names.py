@@ -59,6 +59,8 @@ def test_every_field_and_member_is_named_by_names_py(project: Path) -> None:
         assert emitted[name] == own[name]
     # Child declares again the inherited field it makes required, under Thing's name for it
     assert emitted["Child"] == {"from": "from_"}
+    # an own property is named clear of the inherited fields, never replacing one
+    assert emitted["Grown"] == {"device-id": "device_id_2"}
     assert emitted["Kind"] == {
         json.dumps(value): member
         for value, member in zip(
@@ -68,7 +70,7 @@ def test_every_field_and_member_is_named_by_names_py(project: Path) -> None:
     assert emitted["Level"] == {"1": "VALUE_1", "-3": "VALUE_MINUS_3", "10": "VALUE_10"}
     maybe = [members for cls, members in emitted.items() if cls.startswith("ThingMaybe")]
     assert maybe == [{'"on"': "ON", '"null"': "NULL", "null": "NULL_2"}]
-    checked = {"Thing", "Pair", "Child", "Kind", "Level", "ThingMaybe"}
+    checked = {"Thing", "Pair", "Child", "Grown", "Kind", "Level", "ThingMaybe"}
     assert set(emitted) <= checked | {"ThingPayload", "PairPayload", "ChildPayload"}
 
 
@@ -128,7 +130,8 @@ def test_a_name_the_library_chose_fails_generation(monkeypatch: pytest.MonkeyPat
         payload_models.generate_models({"Pair": SCHEMAS["Thing"]}, {"Pair"}, "a.yaml")
     [diagnostic] = caught.value.diagnostics
     assert diagnostic.render().startswith("a.yaml:")
-    assert "field Pair.deviceId (property 'deviceId'): names.py decided 'device_id'" in (
+    assert "cannot name the payload models as generator/names.py decides" in diagnostic.message
+    assert "named field Pair.deviceId (property 'deviceId') itself, not 'device_id'" in (
         diagnostic.message
     )
 
@@ -136,7 +139,28 @@ def test_a_name_the_library_chose_fails_generation(monkeypatch: pytest.MonkeyPat
 def test_check_reports_enum_members_named_otherwise() -> None:
     source = "class Kind(StrEnum):\n    ONE = '1'\n"
     [problem] = model_names.check(source, {"Kind": {"type": "string", "enum": ["1"]}})
-    assert "enum Kind members ['ONE']: names.py decided ['VALUE_1']" in problem
+    assert problem == "the library named enum Kind's members ['ONE'], not ['VALUE_1']"
+
+
+def test_two_fields_of_one_name_in_one_model_fail_generation(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """`allOf` of two schemas whose properties share a name: pydantic would keep one field of
+    the two (a property silently lost), so the models stage refuses, located."""
+    monkeypatch.setenv("ASYNCAPI_PYGEN_CACHE", "off")
+    schemas = {
+        "Parent": {"type": "object", "properties": {"deviceId": {"type": "string"}}},
+        "Other": {"type": "object", "properties": {"device_id": {"type": "integer"}}},
+        "Both": {"allOf": [{"$ref": f"#/components/schemas/{n}"} for n in ("Parent", "Other")]},
+    }
+    with pytest.raises(Failed) as caught:
+        payload_models.generate_models(schemas, set(schemas), "a.yaml")
+    [diagnostic] = caught.value.diagnostics
+    assert diagnostic.render().startswith("a.yaml:")
+    expected = (
+        "model Both: field device_id would be each of the properties ['deviceId', 'device_id']"
+    )
+    assert expected in diagnostic.message
 
 
 FORMATS = ["date", "date-time", "time", "duration", "uuid", "uuid1", "uuid3", "uuid4", "uuid5"]
