@@ -1,6 +1,7 @@
 """The field and enum member names of the payload models: names.py decides them, the models stage
 hands them to datamodel-code-generator (scoped `aliases`, `x-enum-varnames`), and `check` proves
-it emitted exactly those, so no name in `models.py` is the library's own choice.
+it emitted exactly those, so no name in `models.py` is the library's own choice, and that no
+model has two fields (own or inherited) of one name, which would lose a property.
 """
 
 from __future__ import annotations
