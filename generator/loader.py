@@ -25,6 +25,12 @@ _TIMESTAMP = "tag:yaml.org,2002:timestamp"
 _BOOL = "tag:yaml.org,2002:bool"
 _MERGE = "tag:yaml.org,2002:merge"
 _STR = "tag:yaml.org,2002:str"
+_CORE = "tag:yaml.org,2002:"
+# The tags a document may write out: those of YAML's JSON schema. Others (`!custom`, `!!set`,
+# `!!binary`, `!!python/...`) make data JSON cannot hold, so they are errors.
+_SCALAR_TAGS = frozenset(_CORE + name for name in ("str", "int", "float", "bool", "null"))
+_MAPPING_TAGS = frozenset({"!", _CORE + "map"})
+_SEQUENCE_TAGS = frozenset({"!", _CORE + "seq"})
 
 
 def escape_token(token: str | int) -> str:
@@ -101,6 +107,7 @@ class _Open:
     positions_from: int
     keys_from: int
     key: tuple[str, str] | None = None  # ("key", text), ("merge", ""), ("drop", ""); None: next
+    merge_mark: Any = None  # where the `<<` key being read is
     key_marks: dict[str, int] = field(default_factory=dict)  # key -> its line
     merges: list[Any] = field(default_factory=list)
 
@@ -206,6 +213,9 @@ class _Load:
         tag = event.tag
         if tag is None or tag == "!":
             tag = self._resolve(event.value, event.implicit[0])
+        elif tag not in _SCALAR_TAGS:
+            self._refuse_tag(event)
+            tag = _STR
         if self._expects_key():
             self._key(event.value, tag == _MERGE, event.start_mark)
             self._anchored(event.anchor, event.value, event.value, None, len(self.positions))
@@ -215,6 +225,12 @@ class _Load:
         value = self._construct(event, tag)
         self._anchored(event.anchor, value, event.value, pointer, len(self.positions) - 1)
         self._place(value)
+
+    def _refuse_tag(self, event: _Event) -> None:
+        where = None if self._expects_key() else self._pointer()
+        tag = "!!" + event.tag.removeprefix(_CORE) if event.tag.startswith(_CORE) else event.tag
+        message = f"the YAML tag {tag} is not allowed: a document holds JSON data"
+        self._error(event.start_mark, message, where)
 
     def _resolve(self, text: str, plain: bool) -> str:
         """A scalar's implicit tag: a quoted one is a string; a plain one is looked up by its
@@ -237,7 +253,7 @@ class _Load:
     def _key(self, text: str, merge: bool, mark: Any) -> None:
         top = self.open[-1]
         if merge:
-            top.key = ("merge", "")
+            top.key, top.merge_mark = ("merge", ""), mark
             return
         if text in top.key_marks:
             if top.pointer is not None:
@@ -260,7 +276,12 @@ class _Load:
         else:
             pointer = self._pointer()
         self._record(pointer, event.start_mark)
-        value: dict[str, Any] | list[Any] = {} if isinstance(event, yaml.MappingStartEvent) else []
+        mapping = isinstance(event, yaml.MappingStartEvent)
+        if event.tag is not None and event.tag not in (
+            _MAPPING_TAGS if mapping else _SEQUENCE_TAGS
+        ):
+            self._refuse_tag(event)
+        value: dict[str, Any] | list[Any] = {} if mapping else []
         first = len(self.positions) - (pointer is not None)
         nodes_before = self.budget.nodes_used - 1
         frame = _Open(
@@ -359,8 +380,18 @@ class _Load:
             if kind == "key":
                 top.value[text] = value
             elif kind == "merge":
-                top.merges.append(value)
+                self._merge(top, value)
             top.key = None
+
+    def _merge(self, top: _Open, value: Any) -> None:
+        """`<<: *defaults` (or a list of them) copies keys the mapping lacks; anything else
+        under `<<` would be dropped in silence, so it is an error."""
+        sources = value if isinstance(value, list) else [value]
+        if all(isinstance(source, dict) for source in sources):
+            top.merges.append(value)
+        else:
+            message = "a merge key (<<) takes a mapping or a list of mappings"
+            self._error(top.merge_mark, message, top.pointer)
 
     def _reach(self, depth: int, event: _Event) -> None:
         if depth > MAX_DEPTH:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from typing import Any
 
 import pytest
 
@@ -172,6 +173,39 @@ def test_drain_waits_for_commits_and_leaves_the_uncommitted_unacknowledged() -> 
         for _ in range(10):
             await asyncio.sleep(0)
         assert sent == [1] and dispatcher.pending == 0
+
+    asyncio.run(scenario())
+
+
+def test_a_coroutine_handed_back_and_unfinished_at_the_drain_deadline_is_cancelled() -> None:
+    """A handler may hand back a coroutine (`ctx.ack_after(commit())`): the dispatcher runs it
+    as a task of its own, and ends it when the drain's deadline passes, so it cannot write after
+    the lifespan closed what it writes to. The message is left for the broker, as before."""
+
+    async def scenario() -> None:
+        never = asyncio.Event()
+        ended: list[str] = []
+
+        async def commit() -> None:
+            try:
+                await never.wait()
+            except asyncio.CancelledError:
+                ended.append("cancelled")
+                raise
+
+        async def handle(incoming: Incoming) -> Any:
+            return commit()
+
+        dispatcher = Dispatcher(
+            handle, max_concurrent=1, max_pending=10, pause=lambda: None, resume=lambda: None
+        )
+        sent: list[int] = []
+        acks = AckQueue(lambda packet_id, _qos: sent.append(packet_id))
+        submit_many(dispatcher, acks, 1, topics=1)
+        await turns(lambda: dispatcher.deferred == 1)
+        assert await dispatcher.drain(timeout=0.05) == 1
+        await turns(lambda: ended == ["cancelled"])
+        assert sent == []
 
     asyncio.run(scenario())
 

@@ -108,6 +108,13 @@ def test_json_surrogate_pairs_become_the_character() -> None:
     }
 
 
+def test_the_tags_of_yamls_json_schema_are_data() -> None:
+    loaded = doc(
+        "a: !!str 1\nb: !!float 2\nc: !!int '3'\nd: ! {e: !!null ''}\nf: !!seq [!!bool true]\n"
+    )
+    assert loaded.data == {"a": "1", "b": 2.0, "c": 3, "d": {"e": None}, "f": [True]}
+
+
 def test_an_alias_repeats_data_and_positions_and_merge_keys_fill_in() -> None:
     loaded = doc("base: &b\n  x: 1\n  y: [1, 2]\nother: *b\nm:\n  <<: *b\n  y: 3\n")
     assert loaded.data == {
@@ -126,7 +133,15 @@ def test_an_alias_repeats_data_and_positions_and_merge_keys_fill_in() -> None:
         ("a: &r\n  b: *r\n", "recursive YAML alias", 1),
         ("a: 1\n---\nb: 2\n", "invalid YAML: expected a single document", 2),
         ("a: *nope\n", "invalid YAML: found undefined alias 'nope'", 1),
-        ("x: 1\ny: !foo bar\n", "invalid YAML: could not determine a constructor", 2),
+        ("x: 1\ny: !foo bar\n", "the YAML tag !foo is not allowed", 2),
+        ("x: 1\ny: !custom {}\n", "the YAML tag !custom is not allowed", 2),
+        ("y: !!set {a, b}\n", "the YAML tag !!set is not allowed", 1),
+        ("y: !!omap [a: 1]\n", "the YAML tag !!omap is not allowed", 1),
+        ("y: !!binary aGVsbG8=\n", "the YAML tag !!binary is not allowed", 1),
+        ("y: !!python/name:os.system x\n", "the YAML tag !!python/name:os.system is not", 1),
+        ("y: !!seq {a: 1}\n", "the YAML tag !!seq is not allowed", 1),
+        ("s: &s 1\nm:\n  <<: *s\n", "a merge key (<<) takes a mapping or a list", 3),
+        ("m:\n  <<: [{a: 1}, 2]\n", "a merge key (<<) takes a mapping or a list", 2),
         ("? [1, 2]\n: v\n", "mapping keys must be plain strings", 1),
         ("# nothing\n", "the document is empty", 1),
     ],

@@ -44,6 +44,7 @@ def test_readyz_follows_the_broker_and_metrics_count_what_was_published(broker: 
             broker.publish(f"devices/{device}/telemetry", telemetry(device, 20.0))
         broker.publish("devices/m4/telemetry", "not JSON")
         proc.wait_for("rejected message on 'devices/m4/telemetry'")
+        broker.publish("devices/m5/telemetry", "", 1, "-r")  # clears a retained message
         wait_until(
             lambda: samples(get(port, "/metrics")[1]).get(
                 ("messages_handled_total", (("channel", "deviceTelemetry"),))
@@ -54,7 +55,8 @@ def test_readyz_follows_the_broker_and_metrics_count_what_was_published(broker: 
         )
         found = samples(get(port, "/metrics")[1])
         telemetry_label = (("channel", "deviceTelemetry"),)
-        assert found[("messages_received_total", telemetry_label)] == 4
+        assert found[("messages_received_total", telemetry_label)] == 5
+        assert found[("messages_retained_clears_total", telemetry_label)] == 1
         bad = (("channel", "deviceTelemetry"), ("reason", "invalid_json"))
         assert found[("messages_rejected_total", bad)] == 1
         assert found[("handler_duration_seconds_count", telemetry_label)] == 3
@@ -69,6 +71,33 @@ def test_readyz_follows_the_broker_and_metrics_count_what_was_published(broker: 
             10,
             "a reconnect in /metrics",
         )
+    finally:
+        proc.kill()
+
+
+def test_messages_awaiting_their_acknowledgement_are_a_gauge(broker: Broker) -> None:
+    """The example's telemetry handler hands its row's commit to `ctx.ack_after`; with commits
+    held back a minute, the handled readings wait for it, and /metrics says how many."""
+    port = free_port()
+    proc = service(
+        EXAMPLE,
+        EXAMPLE_PACKAGE,
+        broker,
+        SERVER_PORT=str(port),
+        SERVER_HOST="127.0.0.1",
+        TELEMETRY_FLUSH_INTERVAL="60",
+    )
+    try:
+        proc.wait_for("connected to mqtt://")
+        for device in ("w1", "w2", "w3"):
+            broker.publish(f"devices/{device}/telemetry", telemetry(device, 20.0), 1)
+        wait_until(
+            lambda: samples(get(port, "/metrics")[1]).get(("messages_awaiting_ack", ())) == 3,
+            15,
+            "3 messages awaiting their acknowledgement in /metrics",
+        )
+        found = samples(get(port, "/metrics")[1])
+        assert found[("messages_handled_total", (("channel", "deviceTelemetry"),))] == 3
     finally:
         proc.kill()
 

@@ -63,6 +63,7 @@ class Gauges:
     connections: Callable[[], int]
     in_flight: Callable[[], int]
     pending: Callable[[], int]
+    awaiting_ack: Callable[[], int]
 
 
 class Metrics:
@@ -100,6 +101,11 @@ class Metrics:
             yield reconnects
             yield _gauge("messages_in_flight", "Messages being handled now", g.in_flight())
             yield _gauge("messages_pending", "Received messages not yet handled", g.pending())
+            yield _gauge(
+                "messages_awaiting_ack",
+                "Messages handled, acknowledged once what the handler passed to ack_after is done",
+                g.awaiting_ack(),
+            )
 
     def _counters(self) -> Iterator[Metric]:
         names = sorted(self.channels)
@@ -107,6 +113,10 @@ class Metrics:
             ("received", "Messages received"),
             ("handled", "Messages whose handler returned"),
             ("handler_errors", "Messages whose handler raised"),
+            (
+                "retained_clears",
+                "Empty retained messages (a retained message cleared): not handled",
+            ),
             ("sent", "Messages sent"),
             ("publish_failures", "Messages that could not be sent"),
         ):

@@ -70,6 +70,7 @@ class Dispatcher:
         self.unhandled = 0  # left at shutdown, for the broker to send again
         self.deferred = 0  # handled, their acknowledgement waiting for what the handler handed back
         self._waits: dict[int, tuple[asyncio.Future[object], Entry]] = {}  # by ticket
+        self._own: set[asyncio.Future[object]] = set()  # tasks made here of handed-back coroutines
         self._tickets = 0
         self._log = RateLimitedLog(logger)
 
@@ -212,6 +213,9 @@ class Dispatcher:
         except TypeError as exc:
             self._log.log(logging.ERROR, "deferred", "not awaitable, acknowledged now: %s", exc)
             return False
+        if future is not after:  # a coroutine: its task is ours to end at shutdown
+            self._own.add(future)
+            future.add_done_callback(self._own.discard)
         self._tickets += 1
         self._waits[self._tickets] = (future, (incoming, ack))
         self.deferred += 1
@@ -241,7 +245,9 @@ class Dispatcher:
 
     async def _abandon_deferred(self, deadline: float) -> None:
         """Wait until `deadline` for deferred acknowledgements; those still waiting then are
-        not acknowledged (the broker sends them again), however they end."""
+        not acknowledged (the broker sends them again), however they end. A coroutine handed
+        back still running is cancelled, so it does not outlive the lifespan's shutdown (a
+        future handed back is the handler's: left alone, it may be shared by other messages)."""
         if self._waits:
             futures = {future for future, _ in self._waits.values()}
             left = deadline - asyncio.get_running_loop().time()
@@ -253,6 +259,8 @@ class Dispatcher:
             )
         entries = [entry for _, entry in self._waits.values()]
         self._waits.clear()
+        for task in list(self._own):
+            task.cancel()
         self.deferred = 0
         self.unhandled += len(entries)
         self._done(len(entries), _size(entries))

@@ -118,6 +118,7 @@ class Service(Generic[C, A, S, P]):
             lambda: self.mqtt.connections,
             lambda: dispatcher.running,
             lambda: dispatcher.pending,
+            lambda: dispatcher.deferred,
         )
         self.requests = Requests()
         self.publisher = publisher(self, self.requests)
