@@ -11,6 +11,7 @@ call over thousands of schemas grows faster than their number.
 from __future__ import annotations
 
 import ast
+import functools
 import hashlib
 import io
 import sys
@@ -116,10 +117,17 @@ class Part:
         return cls(imports, tuple(str(n) for n in data["names"]), str(data["body"]))
 
 
+@functools.lru_cache(maxsize=2)
+def parsed(source: str) -> ast.Module:
+    """The library's module for a chunk, parsed once: the models stage checks its names
+    (model_names.check), then takes it apart (`part`). Neither changes the tree."""
+    return ast.parse(source)
+
+
 def part(source: str) -> Part:
     """The library's module for one group, taken apart: its imports, the names it defines at the
     top level, and the code after the imports."""
-    tree = ast.parse(source)
+    tree = parsed(source)
     imports: list[tuple[str, str, str | None]] = []
     body_start = None
     names: list[str] = []

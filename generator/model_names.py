@@ -11,6 +11,7 @@ import json
 from typing import Any
 
 from generator import names
+from generator.model_groups import parsed
 from generator.schemas_bundle import REF_PREFIX
 
 ENUM_NAMES = "x-enum-varnames"
@@ -85,7 +86,7 @@ def check(source: str, schemas: dict[str, Any]) -> list[str]:
     enums = _enums(schemas)
     problems: list[str] = []
     models: dict[str, tuple[list[str], dict[str, str]]] = {}
-    for node in ast.parse(source).body:
+    for node in parsed(source).body:
         if not isinstance(node, ast.ClassDef):
             continue
         bases = [_base(base) for base in node.bases]
@@ -151,8 +152,12 @@ def _lineage(model: str, models: dict[str, tuple[list[str], dict[str, str]]]) ->
 
 
 def _wire(statement: ast.AnnAssign, name: str) -> str:
-    """The field's property: its alias (`Field(alias=...)`, `""` included), else its name."""
-    for call in ast.walk(statement):
+    """The field's property: its alias (`Field(alias=...)` in `Annotated[...]` or as the
+    default, `""` included), else its name."""
+    annotation = statement.annotation
+    inside = annotation.slice if isinstance(annotation, ast.Subscript) else None
+    metadata = inside.elts[1:] if isinstance(inside, ast.Tuple) else []
+    for call in [*metadata, statement.value]:
         if isinstance(call, ast.Call) and getattr(call.func, "id", None) == "Field":
             for keyword in call.keywords:
                 if keyword.arg == "alias" and isinstance(keyword.value, ast.Constant):
