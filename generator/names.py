@@ -352,12 +352,12 @@ def _field(prop: str) -> str:
 def field_names(properties: list[str], taken: frozenset[str] = frozenset()) -> dict[str, str]:
     """The fields of a model with these properties (wire names): snake_case, never a keyword,
     a BaseModel attribute or a builtin an annotation names (other builtins, `id`, `type`, are
-    fine as attributes); a property that already is its name (`device_id`) keeps it before
-    one that snakes to it (`deviceId` is then `device_id_2`). `taken`: the names of the fields
-    the model inherits, which its own are numbered after."""
+    fine as attributes); of two properties with one name, the first in the document keeps it
+    and the next gets `_1` (`aB`, `a_b`: `a_b`, `a_b_1`), as datamodel-code-generator numbered
+    them before we decided: a project regenerated keeps what each name reads. `taken`: the
+    names of the fields the model inherits, which its own are numbered after."""
     wanted = {prop: _field(prop) for prop in properties}
-    first = sorted(properties, key=lambda prop: wanted[prop] != prop)
-    return _distinct(wanted, first, taken)
+    return _distinct(wanted, list(properties), taken, start=1)
 
 
 _ENUM_FALLBACK = "VALUE"
@@ -389,11 +389,14 @@ _Key = TypeVar("_Key")
 
 
 def _distinct(
-    wanted: dict[_Key, str], order: list[_Key], given: frozenset[str] = frozenset()
+    wanted: dict[_Key, str],
+    order: list[_Key],
+    given: frozenset[str] = frozenset(),
+    start: int = 2,
 ) -> dict[_Key, str]:
     """Each key's wanted name, or (when an earlier key in `order` has it, or it is `given`)
-    the name with `_2`, `_3`, ... : every wanted name is given out before any numbered one, so
-    a numbered name never takes one that is wanted."""
+    the name with `_<start>`, and on: every wanted name is given out before any numbered one,
+    so a numbered name never takes one that is wanted."""
     found: dict[_Key, str] = {}
     taken: set[str] = set(given)
     for key in order:
@@ -402,7 +405,7 @@ def _distinct(
             taken.add(wanted[key])
     for key in order:
         if key not in found:
-            counter = 2
+            counter = start
             while f"{wanted[key]}_{counter}" in taken:
                 counter += 1
             found[key] = f"{wanted[key]}_{counter}"

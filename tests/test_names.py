@@ -355,8 +355,11 @@ def test_basemodel_attributes_are_those_of_a_model_class() -> None:
             ["model_config_", "json_", "schema_", "mro_", "model"],
         ),
         (["int", "list", "id", "type", "format"], ["int_", "list_", "id", "type", "format"]),
-        (["1st", "ünïcode", "", "_x", "日本"], ["field_1st", "unicode", "field", "x", "field_2"]),
-        (["aB", "a-b", "a_b", "a_b_2"], ["a_b_3", "a_b_4", "a_b", "a_b_2"]),
+        (["1st", "ünïcode", "", "_x", "日本"], ["field_1st", "unicode", "field", "x", "field_1"]),
+        # first come keeps the name, as datamodel-code-generator numbered them before
+        (["aB", "a_b"], ["a_b", "a_b_1"]),
+        (["Foo", "foo"], ["foo", "foo_1"]),
+        (["aB", "a-b", "a_b", "a_b_2"], ["a_b", "a_b_1", "a_b_3", "a_b_2"]),
     ],
 )
 def test_field_names(properties: list[str], expected: list[str]) -> None:
