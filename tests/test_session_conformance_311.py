@@ -290,10 +290,12 @@ def test_pingreq_is_sent_when_idle() -> None:
     assert pings[0] >= 2
 
 
-def test_qos0_sends_to_a_broker_that_stops_reading_wait_instead_of_piling_up() -> None:
+@pytest.mark.parametrize("size", [1024, 100])
+def test_qos0_sends_to_a_broker_that_stops_reading_wait_instead_of_piling_up(size: int) -> None:
     """paho queues a QoS 0 message and returns; with a broker that stops reading, a send loop
     would queue without end. Past the mark, a send waits until paho has written (while the
-    event loop runs on), so what paho holds stays bounded in bytes."""
+    event loop runs on), so what paho holds stays bounded in bytes, and in messages when they
+    are small (each costs paho about 2 KiB besides its payload)."""
     done = asyncio.Event()
 
     async def script(peer: Peer311) -> None:
@@ -314,7 +316,7 @@ def test_qos0_sends_to_a_broker_that_stops_reading_wait_instead_of_piling_up() -
             async def send_all() -> None:
                 nonlocal sent
                 for _ in range(200_000):  # 200 MB if nothing held them back
-                    await connection.publish(Outgoing("t", b"x" * 1024, qos=0))
+                    await connection.publish(Outgoing("t", b"x" * size, qos=0))
                     sent += 1
 
             ticking = asyncio.create_task(ticker())
@@ -329,6 +331,8 @@ def test_qos0_sends_to_a_broker_that_stops_reading_wait_instead_of_piling_up() -
             assert sent < 200_000 and not sending.done()
             held = sum(len(packet["packet"]) for packet in connection._client._out_packet)
             assert held < 5 << 20, f"paho holds {held} bytes"
+            most = (4 << 20) // (size + 2048) + 1  # the mark, each message costing 2 KiB more
+            assert len(connection._client._out_packet) <= most, "too many messages held"
             sending.cancel()
             ticking.cancel()
             done.set()

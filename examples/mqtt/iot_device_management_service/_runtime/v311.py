@@ -36,9 +36,12 @@ from .errors import ConnectError, ConnectionLost, MqttError, PublishError
 from .message import Incoming, Outgoing
 
 MISC_INTERVAL = 1.0  # seconds between paho's keep-alive checks
-# QoS 0 sends paho may hold unwritten, in payload bytes, before the next send waits for writes
-# (4 MiB, as the MQTT 5 engine's socket buffer mark; sends go on below half of it).
+# QoS 0 sends paho may hold unwritten, in bytes, before the next send waits for writes (4 MiB,
+# as the MQTT 5 engine's socket buffer mark; sends go on below half of it). A message counts its
+# payload plus what paho keeps beside it (its packet and bookkeeping, about 2 KiB measured), so
+# small messages are bounded too.
 UNWRITTEN_MARK = 4 << 20
+HELD_PER_MESSAGE = 2048
 
 
 def _new_client(config: ClientConfig) -> paho.Client:
@@ -146,7 +149,7 @@ class Mqtt311Connection(Connection):
             flight = self._session.outbox.track(info.mid, message)
             await asyncio.shield(flight.done)
         else:
-            await self._paced(info, len(message.payload))
+            await self._paced(info, len(message.payload) + HELD_PER_MESSAGE)
 
     async def _paced(self, info: paho.MQTTMessageInfo, size: int) -> None:
         """QoS 0 has no acknowledgement to wait for, so nothing else would stop a fast sender
