@@ -120,8 +120,8 @@ def _env_line(value: Any, name: str) -> str:
     text = str(value)
     if _PLAIN_ENV.fullmatch(text):
         return f"{name}={text}"
-    if "'" not in text and text.isprintable():
-        return f"{name}='{text}'"  # single quotes: no escapes, no ${} expansion
+    if "'" not in text and "\\" not in text and text.isprintable():
+        return f"{name}='{text}'"  # single quotes: no ${} expansion (python-dotenv reads \\)
     simple = text.replace("\n", "").replace("\r", "").replace("\t", "")
     if "${" not in text and simple.isprintable():
         escaped = text.replace("\\", "\\\\").replace('"', '\\"')

@@ -11,6 +11,7 @@ from pathlib import Path
 from types import ModuleType
 
 import pytest
+from dotenv import dotenv_values
 from pydantic import ValidationError
 
 from generator import payload_models
@@ -115,8 +116,14 @@ def test_generated_code_that_would_not_compile_is_an_error_not_a_file() -> None:
 
 @pytest.mark.parametrize(
     "payload",
-    ["plain", 'it\'s "quoted" # not a comment', "two\nlines $HOME ${HOME}", "a'b\n${HOME}"],
-    ids=["plain", "quotes", "newline", "unwritable"],
+    [
+        "plain",
+        'it\'s "quoted" # not a comment',
+        "two\nlines $HOME ${HOME}",
+        "a'b\n${HOME}",
+        "C:\\dir\\ ends\\",
+    ],
+    ids=["plain", "quotes", "newline", "unwritable", "backslashes"],
 )
 def test_env_example_reads_back_as_the_documents_values(
     tmp_path: Path, payload: str, monkeypatch: pytest.MonkeyPatch
@@ -150,6 +157,15 @@ def test_env_example_reads_back_as_the_documents_values(
     assert from_file.mqtt_will_payload == payload
     assert from_file.mqtt_will_topic == "bye #1"
     assert from_file.mqtt_host == "broker.example"
+    # a value written out reads back as itself (an unreadable line would fall back to the default)
+    written = dotenv_values(tmp_path / ".env")
+    if "MQTT_WILL_PAYLOAD" in written:
+        assert written["MQTT_WILL_PAYLOAD"] == payload
+    else:
+        assert (
+            "# MQTT_WILL_PAYLOAD: the document's value cannot be written"
+            in result.files[".env.example"]
+        )
     # every line of .env.example is the default it documents: copying it to .env changes nothing
     assert from_file.model_dump() == settings.Settings(_env_file=None).model_dump()
 
