@@ -6,7 +6,8 @@ code is not run, and the generator does not depend on pydantic-settings."""
 from __future__ import annotations
 
 import ast
-from dataclasses import dataclass
+import json
+from dataclasses import dataclass, replace
 from importlib import resources
 from pathlib import Path
 
@@ -22,13 +23,17 @@ EMPTY_WHEN_FALSE = frozenset({"MQTT_TLS"})
 @dataclass(frozen=True)
 class Setting:
     env: str  # the environment variable
-    default: str  # as the environment would give it ("" for none)
+    default: str  # as the environment would give it ("" for none), or the source expression
     description: str = ""
+    literal: bool = True  # False: `default` is an expression, which .env.example leaves empty
 
     @property
     def env_value(self) -> str:
-        """What `.env.example` sets it to."""
-        return "" if self.env in EMPTY_WHEN_FALSE and self.default == "false" else self.default
+        """What `.env.example` sets it to: empty (the default) where the default is an
+        expression the environment could not give back."""
+        if not self.literal or (self.env in EMPTY_WHEN_FALSE and self.default == "false"):
+            return ""
+        return self.default
 
 
 def table(defaults: Defaults, own: tuple[Setting, ...]) -> tuple[Setting, ...]:
@@ -50,9 +55,7 @@ def read(path: Path) -> tuple[Setting, ...]:
     except (OSError, UnicodeDecodeError):
         return ()
     yours = f"Yours: `{path.parent.name}/{path.name}`."
-    return tuple(
-        Setting(s.env, s.default, s.description or yours) for s in _fields(text, USER_CLASS)
-    )
+    return tuple(replace(s, description=s.description or yours) for s in _fields(text, USER_CLASS))
 
 
 def _by_env(defaults: Defaults) -> dict[str, str]:
@@ -100,6 +103,7 @@ def _is_field(item: ast.stmt) -> bool:
         and isinstance(item.target, ast.Name)
         and not item.target.id.startswith("_")
         and item.target.id != "model_config"
+        and "ClassVar" not in ast.unparse(item.annotation)
     )
 
 
@@ -114,7 +118,8 @@ def _field(item: ast.stmt, after: ast.stmt | None) -> Setting:
         if isinstance(text, ast.Constant) and isinstance(text.value, str):
             description = text.value
         default = keywords.get("default", default.args[0] if default.args else None)
-    return Setting(item.target.id.upper(), _source_text(default), " ".join(description.split()))
+    text, literal = _source_text(default)
+    return Setting(item.target.id.upper(), text, " ".join(description.split()), literal)
 
 
 def _docstring(node: ast.stmt | None) -> str:
@@ -123,12 +128,23 @@ def _docstring(node: ast.stmt | None) -> str:
     return ""
 
 
-def _source_text(node: ast.expr | None) -> str:
+def _source_text(node: ast.expr | None) -> tuple[str, bool]:
+    """A default as the environment would give it, and whether it can: a constant, or a list
+    or mapping of constants (as JSON, which pydantic-settings reads for them); else the source
+    text of the expression (`Level.LOW`, `timedelta(seconds=5)`), which it cannot."""
     if node is None:
-        return ""
+        return "", True
     if isinstance(node, ast.Constant):
-        return _text(node.value)
-    return ast.unparse(node)
+        return _text(node.value), True
+    try:
+        value = ast.literal_eval(node)
+    except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
+        return ast.unparse(node), False
+    if isinstance(value, list | dict):
+        return json.dumps(value), True
+    if value is None or isinstance(value, str | int | float):  # `3 * 60`, `-1`
+        return _text(value), True
+    return ast.unparse(node), False
 
 
 def _text(value: object) -> str:

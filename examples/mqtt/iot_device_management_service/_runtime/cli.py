@@ -16,7 +16,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from pydantic import ValidationError
-from pydantic_settings import BaseSettings
+from pydantic_settings import BaseSettings, SettingsError
 
 from . import VERSION as RUNTIME_VERSION
 from .client import MqttClient
@@ -58,6 +58,8 @@ def load_settings(program: Program) -> tuple[ServiceSettings, BaseSettings]:
             loaded.append(kind())
         except ValidationError as exc:
             errors += exc.errors(include_url=False)
+        except SettingsError as exc:  # a complex value (a list, say) that is not JSON
+            errors.append({"loc": (), "msg": str(exc)})
     for error in errors:
         name = "_".join(str(part) for part in error["loc"]).upper()
         what = f"setting {name}" if name else "settings"  # a rule across several settings
