@@ -118,8 +118,8 @@ def _field(item: ast.stmt, after: ast.stmt | None) -> Setting:
         if isinstance(text, ast.Constant) and isinstance(text.value, str):
             description = text.value
         default = keywords.get("default", default.args[0] if default.args else None)
-    text, literal = _source_text(default)
-    return Setting(item.target.id.upper(), text, " ".join(description.split()), literal)
+    shown, literal = _source_text(default)
+    return Setting(item.target.id.upper(), shown, " ".join(description.split()), literal)
 
 
 def _docstring(node: ast.stmt | None) -> str:

@@ -50,20 +50,21 @@ class Program:
 
 def load_settings(program: Program) -> tuple[ServiceSettings, BaseSettings]:
     """The generated and your own settings, or a clear message per bad value and exit 2."""
-    errors = []
+    failed = False
     loaded: list[BaseSettings] = []
     for kind in (program.settings, program.app_settings):
         try:
             loaded.append(kind())
         except ValidationError as exc:
-            errors += exc.errors(include_url=False)
+            failed = True
+            for error in exc.errors(include_url=False):
+                name = "_".join(str(part) for part in error["loc"]).upper()
+                what = f"setting {name}" if name else "settings"  # a rule across settings
+                print(f"invalid {what}: {error['msg']}", file=sys.stderr)
         except SettingsError as exc:  # a complex value (a list, say) that is not JSON
-            errors.append({"loc": (), "msg": str(exc)})
-    for error in errors:
-        name = "_".join(str(part) for part in error["loc"]).upper()
-        what = f"setting {name}" if name else "settings"  # a rule across several settings
-        print(f"invalid {what}: {error['msg']}", file=sys.stderr)
-    if errors:
+            failed = True
+            print(f"invalid settings: {exc}", file=sys.stderr)
+    if failed:
         sys.exit(2)
     settings, app_settings = loaded
     assert isinstance(settings, ServiceSettings)
