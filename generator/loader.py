@@ -9,6 +9,7 @@ changes what an AsyncAPI document means.
 from __future__ import annotations
 
 import json
+import math
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,6 +32,11 @@ _CORE = "tag:yaml.org,2002:"
 _SCALAR_TAGS = frozenset(_CORE + name for name in ("str", "int", "float", "bool", "null"))
 _MAPPING_TAGS = frozenset({"!", _CORE + "map"})
 _SEQUENCE_TAGS = frozenset({"!", _CORE + "seq"})
+
+
+def _shown(tag: str) -> str:
+    """A tag as a document spells it: `!!int`, not `tag:yaml.org,2002:int`."""
+    return "!!" + tag.removeprefix(_CORE) if tag.startswith(_CORE) else tag
 
 
 def escape_token(token: str | int) -> str:
@@ -222,14 +228,13 @@ class _Load:
             return
         pointer = self._pointer()
         self._record(pointer, event.start_mark)
-        value = self._construct(event, tag)
+        value = self._value(event, tag, pointer)
         self._anchored(event.anchor, value, event.value, pointer, len(self.positions) - 1)
         self._place(value)
 
     def _refuse_tag(self, event: _Event) -> None:
         where = None if self._expects_key() else self._pointer()
-        tag = "!!" + event.tag.removeprefix(_CORE) if event.tag.startswith(_CORE) else event.tag
-        message = f"the YAML tag {tag} is not allowed: a document holds JSON data"
+        message = f"the YAML tag {_shown(event.tag)} is not allowed: a document holds JSON data"
         self._error(event.start_mark, message, where)
 
     def _resolve(self, text: str, plain: bool) -> str:
@@ -241,6 +246,19 @@ class _Load:
         if tag is None:
             tag = self.tags[text] = self.resolver.resolve(yaml.ScalarNode, text, (True, False))
         return tag
+
+    def _value(self, event: _Event, tag: str, pointer: str | None) -> Any:
+        """The scalar's data; one that is no JSON value (`!!int abc`, `.nan`, `.inf`) is a
+        located error, and None in its place."""
+        try:
+            value = self._construct(event, tag)
+        except (ValueError, TypeError, yaml.YAMLError):
+            self._error(event.start_mark, f"{event.value!r} is no {_shown(tag)}", pointer)
+            return None
+        if isinstance(value, float) and not math.isfinite(value):
+            self._error(event.start_mark, f"{event.value} is not a JSON number", pointer)
+            return None
+        return value
 
     def _construct(self, event: _Event, tag: str) -> Any:
         if tag in (_STR, _TIMESTAMP):
