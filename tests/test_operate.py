@@ -10,9 +10,11 @@ import sys
 import urllib.error
 import urllib.request
 
+import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from generator.runtime import http
+from generator.runtime.cli import Program, parser
 from tests.support import EXAMPLE, EXAMPLE_PACKAGE, Broker, free_port, service, wait_until
 from tests.test_example_service import SEED_TELEMETRY, telemetry
 
@@ -230,3 +232,17 @@ def test_a_flood_of_connections_is_refused_past_the_limit_while_messages_flow(
           f"{http.MAX_CONNECTIONS + 10} idle connections {held}, 2,000 at once {free}")  # fmt: skip
     assert held == (0, 500, 0, 200), "idle connections hold the places: scrapes are refused"
     assert free[0] > 0 and free[2] == 0
+
+
+def test_a_percent_sign_in_the_title_or_version_is_text_in_help_and_version(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """argparse %-formats help and version text; the document's are shown as written."""
+    title, version = "Load 100% %(prog)s {x}", "2%"
+    program = Program("load", "load", title, version, None, None, None, (), ())  # type: ignore[arg-type]
+    made = parser(program)
+    assert title in made.format_help()
+    with pytest.raises(SystemExit) as exited:
+        made.parse_args(["--version"])
+    assert exited.value.code == 0
+    assert capsys.readouterr().out.startswith("python -m load 2% (runtime ")
