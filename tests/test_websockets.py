@@ -233,8 +233,8 @@ def test_the_handshake_answer_is_checked() -> None:
     [
         (bytes([0xC2, 1]), "reserved bits"),  # RSV1 on a binary frame
         (bytes([0x81, 1]), "text frame"),
-        (bytes([0x83, 1]), "opcode 0x3"),
-        (bytes([0x8B, 1]), "opcode 0xb"),
+        (bytes([0x83, 1]), "frame of opcode 0x3"),
+        (bytes([0x8B, 1]), "frame of opcode 0xb"),
         (bytes([0x82, 0x81]) + b"mask", "masked"),
         (bytes([0x89, 126, 0, 126]), "control frame"),  # a 126-byte ping
         (bytes([0x09, 1]), "control frame"),  # a fragmented ping
@@ -338,9 +338,10 @@ def test_a_text_frame_ends_the_connection_and_reaches_nothing() -> None:
 
     class Ending(Recorder):
         lost: Exception | None = None
+        losses = 0
 
         def connection_lost(self, exc: Exception | None) -> None:
-            self.lost = exc
+            self.lost, self.losses = exc, self.losses + 1
 
     async def scenario() -> tuple[Ending, FakeSocket]:
         engine = Ending()
@@ -351,8 +352,10 @@ def test_a_text_frame_ends_the_connection_and_reaches_nothing() -> None:
         key = socket.written.split(b"Sec-WebSocket-Key: ")[1].split(b"\r\n")[0].decode()
         frames = bytes([0x82, 2]) + b"ab" + bytes([0x81, 2]) + b"cd" + bytes([0x82, 2]) + b"ef"
         protocol.data_received(answer(key) + b"\r\n\r\n" + frames)
+        protocol.connection_lost(None)  # the aborted socket then says it closed
         return engine, socket
 
     engine, socket = asyncio.run(scenario())
     assert isinstance(engine.lost, FrameError) and "text frame" in str(engine.lost)
-    assert socket.closed and bytes(engine.data) == b""
+    assert engine.losses == 1, "the engine heard of the end more than once"
+    assert socket.closed and bytes(engine.data) == b"ab"  # what came before it, not after

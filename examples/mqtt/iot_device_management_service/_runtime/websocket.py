@@ -102,7 +102,9 @@ def _check_header(first: int, opcode: int, size: int, mask_bit: bool, masked: bo
     if first & 0x70:
         raise FrameError("the broker sent a WebSocket frame with reserved bits set")
     if opcode not in _OPCODES:
-        kind = "a text frame (MQTT needs binary)" if opcode == _TEXT else f"opcode {opcode:#x}"
+        kind = (
+            "text frame (MQTT needs binary)" if opcode == _TEXT else f"frame of opcode {opcode:#x}"
+        )
         raise FrameError(f"the broker sent a WebSocket {kind}")
     if mask_bit and not masked:
         raise FrameError("the broker sent a masked WebSocket frame (a server must not mask)")
@@ -207,6 +209,7 @@ class WebSocketProtocol(asyncio.Protocol):
         self._buffer = bytearray()
         self._raw: asyncio.Transport | None = None
         self.inner: asyncio.Protocol | None = None
+        self._failed = False  # the engine was told why the connection ends
         self.upgraded: asyncio.Future[asyncio.Protocol] = asyncio.get_running_loop().create_future()
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -235,7 +238,7 @@ class WebSocketProtocol(asyncio.Protocol):
             self.inner.resume_writing()
 
     def connection_lost(self, exc: Exception | None) -> None:
-        if self.inner is not None:
+        if self.inner is not None and not self._failed:
             self.inner.connection_lost(exc)
         elif not self.upgraded.done():
             why = f": {exc}" if exc else ""
@@ -265,6 +268,13 @@ class WebSocketProtocol(asyncio.Protocol):
         if self._raw is not None:
             self._raw.abort()
 
+    def _fail(self, exc: FrameError) -> None:
+        """The engine hears why, once (not again when the socket then closes)."""
+        assert self.inner is not None and self._raw is not None
+        self._failed = True
+        self.inner.connection_lost(exc)
+        self._raw.abort()
+
     def _read_frames(self) -> None:
         assert self.inner is not None and self._raw is not None
         offset = 0
@@ -272,15 +282,16 @@ class WebSocketProtocol(asyncio.Protocol):
         while True:
             try:
                 found = parse_frame(self._buffer, offset, self._max_frame)
-            except FrameError as exc:
+            except FrameError as exc:  # what came before it is the engine's, then it ends
                 self._buffer.clear()
-                self.inner.connection_lost(exc)
-                self._raw.abort()
+                if data:
+                    self.inner.data_received(b"".join(data))
+                self._fail(exc)
                 return
             if found is None:
                 break
             opcode, payload, offset = found
-            if opcode in (_BINARY, _CONTINUATION, _TEXT):
+            if opcode in (_BINARY, _CONTINUATION):
                 data.append(payload)
             elif opcode == _PING:
                 self._raw.write(frame(_PONG, payload))
