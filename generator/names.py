@@ -22,7 +22,14 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 _WORD = re.compile(r"[A-Z]+(?=[A-Z][a-z0-9])|[A-Z]?[a-z0-9]+|[A-Z]+|[^\W_]+", re.UNICODE)
-_RESERVED = frozenset(keyword.kwlist) | frozenset(keyword.softkwlist) | frozenset(dir(builtins))
+# Keywords, builtins, and the names pycodestyle calls ambiguous (E741: `l`, `I`, `O`; a field's
+# snake_case can only be `l`), which would fail the generated project's own `ruff check`.
+_RESERVED = (
+    frozenset(keyword.kwlist)
+    | frozenset(keyword.softkwlist)
+    | frozenset(dir(builtins))
+    | frozenset({"l", "I", "O"})
+)
 # Names generated code uses for itself; a spec name equal to one gets a trailing underscore.
 _GENERATED = frozenset({"self", "cls", "context", "ctx", "message", "payload", "topic", "logger"})
 # What `routes.py` binds at its top level beside the handler module of each channel: the helpers it
@@ -341,7 +348,9 @@ BASEMODEL_ATTRIBUTES = frozenset(
 _ANNOTATION_BUILTINS = frozenset(
     {"bool", "bytes", "dict", "float", "frozenset", "int", "list", "set", "str", "tuple"}
 )
-_FIELD_RESERVED = frozenset(keyword.kwlist) | BASEMODEL_ATTRIBUTES | _ANNOTATION_BUILTINS
+_FIELD_RESERVED = (
+    frozenset(keyword.kwlist) | BASEMODEL_ATTRIBUTES | _ANNOTATION_BUILTINS | frozenset({"l"})
+)
 
 
 def _field(prop: str) -> str:

@@ -150,7 +150,11 @@ def _markdown_cell(value: Any) -> str:
 
 
 def _markdown_block(value: Any) -> str:
-    return str(value).strip().replace("<", "&lt;")
+    """The document's Markdown as written, HTML quoted, and a code fence it left open closed,
+    so the rest of README.md is not swallowed into it."""
+    text = str(value).strip().replace("<", "&lt;")
+    fences = sum(1 for line in text.splitlines() if line.lstrip().startswith(("```", "~~~")))
+    return text + "\n```" if fences % 2 else text
 
 
 def _compiled_templates(templates: Path) -> jinja2.BytecodeCache | None:

@@ -176,3 +176,17 @@ def test_hostile_text_round_trips(
     (template,) = [v for v in vars(topics).values() if isinstance(v, topics.TopicTemplate)]
     assert template.template == f"{address}/{{id}}/{{{param}}}"
     assert template.match(f"{address}/abc/def") == {"id": "abc", param: "def"}
+
+
+def test_a_code_fence_the_description_leaves_open_is_closed_in_the_readme(tmp_path: Path) -> None:
+    spec = tmp_path / "fence.yaml"
+    spec.write_text(
+        "asyncapi: 3.0.0\n"
+        "info:\n  title: Fence\n  version: 1.0.0\n"
+        "  description: |\n    Look:\n    ```python\n    x = 1\n"
+        "channels: {}\n"
+    )
+    readme = build(spec, "fence").files["README.md"]
+    after = readme.partition("x = 1\n")[2]
+    assert after.startswith("```\n"), "the fence is closed right after the description"
+    assert sum(line.startswith("```") for line in readme.splitlines()) % 2 == 0

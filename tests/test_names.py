@@ -283,6 +283,7 @@ def test_composed_python_names() -> None:
     assert names.topic_constant("devices_id_telemetry") == "DEVICES_ID_TELEMETRY"
     assert names.route_function("telemetry") == "_telemetry"
     assert names.parameter("timeout") == "timeout_"
+    assert names.parameter("l") == "l_"  # E741: the project's ruff check would refuse `l`
     assert names.payload_class("telemetry") == "TelemetryPayload"
     assert names.headers_class("reading") == "ReadingHeaders"
     assert names.distribution("iot_service") == "iot-service"
@@ -355,6 +356,7 @@ def test_basemodel_attributes_are_those_of_a_model_class() -> None:
             ["model_config_", "json_", "schema_", "mro_", "model"],
         ),
         (["int", "list", "id", "type", "format"], ["int_", "list_", "id", "type", "format"]),
+        (["l", "I", "O"], ["l_", "i", "o"]),  # E741 would fail the project's ruff check
         (["1st", "ünïcode", "", "_x", "日本"], ["field_1st", "unicode", "field", "x", "field_1"]),
         # first come keeps the name, as datamodel-code-generator numbered them before
         (["aB", "a_b"], ["a_b", "a_b_1"]),

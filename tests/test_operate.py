@@ -47,16 +47,17 @@ def test_readyz_follows_the_broker_and_metrics_count_what_was_published(broker: 
         broker.publish("devices/m4/telemetry", "not JSON")
         proc.wait_for("rejected message on 'devices/m4/telemetry'")
         broker.publish("devices/m5/telemetry", "", 1, "-r")  # clears a retained message
-        wait_until(
-            lambda: samples(get(port, "/metrics")[1]).get(
-                ("messages_handled_total", (("channel", "deviceTelemetry"),))
-            )
-            == 3,
-            10,
-            "3 handled messages in /metrics",
-        )
-        found = samples(get(port, "/metrics")[1])
         telemetry_label = (("channel", "deviceTelemetry"),)
+
+        def counted() -> bool:
+            found = samples(get(port, "/metrics")[1])
+            return (
+                found.get(("messages_handled_total", telemetry_label)) == 3
+                and found.get(("messages_retained_clears_total", telemetry_label)) == 1
+            )
+
+        wait_until(counted, 10, "3 handled messages and a retained clear in /metrics")
+        found = samples(get(port, "/metrics")[1])
         assert found[("messages_received_total", telemetry_label)] == 5
         assert found[("messages_retained_clears_total", telemetry_label)] == 1
         bad = (("channel", "deviceTelemetry"), ("reason", "invalid_json"))

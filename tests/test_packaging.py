@@ -52,8 +52,10 @@ def test_the_wheel_holds_every_source_template_and_schema(tmp_path: Path) -> Non
     }
     expected |= {
         "generator/templates/" + p.relative_to(REPO / "templates").as_posix()
-        for p in (REPO / "templates").rglob("*.jinja")
+        for p in (REPO / "templates").rglob("*")
+        if p.is_file() and "__pycache__" not in p.parts
     }
+    expected.add("generator/runtime/README.md")  # copied into every project
     assert not expected - names, sorted(expected - names)
 
 

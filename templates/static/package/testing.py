@@ -29,6 +29,7 @@ def harness(**settings: Any) -> AbstractAsyncContextManager[Harness]:
 def publish(
     topic: str,
     payload: Payload,
+    /,
     *,
     headers: BaseModel | dict[str, str] | None = None,
     **settings: Any,

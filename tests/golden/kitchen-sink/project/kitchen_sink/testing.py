@@ -30,6 +30,7 @@ def harness(**settings: Any) -> AbstractAsyncContextManager[Harness]:
 def publish(
     topic: str,
     payload: Payload,
+    /,
     *,
     headers: BaseModel | dict[str, str] | None = None,
     **settings: Any,
