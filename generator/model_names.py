@@ -79,6 +79,24 @@ def with_members(node: dict[str, Any]) -> dict[str, Any]:
     return {**node, ENUM_NAMES: names.enum_members(values)} if isinstance(values, list) else node
 
 
+def equal_in_python(schemas: dict[str, Any]) -> list[str]:
+    """Enums with two values JSON tells apart and Python does not (`1` and `true`, `0` and
+    `false`, `1` and `1.0`): an Enum keeps the first and makes the other an alias of it, so
+    `true` would be read and sent back as `1`."""
+    problems = []
+    for values in _enums(schemas):
+        for i, first in enumerate(values):
+            for second in values[i + 1 :]:
+                same = first == second and type(first) is not type(second)
+                if same and first is not None:
+                    shown = f"{json.dumps(first)} and {json.dumps(second)}"
+                    problems.append(
+                        f"enum {json.dumps(values)}: {shown} are one value to Python, so its "
+                        "Enum would keep one; write them as strings, or in two enums"
+                    )
+    return problems
+
+
 def check(source: str, schemas: dict[str, Any]) -> list[str]:
     """What in the library's module for `schemas` is not named as names.py decided, and any
     two fields of one model (its own or inherited) with one name."""

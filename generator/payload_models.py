@@ -105,6 +105,9 @@ def make(document: str, source: str) -> str:
     import datamodel_code_generator as dcg
 
     schemas = json.loads(document)["components"]["schemas"]
+    unkept = model_names.equal_in_python(schemas)
+    if unkept:
+        raise Failed([Diagnostic("; ".join(unkept), Location(source))])
     aliases = model_names.aliases(schemas)
     base = f"{WIRE}.WireModel"
     try:

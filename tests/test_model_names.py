@@ -222,3 +222,20 @@ def test_schemas_named_like_imports_are_modelled(tmp_path: Path) -> None:
     assert "could not be modelled" not in result.stderr
     (models,) = import_modules(tmp_path / "out", "clash.models")
     assert models.StrEnumModel.model_validate({"m": 2}).m is models.IntEnumModel.VALUE_2
+
+
+def test_enum_values_python_cannot_tell_apart_are_a_clear_error(tmp_path: Path) -> None:
+    """`[1, true]`: Python's Enum would make TRUE an alias of VALUE_1, and `true` would be read
+    and sent back as `1`: refused, saying why, instead."""
+    spec = tmp_path / "mixed.yaml"
+    spec.write_text(
+        "asyncapi: 3.0.0\ninfo: {title: Mixed, version: 1.0.0}\n"
+        "channels:\n  c:\n    address: c\n    messages:\n      m:\n        payload:\n"
+        "          properties: {mixed: {enum: [1, true, x]}, fine: {enum: [0, '0', null]}}\n"
+        "operations:\n  r: {action: receive, channel: {$ref: '#/channels/c'}}\n"
+    )
+    result = run_cli("generate", str(spec), "--output", str(tmp_path / "out"))
+    assert result.returncode == 1, result.stderr
+    assert "1 and true are one value to Python" in result.stderr
+    assert result.stderr.count("one value to Python") == 1  # 0, "0" and null: three values
+    assert "Traceback" not in result.stderr
