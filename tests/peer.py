@@ -12,7 +12,7 @@ from typing import Any
 
 import mqtt5
 
-from generator.runtime import ClientConfig
+from generator.runtime import ClientConfig, Outgoing
 
 Script = Callable[[Any], Awaitable[None]]
 
@@ -182,3 +182,43 @@ async def scripted(
 def config(port: int, **overrides: Any) -> ClientConfig:
     values: dict[str, Any] = {"host": "127.0.0.1", "port": port, "client_id": "conformance"}
     return ClientConfig(**{**values, **overrides})
+
+
+class Flood:
+    """A QoS 0 send loop against a peer that stopped reading, beside a task that ticks every
+    5 ms: whether the sends stop (bounded memory) while the event loop keeps its turns."""
+
+    def __init__(self, publish: Callable[[Any], Awaitable[None]], size: int, count: int) -> None:
+        self.ticks = self.sent = 0
+        self.ticks_at_first_pause: int | None = None
+        self._publish, self._size, self._count = publish, size, count
+        self.sending = asyncio.create_task(self._send_all())
+        self._ticking = asyncio.create_task(self._tick())
+
+    async def _tick(self) -> None:
+        while True:
+            await asyncio.sleep(0.005)
+            self.ticks += 1
+
+    async def _send_all(self) -> None:
+        for _ in range(self._count):
+            await self._publish(Outgoing("t", b"x" * self._size, qos=0))
+            self.sent += 1
+
+    async def until_stalled(self, writable: asyncio.Event, timeout: float = 20) -> None:
+        """Until the sends stay stopped for 20 ticks with `writable` clear (the engine paused
+        them); the ticks at its first pause are kept, to show the loop was not starved."""
+        async with asyncio.timeout(timeout):
+            while writable.is_set():
+                await asyncio.sleep(0.005)
+            self.ticks_at_first_pause = self.ticks
+            while True:
+                before, seen = self.sent, self.ticks
+                while self.ticks < seen + 20:
+                    await asyncio.sleep(0.005)
+                if self.sent == before and not writable.is_set():
+                    return
+
+    def stop(self) -> None:
+        self.sending.cancel()
+        self._ticking.cancel()

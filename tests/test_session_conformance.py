@@ -18,7 +18,18 @@ from generator.runtime import Incoming, MqttClient, Outgoing
 from generator.runtime.config import PACKET_HEADROOM
 from generator.runtime.connection import SessionState
 from generator.runtime.v5 import Mqtt5Connection, open_connection
-from tests.peer import PUBACK, PUBLISH, SUBACK, SUBSCRIBE, Peer, Peer311, config, raw, scripted
+from tests.peer import (
+    PUBACK,
+    PUBLISH,
+    SUBACK,
+    SUBSCRIBE,
+    Flood,
+    Peer,
+    Peer311,
+    config,
+    raw,
+    scripted,
+)
 from tests.support import Broker
 
 
@@ -495,34 +506,13 @@ def test_qos0_sends_to_a_broker_that_stops_reading_wait_and_leave_the_loop_free(
     async def scenario() -> None:
         async with scripted(script) as (port, _finished):
             connection = await connect(port, [])
-            ticks = sent = 0
-
-            async def ticker() -> None:
-                nonlocal ticks
-                while True:
-                    await asyncio.sleep(0.005)
-                    ticks += 1
-
-            async def send_all() -> None:
-                nonlocal sent
-                for _ in range(200_000):  # 200 MB if nothing held them back
-                    await connection.publish(Outgoing("t", b"x" * 1024, qos=0))
-                    sent += 1
-
-            ticking = asyncio.create_task(ticker())
-            sending = asyncio.create_task(send_all())
-            async with asyncio.timeout(20):
-                while connection._writable.is_set():  # until the socket's buffer is over its mark
-                    await asyncio.sleep(0.005)
-                assert ticks > 0, "the send loop starved the event loop"
-                stalled_at, seen = sent, ticks
-                while ticks < seen + 20:  # the loop runs on; the sends stay stopped
-                    await asyncio.sleep(0.005)
-            assert sent == stalled_at < 200_000 and not sending.done()
+            flood = Flood(connection.publish, 1024, 200_000)  # 200 MB if nothing held them
+            await flood.until_stalled(connection._writable)  # over the socket buffer's mark
+            assert flood.ticks_at_first_pause, "the send loop starved the event loop"
+            assert flood.sent < 200_000 and not flood.sending.done()
             buffered = connection._transport.get_write_buffer_size() if connection._transport else 0
             assert buffered + sum(map(len, connection._out)) < 4 << 20
-            sending.cancel()
-            ticking.cancel()
+            flood.stop()
             done.set()
             connection._close()
 

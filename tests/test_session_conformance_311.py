@@ -22,6 +22,7 @@ from tests.peer import (
     PUBLISH,
     PUBREC,
     PUBREL,
+    Flood,
     Peer311,
     config,
     publish_311,
@@ -305,36 +306,14 @@ def test_qos0_sends_to_a_broker_that_stops_reading_wait_instead_of_piling_up(siz
     async def scenario() -> None:
         async with scripted(script, peer=Peer311) as (port, _finished):
             connection = await connect(port, lambda m, a: None)
-            ticks = sent = 0
-
-            async def ticker() -> None:
-                nonlocal ticks
-                while True:
-                    await asyncio.sleep(0.005)
-                    ticks += 1
-
-            async def send_all() -> None:
-                nonlocal sent
-                for _ in range(200_000):  # 200 MB if nothing held them back
-                    await connection.publish(Outgoing("t", b"x" * size, qos=0))
-                    sent += 1
-
-            ticking = asyncio.create_task(ticker())
-            sending = asyncio.create_task(send_all())
-            async with asyncio.timeout(20):
-                while True:  # until the sends stop while the loop runs on (20 ticks)
-                    before, seen = sent, ticks
-                    while ticks < seen + 20:
-                        await asyncio.sleep(0.005)
-                    if sent == before and not connection._writable.is_set():
-                        break
-            assert sent < 200_000 and not sending.done()
+            flood = Flood(connection.publish, size, 200_000)  # 200 MB if nothing held them
+            await flood.until_stalled(connection._writable)  # paho holds more than the mark
+            assert flood.sent < 200_000 and not flood.sending.done()
             held = sum(len(packet["packet"]) for packet in connection._client._out_packet)
             assert held < 5 << 20, f"paho holds {held} bytes"
             most = (4 << 20) // (size + 2048) + 1  # the mark, each message costing 2 KiB more
             assert len(connection._client._out_packet) <= most, "too many messages held"
-            sending.cancel()
-            ticking.cancel()
+            flood.stop()
             done.set()
             await connection.disconnect()
 
