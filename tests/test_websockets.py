@@ -247,11 +247,18 @@ def test_a_frame_the_protocol_forbids_is_refused(header: bytes, why: str) -> Non
 
 
 class Recorder(asyncio.Protocol):
+    """The engine's side: what it was given, and how (and how often) it heard of the end."""
+
     def __init__(self) -> None:
         self.data = bytearray()
+        self.lost: Exception | None = None
+        self.losses = 0
 
     def data_received(self, data: bytes) -> None:
         self.data += data
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.lost, self.losses = exc, self.losses + 1
 
 
 class FakeSocket(asyncio.Transport):
@@ -266,19 +273,33 @@ class FakeSocket(asyncio.Transport):
     def close(self) -> None:
         self.closed = True
 
+    def abort(self) -> None:
+        self.closed = True
+
     def is_closing(self) -> bool:
         return self.closed
+
+
+def opened(engine: Recorder, **options: int) -> tuple[WebSocketProtocol, FakeSocket]:
+    """A WebSocketProtocol over a FakeSocket, its upgrade request sent and not yet answered."""
+    protocol = WebSocketProtocol(lambda: engine, "127.0.0.1", 1, "/mqtt", **options)
+    socket = FakeSocket()
+    protocol.connection_made(socket)
+    return protocol, socket
+
+
+def accepted(socket: FakeSocket) -> bytes:
+    """The broker's answer to the upgrade request the protocol wrote, and the blank line."""
+    key = socket.written.split(b"Sec-WebSocket-Key: ")[1].split(b"\r\n")[0].decode()
+    return answer(key) + b"\r\n\r\n"
 
 
 def test_frames_split_anywhere_reach_the_engine_in_order_and_pings_are_answered() -> None:
     async def scenario() -> tuple[Recorder, FakeSocket]:
         recorder = Recorder()
-        protocol = WebSocketProtocol(lambda: recorder, "127.0.0.1", 1, "/mqtt")
-        socket = FakeSocket()
-        protocol.connection_made(socket)
-        key = socket.written.split(b"Sec-WebSocket-Key: ")[1].split(b"\r\n")[0].decode()
+        protocol, socket = opened(recorder)
         unmasked = [bytes([0x82, 3]) + b"abc", bytes([0x89, 1]) + b"p", bytes([0x82, 2]) + b"de"]
-        stream = answer(key) + b"\r\n\r\n" + b"".join(unmasked)
+        stream = accepted(socket) + b"".join(unmasked)
         for index in range(len(stream)):  # one byte at a time
             protocol.data_received(stream[index : index + 1])
         assert protocol.upgraded.done()
@@ -294,22 +315,10 @@ def test_a_frame_larger_than_the_limit_ends_the_connection_before_it_is_read() -
     """A header announcing 1 GiB: the connection ends at once, with the reason, instead of
     the frame being buffered as it arrives (MAX_PAYLOAD_BYTES would not bound it)."""
 
-    class Ending(Recorder):
-        lost: Exception | None = None
-
-        def connection_lost(self, exc: Exception | None) -> None:
-            self.lost = exc
-
-    async def scenario() -> tuple[Ending, WebSocketProtocol, FakeSocket]:
-        engine = Ending()
-        protocol = WebSocketProtocol(lambda: engine, "127.0.0.1", 1, "/mqtt", max_frame=1 << 20)
-        socket = FakeSocket()
-        socket.abort = socket.close  # type: ignore[method-assign]
-        protocol.connection_made(socket)
-        key = socket.written.split(b"Sec-WebSocket-Key: ")[1].split(b"\r\n")[0].decode()
-        protocol.data_received(
-            answer(key) + b"\r\n\r\n" + bytes([0x82, 127]) + (1 << 30).to_bytes(8)
-        )
+    async def scenario() -> tuple[Recorder, WebSocketProtocol, FakeSocket]:
+        engine = Recorder()
+        protocol, socket = opened(engine, max_frame=1 << 20)
+        protocol.data_received(accepted(socket) + bytes([0x82, 127]) + (1 << 30).to_bytes(8))
         protocol.data_received(b"x" * (1 << 20))
         return engine, protocol, socket
 
@@ -321,37 +330,24 @@ def test_a_frame_larger_than_the_limit_ends_the_connection_before_it_is_read() -
 def test_nothing_after_a_close_frame_reaches_the_engine() -> None:
     async def scenario() -> Recorder:
         recorder = Recorder()
-        protocol = WebSocketProtocol(lambda: recorder, "127.0.0.1", 1, "/mqtt")
-        socket = FakeSocket()
-        protocol.connection_made(socket)
-        key = socket.written.split(b"Sec-WebSocket-Key: ")[1].split(b"\r\n")[0].decode()
+        protocol, socket = opened(recorder)
         frames = bytes([0x82, 2]) + b"ab" + bytes([0x88, 2]) + b"\x03\xe8"
-        protocol.data_received(answer(key) + b"\r\n\r\n" + frames + bytes([0x82, 3]) + b"xyz")
+        protocol.data_received(accepted(socket) + frames + bytes([0x82, 3]) + b"xyz")
         protocol.data_received(bytes([0x82, 1]) + b"z")
         return recorder
 
     assert bytes(asyncio.run(scenario()).data) == b"ab"
 
 
-def test_a_text_frame_ends_the_connection_and_reaches_nothing() -> None:
-    """MQTT-6.0.0-1: MQTT travels in binary frames; any other data frame closes the connection."""
+def test_a_text_frame_ends_the_connection_after_what_came_before_it() -> None:
+    """MQTT-6.0.0-1: MQTT travels in binary frames; any other data frame closes the connection.
+    The data before it is the engine's; nothing after it is."""
 
-    class Ending(Recorder):
-        lost: Exception | None = None
-        losses = 0
-
-        def connection_lost(self, exc: Exception | None) -> None:
-            self.lost, self.losses = exc, self.losses + 1
-
-    async def scenario() -> tuple[Ending, FakeSocket]:
-        engine = Ending()
-        protocol = WebSocketProtocol(lambda: engine, "127.0.0.1", 1, "/mqtt")
-        socket = FakeSocket()
-        socket.abort = socket.close  # type: ignore[method-assign]
-        protocol.connection_made(socket)
-        key = socket.written.split(b"Sec-WebSocket-Key: ")[1].split(b"\r\n")[0].decode()
+    async def scenario() -> tuple[Recorder, FakeSocket]:
+        engine = Recorder()
+        protocol, socket = opened(engine)
         frames = bytes([0x82, 2]) + b"ab" + bytes([0x81, 2]) + b"cd" + bytes([0x82, 2]) + b"ef"
-        protocol.data_received(answer(key) + b"\r\n\r\n" + frames)
+        protocol.data_received(accepted(socket) + frames)
         protocol.connection_lost(None)  # the aborted socket then says it closed
         return engine, socket
 
