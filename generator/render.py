@@ -140,13 +140,14 @@ def printable(text: str) -> str:
     return "".join(ch if ch.isprintable() else repr(ch)[1:-1] for ch in text)
 
 
-def _markdown(value: Any) -> str:
-    return re.sub(r"\s+", " ", str(value)).replace("|", "\\|").replace("`", "'").strip()
-
-
 def _markdown_cell(value: Any) -> str:
     """Our own text (or the user's) in a table cell: its markup kept, on one line."""
     return re.sub(r"\s+", " ", str(value)).replace("|", "\\|").strip()
+
+
+def _markdown(value: Any) -> str:
+    """The document's text inline: on one line, and no backtick to end a code span early."""
+    return _markdown_cell(value).replace("`", "'")
 
 
 def _markdown_block(value: Any) -> str:
