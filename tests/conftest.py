@@ -4,11 +4,12 @@ import os
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import Phase, settings
 
-from tests.matrix import RabbitMq, running_rabbitmq
+from tests.matrix import TARGETS, Mosquitto, RabbitMq, running_aedes, running_rabbitmq
 from tests.support import Broker, running_broker
 
 # CI runs 100 examples of each property (each one generates, formats and imports a whole project);
@@ -77,3 +78,21 @@ def broker(tmp_path: Path) -> Iterator[Broker]:
     """A fresh mosquitto on a free loopback port, stopped after the test."""
     with running_broker(tmp_path) as instance:
         yield instance
+
+
+@pytest.fixture(params=TARGETS)
+def target(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[Any, str]]:
+    """(broker, MQTT version) for each cell of the broker matrix (`tests/matrix.py`)."""
+    name, protocol = request.param.split("-", 1)
+    if name == "rabbitmq":
+        yield request.getfixturevalue("rabbitmq"), protocol
+    elif name == "aedes":
+        with running_aedes(tmp_path) as aedes:
+            yield aedes, protocol
+    else:
+        broker = Mosquitto(tmp_path)
+        broker.start()
+        try:
+            yield broker, protocol
+        finally:
+            broker.kill()

@@ -21,6 +21,15 @@ import pytest
 from tests.support import REPO, Broker, Process, free_port, persistent, port_open, wait_until
 
 NODE_BROKERS = REPO / "tests" / "brokers"
+# The matrix's cells, broker-MQTT version (the `target` fixture of conftest.py). RabbitMQ's share
+# one worker under `--dist loadgroup`, so one RabbitMQ starts, not one each.
+TARGETS = [
+    "mosquitto-5",
+    "mosquitto-3.1.1",
+    "aedes-5",
+    "aedes-3.1.1",
+    pytest.param("rabbitmq-3.1.1", marks=pytest.mark.xdist_group("rabbitmq")),
+]
 RABBITMQ_BIN = Path("/usr/lib/rabbitmq/bin")
 
 

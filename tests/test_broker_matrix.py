@@ -6,13 +6,12 @@ its reason. The handler records every job it finished in a file, as in `test_del
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.matrix import Aedes, Mosquitto, RabbitMq, running_aedes
+from tests.matrix import Aedes, Mosquitto, RabbitMq
 from tests.support import Process, Subscriber, free_port, generated_project, service, wait_until
 from tests.test_delivery import HANDLER, PACKAGE, SPEC, Jobs
 from tests.test_request_reply import HANDLER as PING_HANDLER
@@ -20,35 +19,9 @@ from tests.test_request_reply import LIFECYCLE as PING_LIFECYCLE
 from tests.test_request_reply import PACKAGE as PING_PACKAGE
 from tests.test_request_reply import SPEC as PING_SPEC
 
-# RabbitMQ's cells share one worker under `--dist loadgroup`, so one RabbitMQ starts, not one each
-TARGETS = [
-    "mosquitto-5",
-    "mosquitto-3.1.1",
-    "aedes-5",
-    "aedes-3.1.1",
-    pytest.param("rabbitmq-3.1.1", marks=pytest.mark.xdist_group("rabbitmq")),
-]
 JOBS = 1000
 
 AnyBroker = Mosquitto | Aedes | RabbitMq
-
-
-@pytest.fixture(params=TARGETS)
-def target(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[Any, str]]:
-    """(broker, MQTT version) for each cell of the matrix."""
-    name, protocol = request.param.split("-", 1)
-    if name == "rabbitmq":
-        yield request.getfixturevalue("rabbitmq"), protocol
-    elif name == "aedes":
-        with running_aedes(tmp_path) as aedes:
-            yield aedes, protocol
-    else:
-        broker = Mosquitto(tmp_path)
-        broker.start()
-        try:
-            yield broker, protocol
-        finally:
-            broker.kill()
 
 
 @pytest.fixture(scope="module")

@@ -9,7 +9,6 @@ import asyncio
 import itertools
 import logging
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +16,7 @@ import mqtt5
 import pytest
 
 from generator.runtime import Incoming, MqttClient
-from tests.matrix import Aedes, Mosquitto, running_aedes
+from tests.matrix import Aedes
 from tests.peer import Peer, config, scripted
 from tests.support import Process, free_port, generated_project, service, wait_until
 from tests.test_delivery import HANDLER, PACKAGE, SPEC
@@ -66,32 +65,6 @@ def test_a_session_taken_over_says_so_and_backs_off(caplog: pytest.LogCaptureFix
 def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("twins")
     return generated_project(out, SPEC, {f"{PACKAGE}/handlers/jobs.py": HANDLER})
-
-
-@pytest.fixture(
-    params=[
-        "mosquitto-5",
-        "mosquitto-3.1.1",
-        "aedes-5",
-        "aedes-3.1.1",
-        pytest.param("rabbitmq-3.1.1", marks=pytest.mark.xdist_group("rabbitmq")),
-    ]
-)
-def target(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[Any, str]]:
-    name, protocol = request.param.split("-", 1)
-    if name == "rabbitmq":
-        yield request.getfixturevalue("rabbitmq"), protocol
-        return
-    if name == "aedes":
-        with running_aedes(tmp_path) as aedes:
-            yield aedes, protocol
-        return
-    broker = Mosquitto(tmp_path)
-    broker.start()
-    try:
-        yield broker, protocol
-    finally:
-        broker.kill()
 
 
 def test_two_instances_with_one_client_id_are_told_apart_in_the_log(
