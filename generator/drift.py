@@ -190,21 +190,27 @@ def _context_problems(
 LIFECYCLE_NEEDS = ("State", "lifespan")  # what the generated service imports from lifecycle.py
 
 
+def top_level_names(tree: ast.Module) -> set[str]:
+    """The names a module binds at its top level: imports, definitions, assignments."""
+    found: set[str] = set()
+    for node in tree.body:
+        if isinstance(node, ast.ClassDef | ast.FunctionDef | ast.AsyncFunctionDef):
+            found.add(node.name)
+        elif isinstance(node, ast.Assign | ast.AnnAssign):
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            found |= {t.id for t in targets if isinstance(t, ast.Name)}
+        elif isinstance(node, ast.ImportFrom | ast.Import):
+            found |= {(a.asname or a.name).partition(".")[0] for a in node.names}
+    return found
+
+
 def _check_lifecycle(path: Path) -> list[Diagnostic]:
     """The user's lifecycle.py must still define what the generated service imports; one
     written for an older generator has no `State`."""
     tree = _parse(path)
     if isinstance(tree, Diagnostic):
         return [tree]
-    defined: set[str] = set()
-    for node in tree.body:
-        if isinstance(node, ast.ClassDef | ast.FunctionDef | ast.AsyncFunctionDef):
-            defined.add(node.name)
-        elif isinstance(node, ast.Assign | ast.AnnAssign):
-            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
-            defined |= {t.id for t in targets if isinstance(t, ast.Name)}
-        elif isinstance(node, ast.ImportFrom | ast.Import):
-            defined |= {(a.asname or a.name).partition(".")[0] for a in node.names}
+    defined = top_level_names(tree)
     missing = [name for name in LIFECYCLE_NEEDS if name not in defined]
     if not missing:
         return []

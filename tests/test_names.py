@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from generator import names
+from generator import drift, names
 from generator.model import Address
 from generator.names import (
     MODULE_NAMES,
@@ -403,17 +403,8 @@ def test_publisher_methods_are_those_of_the_runtime() -> None:
 
 
 def _bound(path: Path) -> set[str]:
-    """The names a module binds at its top level: imports, definitions, assignments."""
-    found: set[str] = set()
-    for node in ast.parse(path.read_text(encoding="utf-8")).body:
-        if isinstance(node, ast.Import | ast.ImportFrom):
-            found |= {(a.asname or a.name).partition(".")[0] for a in node.names}
-        elif isinstance(node, ast.ClassDef | ast.FunctionDef | ast.AsyncFunctionDef):
-            found.add(node.name)
-        elif isinstance(node, ast.Assign | ast.AnnAssign):
-            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
-            found |= {t.id for t in targets if isinstance(t, ast.Name)}
-    return found
+    """The names a module binds at its top level, as the drift report reads them."""
+    return drift.top_level_names(ast.parse(path.read_text(encoding="utf-8")))
 
 
 def _enum_types(path: Path) -> set[str]:
